@@ -1,0 +1,46 @@
+#ifndef H2TUNNEL_COPENSSL_SHIM_H
+#define H2TUNNEL_COPENSSL_SHIM_H
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <openssl/pem.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+
+/* Macros of OpenSSL 3.0 do not import into Swift: these wrappers do. */
+
+static inline long h2t_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int v) { return SSL_CTX_set_min_proto_version(ctx, v); }
+static inline long h2t_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
+static inline long h2t_SSL_set_tlsext_host_name(SSL *ssl, const char *name) { return SSL_set_tlsext_host_name(ssl, name); }
+static inline long h2t_BIO_set_mem_eof_return(BIO *b, int v) { return BIO_set_mem_eof_return(b, v); }
+static inline size_t h2t_BIO_ctrl_pending(BIO *b) { return BIO_ctrl_pending(b); }
+static inline uint64_t h2t_SSL_OP_IGNORE_UNEXPECTED_EOF(void) { return SSL_OP_IGNORE_UNEXPECTED_EOF; }
+static inline uint64_t h2t_SSL_OP_NO_RENEGOTIATION(void) { return SSL_OP_NO_RENEGOTIATION; }
+static inline uint64_t h2t_SSL_OP_NO_COMPRESSION(void) { return SSL_OP_NO_COMPRESSION; }
+static inline long h2t_SSL_MODE_RELEASE_BUFFERS(void) { return SSL_MODE_RELEASE_BUFFERS; }
+static inline long h2t_SSL_MODE_ENABLE_PARTIAL_WRITE(void) { return SSL_MODE_ENABLE_PARTIAL_WRITE; }
+static inline void h2t_OPENSSL_free(void *p) { OPENSSL_free(p); }
+static inline int h2t_TLS1_2_VERSION(void) { return TLS1_2_VERSION; }
+static inline int h2t_SSL_TLSEXT_ERR_OK(void) { return SSL_TLSEXT_ERR_OK; }
+static inline int h2t_SSL_TLSEXT_ERR_NOACK(void) { return SSL_TLSEXT_ERR_NOACK; }
+static inline int h2t_SSL_TLSEXT_ERR_ALERT_FATAL(void) { return SSL_TLSEXT_ERR_ALERT_FATAL; }
+
+/// Subject alternative names of a certificate, visited one by one (GENERAL_NAMES is a stack macro type).
+/// kind: 1 = DNS, 2 = URI. Returns the count of names visited.
+static inline int h2t_X509_visit_sans(X509 *cert, void *ctx, void (*visit)(void *ctx, int kind, const unsigned char *bytes, int len)) {
+    GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    if (names == NULL) return 0;
+    int n = sk_GENERAL_NAME_num(names);
+    for (int i = 0; i < n; i++) {
+        const GENERAL_NAME *name = sk_GENERAL_NAME_value(names, i);
+        if (name->type == GEN_DNS) {
+            visit(ctx, 1, ASN1_STRING_get0_data(name->d.dNSName), ASN1_STRING_length(name->d.dNSName));
+        } else if (name->type == GEN_URI) {
+            visit(ctx, 2, ASN1_STRING_get0_data(name->d.uniformResourceIdentifier), ASN1_STRING_length(name->d.uniformResourceIdentifier));
+        }
+    }
+    GENERAL_NAMES_free(names);
+    return n;
+}
+#endif

@@ -1,0 +1,153 @@
+import H2TunnelCore
+import H2TunnelHTTP2
+import H2TunnelTLS
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// The agent service: keeps one connection to the relay up (more while one drains),
+/// reconnecting with capped exponential backoff and full jitter.
+public final class Agent: Sendable {
+    public let configuration: AgentConfiguration
+    /// The tenant id from our client certificate's URI SAN (what the relay will read).
+    public let tenant: String
+    let tenantContext: TLSContext
+    private let relayContext: TLSContext
+    private let tenantNames: [String]
+    private let logger: Logger
+    private let group: MultiThreadedEventLoopGroup
+
+    private struct State {
+        var backoff: Backoff
+        var sessions: [Int: (session: RelaySession, channel: Channel)] = [:]
+        var draining: Set<Int> = []
+        var nextID = 0
+        var stopping = false
+        var dialing = false
+    }
+    private let state: NIOLockedValueBox<State>
+
+    public init(configuration: AgentConfiguration, logger: Logger,
+                group: MultiThreadedEventLoopGroup = .init(numberOfThreads: System.coreCount)) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.group = group
+        relayContext = try TLSContext(TLSConfiguration(
+            role: .client, certificateChainPath: configuration.certificatePath,
+            privateKeyPath: configuration.privateKeyPath, trustRootsPath: configuration.relayCAPath,
+            alpnProtocols: [TunnelProtocol.alpn]))
+        tenantContext = try TLSContext(TLSConfiguration(
+            role: .server, certificateChainPath: configuration.tenantCertificatePath,
+            privateKeyPath: configuration.tenantKeyPath, alpnProtocols: ["http/1.1"]))
+        let identity = try CertificateNames.load(pemPath: configuration.certificatePath)
+        guard let uri = identity.uris.first(where: { $0.hasPrefix(TunnelProtocol.tenantURIPrefix) }) else {
+            throw TLSError("\(configuration.certificatePath) has no \(TunnelProtocol.tenantURIPrefix)<id> URI SAN")
+        }
+        tenant = String(uri.dropFirst(TunnelProtocol.tenantURIPrefix.count))
+        tenantNames = try CertificateNames.load(pemPath: configuration.tenantCertificatePath).dnsNames.map { $0.lowercased() }
+        state = NIOLockedValueBox(State(backoff: Backoff(base: configuration.reconnectBase, cap: configuration.reconnectMax)))
+    }
+
+    public func start() { dial() }
+
+    /// Whether a browser's `:authority` host is one of the tenant certificate's names.
+    func serves(host: String) -> Bool {
+        let host = host.lowercased()
+        return tenantNames.contains { name in
+            if name.hasPrefix("*.") {
+                guard let dot = host.firstIndex(of: ".") else { return false }
+                return host[host.index(after: dot)...] == name.dropFirst(2)
+            }
+            return name == host
+        }
+    }
+
+    /// Graceful stop: no reconnects, GOAWAY on every connection, wait for open streams up
+    /// to the grace period, then close what is left.
+    public func shutdown() async {
+        let sessions = state.withLockedValue { state -> [(session: RelaySession, channel: Channel)] in
+            state.stopping = true
+            return Array(state.sessions.values)
+        }
+        logger.info("agent draining", metadata: ["connections": "\(sessions.count)"])
+        for entry in sessions { entry.session.drain() }
+        let closed = EventLoopFuture.andAllComplete(sessions.map { $0.channel.closeFuture }, on: group.any())
+        await firstOf(closed, orAfter: configuration.gracePeriod)
+        for entry in sessions { entry.channel.close(promise: nil) }
+        try? await group.shutdownGracefully()
+        logger.info("agent stopped")
+    }
+
+    // MARK: Dialling
+
+    private func dial() {
+        let id: Int? = state.withLockedValue { state in
+            guard !state.stopping, !state.dialing else { return nil }
+            state.dialing = true
+            state.nextID += 1
+            return state.nextID
+        }
+        guard let id else { return }
+        let session = RelaySession(id: id, agent: self, logger: logger)
+        let configuration = self.configuration
+        let relayContext = self.relayContext
+        let logger = self.logger
+        ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
+            .connectTimeout(.seconds(10))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let tls = TLSHandler(connection: try TLSConnection(context: relayContext, serverName: configuration.relayHostname))
+                    try channel.pipeline.syncOperations.addHandlers([
+                        tls, RelayHandshakeHandler(session: session, settings: configuration.http2, logger: logger),
+                    ])
+                }
+            }
+            .connect(host: configuration.relayHost, port: configuration.relayPort)
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    self.state.withLockedValue {
+                        $0.dialing = false
+                        $0.sessions[id] = (session, channel)
+                    }
+                    channel.closeFuture.whenComplete { _ in self.sessionClosed(id: id) }
+                case .failure(let error):
+                    self.state.withLockedValue { $0.dialing = false }
+                    logger.warning("cannot connect to relay", metadata: ["reason": "\(error)"])
+                    self.scheduleReconnect()
+                }
+            }
+    }
+
+    func sessionReady(_ session: RelaySession) {
+        state.withLockedValue { $0.backoff.reset() }
+    }
+
+    /// The relay said GOAWAY: dial a new connection first (make-before-break); the old one
+    /// keeps its streams until they end.
+    func sessionDraining(_ session: RelaySession) {
+        state.withLockedValue { _ = $0.draining.insert(session.id) }
+        dial()
+    }
+
+    private func sessionClosed(id: Int) {
+        let reconnect = state.withLockedValue { state -> Bool in
+            state.sessions[id] = nil
+            state.draining.remove(id)
+            return !state.stopping && state.sessions.keys.allSatisfy { state.draining.contains($0) }
+        }
+        if reconnect { scheduleReconnect() }
+    }
+
+    private func scheduleReconnect() {
+        let delay: Double? = state.withLockedValue { state in
+            state.stopping ? nil : state.backoff.next()
+        }
+        guard let delay else { return }
+        logger.info("reconnecting", metadata: ["in": "\(String(format: "%.2f", delay))s"])
+        group.any().scheduleTask(in: .fractionalSeconds(delay)) { self.dial() }
+    }
+}

@@ -1,0 +1,75 @@
+import H2TunnelHTTP2
+import NIOCore
+
+/// Where the agent sends a browser's connection: the upstream URL's scheme decides.
+public enum Upstream: Sendable, Equatable {
+    /// Terminate the browser's TLS with the tenant certificate, forward plaintext.
+    case tcp(host: String, port: Int)
+    /// Pass the browser's TLS through: the app is the HTTPS server.
+    case tls(host: String, port: Int)
+
+    public struct ParseError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// `tcp://host:port` or `tls://host:port` (`http://` is the next issue's mode).
+    public static func parse(_ url: String) throws -> Upstream {
+        let parts = url.split(separator: "://", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { throw ParseError(description: "upstream must look like tcp://host:port, got '\(url)'") }
+        let hostPort = parts[1].hasSuffix("/") ? String(parts[1].dropLast()) : parts[1]
+        let colon = hostPort.lastIndex(of: ":")
+        guard let colon, let port = Int(hostPort[hostPort.index(after: colon)...]), (1...65535).contains(port) else {
+            throw ParseError(description: "upstream needs a port: '\(url)'")
+        }
+        var host = String(hostPort[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        switch parts[0] {
+        case "tcp": return .tcp(host: host, port: port)
+        case "tls": return .tls(host: host, port: port)
+        default: throw ParseError(description: "upstream scheme must be tcp or tls, got '\(parts[0])'")
+        }
+    }
+
+    var host: String { switch self { case .tcp(let h, _), .tls(let h, _): h } }
+    var port: Int { switch self { case .tcp(_, let p), .tls(_, let p): p } }
+}
+
+/// Everything `agent run` is told. Every field is a flag and a config-file key (README).
+public struct AgentConfiguration: Sendable {
+    public var relayHost: String
+    public var relayPort: Int
+    /// SNI sent to the relay and the name its certificate must carry.
+    public var relayHostname: String
+    public var relayCAPath: String
+    /// The agent's client identity (its URI SAN names the tenant).
+    public var certificatePath: String
+    public var privateKeyPath: String
+    /// What browsers see: the tenant's own certificate and key, which never leave here.
+    public var tenantCertificatePath: String
+    public var tenantKeyPath: String
+    public var upstream: Upstream
+    /// Reconnect delays: full jitter in 0…min(max, base·2ⁿ).
+    public var reconnectBase: Double = 0.5
+    public var reconnectMax: Double = 30
+    public var gracePeriod: TimeAmount = .seconds(30)
+    public var upstreamConnectTimeout: TimeAmount = .seconds(5)
+    public var http2: HTTP2Settings = {
+        var settings = HTTP2Settings()
+        settings.enableConnectProtocol = true
+        return settings
+    }()
+
+    public init(relayHost: String, relayPort: Int, relayHostname: String, relayCAPath: String,
+                certificatePath: String, privateKeyPath: String, tenantCertificatePath: String,
+                tenantKeyPath: String, upstream: Upstream) {
+        self.relayHost = relayHost
+        self.relayPort = relayPort
+        self.relayHostname = relayHostname
+        self.relayCAPath = relayCAPath
+        self.certificatePath = certificatePath
+        self.privateKeyPath = privateKeyPath
+        self.tenantCertificatePath = tenantCertificatePath
+        self.tenantKeyPath = tenantKeyPath
+        self.upstream = upstream
+    }
+}

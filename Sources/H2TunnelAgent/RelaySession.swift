@@ -1,0 +1,163 @@
+import H2TunnelCore
+import H2TunnelHTTP2
+import H2TunnelTLS
+import Logging
+import NIOCore
+import NIOPosix
+
+/// One connection to the relay, as the agent holds it: the agent is the HTTP/2 server
+/// (roles reversed, wire contract v1 §2) and every stream is one browser connection.
+final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
+    let id: Int
+    private let agent: Agent
+    private let logger: Logger
+    private(set) var handler: HTTP2ConnectionHandler?
+    private(set) var wasReady = false
+
+    init(id: Int, agent: Agent, logger: Logger) {
+        self.id = id
+        self.agent = agent
+        var logger = logger
+        logger[metadataKey: "session"] = "\(id)"
+        self.logger = logger
+    }
+
+    func attach(_ handler: HTTP2ConnectionHandler) { self.handler = handler }
+
+    func drain() {
+        guard let handler else { return }
+        handler.eventLoop.execute { handler.drain() }
+    }
+
+    // MARK: HTTP2ConnectionDelegate
+
+    func connectionDidBecomeReady(_ connection: HTTP2ConnectionHandler) {
+        wasReady = true
+        agent.sessionReady(self)
+        logger.info("agent connected", metadata: ["relay": "\(agent.configuration.relayHost):\(agent.configuration.relayPort)",
+                                                  "tenant": "\(agent.tenant)"])
+    }
+
+    func connection(_ connection: HTTP2ConnectionHandler, didReceiveRequest stream: HTTP2Stream) {
+        let headers = stream.headers
+        guard headers[":method"] == "CONNECT", headers[":protocol"] == TunnelProtocol.rawTLSToken else {
+            refuse(stream, status: 400, reason: "not an \(TunnelProtocol.rawTLSToken) CONNECT")
+            return
+        }
+        let authority = headers[":authority"] ?? ""
+        let host = String(authority.split(separator: ":").first ?? "")
+        guard agent.serves(host: host) else {
+            // RFC 9110 §15.5.20: this agent's certificate is not for that name.
+            refuse(stream, status: 421, reason: "not this tenant: \(host)")
+            return
+        }
+        openUpstream(for: stream, browser: headers["forwarded"] ?? "", loop: connection.eventLoop)
+    }
+
+    func connectionDidReceiveGoAway(_ connection: HTTP2ConnectionHandler, errorCode: UInt32) {
+        logger.info("relay draining", metadata: ["code": "\(HTTP2ErrorCode.name(errorCode))"])
+        agent.sessionDraining(self)
+    }
+
+    func connectionDidClose(_ connection: HTTP2ConnectionHandler, reason: String?) {
+        logger.info("relay connection closed", metadata: ["reason": "\(reason ?? "drained")"])
+        handler = nil
+    }
+
+    // MARK: Streams
+
+    private func refuse(_ stream: HTTP2Stream, status: Int, reason: String) {
+        logger.warning("stream refused", metadata: ["stream": "\(stream.id)", "status": "\(status)", "reason": "\(reason)"])
+        try? stream.respond(status: status, headers: [("h2tunnel-error", reason)], withBody: false)
+    }
+
+    /// Connects to the app on this connection's own event loop, so a stream never crosses
+    /// threads; the browser's first bytes wait in the splice until then.
+    private func openUpstream(for stream: HTTP2Stream, browser: String, loop: EventLoop) {
+        let upstream = agent.configuration.upstream
+        let transform: SpliceTransform?
+        do {
+            if case .tcp = upstream { transform = try TLSTerminator(context: agent.tenantContext) } else { transform = nil }
+        } catch {
+            refuse(stream, status: 500, reason: "TLS: \(error)")
+            return
+        }
+        let splice = StreamSplice(streamLoop: loop, channelLoop: loop, transform: transform)
+        splice.attach(stream: stream)
+        let logger = self.logger
+        let streamID = stream.id
+        ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.autoRead, value: false)
+            .connectTimeout(agent.configuration.upstreamConnectTimeout)
+            .connect(host: upstream.host, port: upstream.port)
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    guard !stream.isClosed else {
+                        channel.close(promise: nil)
+                        return
+                    }
+                    do {
+                        try stream.respond(status: 200, withBody: true)
+                        try channel.pipeline.syncOperations.addHandler(SpliceChannelHandler(splice: splice))
+                        channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+                        logger.debug("tunnel open", metadata: ["stream": "\(streamID)", "browser": "\(browser)"])
+                    } catch {
+                        channel.close(promise: nil)
+                        stream.reset(HTTP2ErrorCode.internalError)
+                    }
+                case .failure(let error):
+                    logger.warning("upstream unreachable", metadata: ["stream": "\(streamID)", "error": "\(error)"])
+                    try? stream.respond(status: 502, headers: [("h2tunnel-error", "upstream unreachable")], withBody: false)
+                }
+            }
+    }
+}
+
+/// Sits above TLS on the connection to the relay until the handshake is done, then hands
+/// it to the HTTP/2 server session. No preface or SETTINGS leave before TLS is up.
+final class RelayHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let session: RelaySession
+    private let settings: HTTP2Settings
+    private let logger: Logger
+    private var done = false
+
+    init(session: RelaySession, settings: HTTP2Settings, logger: Logger) {
+        self.session = session
+        self.settings = settings
+        self.logger = logger
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let handshake = event as? TLSHandshakeCompleted else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        done = true
+        guard handshake.alpn == TunnelProtocol.alpn else {
+            logger.error("relay did not negotiate ALPN h2")
+            context.close(promise: nil)
+            return
+        }
+        let handler = HTTP2ConnectionHandler(role: .server, settings: settings, eventLoop: context.eventLoop, delegate: session)
+        session.attach(handler)
+        do {
+            try context.pipeline.syncOperations.addHandler(handler, position: .after(self))
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        } catch {
+            context.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if !done {
+            done = true
+            logger.warning("cannot connect to relay", metadata: ["reason": "\(error)"])
+        }
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+
+/// A flat JSON configuration file whose keys are the long flag names (`"listen"`,
+/// `"agent-ca"`, …). A flag given on the command line wins over the file.
+public struct ConfigFile: Sendable {
+    public struct Error: Swift.Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
+    }
+
+    private let values: [String: String]
+    private let path: String
+
+    public init(values: [String: String] = [:], path: String = "") {
+        self.values = values
+        self.path = path
+    }
+
+    /// Loads `path`, or an empty configuration when `path` is nil.
+    /// Unknown keys are an error, so a misspelt setting is never silently dropped.
+    public static func load(_ path: String?, knownKeys: Set<String>) throws -> ConfigFile {
+        guard let path else { return ConfigFile() }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw Error(description: "cannot read config file \(path): \(error.localizedDescription)")
+        }
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw Error(description: "config file \(path) is not a JSON object")
+        }
+        var values: [String: String] = [:]
+        for (key, value) in object {
+            guard knownKeys.contains(key) else {
+                throw Error(description: "config file \(path): unknown key '\(key)'")
+            }
+            switch value {
+            case let string as String: values[key] = string
+            case let number as NSNumber: values[key] = number.stringValue
+            default: throw Error(description: "config file \(path): '\(key)' must be a string or a number")
+            }
+        }
+        return ConfigFile(values: values, path: path)
+    }
+
+    /// The flag's value, else the file's, else nil.
+    public func string(_ key: String, flag: String?) -> String? { flag ?? values[key] }
+
+    /// Like `string`, but missing everywhere is an error naming the flag.
+    public func required(_ key: String, flag: String?) throws -> String {
+        guard let value = string(key, flag: flag) else {
+            throw Error(description: "missing --\(key) (or \"\(key)\" in the config file)")
+        }
+        return value
+    }
+
+    public func double(_ key: String, flag: Double?, default value: Double) throws -> Double {
+        if let flag { return flag }
+        guard let text = values[key] else { return value }
+        guard let number = Double(text), number >= 0 else {
+            throw Error(description: "config file \(path): '\(key)' must be a non-negative number")
+        }
+        return number
+    }
+}

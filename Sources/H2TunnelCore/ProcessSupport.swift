@@ -1,0 +1,63 @@
+import Dispatch
+import Foundation
+import Logging
+import NIOCore
+
+extension TimeAmount {
+    /// Fractional seconds, as flags and config files give them.
+    public static func fractionalSeconds(_ value: Double) -> TimeAmount {
+        .nanoseconds(Int64(value * 1_000_000_000))
+    }
+}
+
+/// Returns once SIGTERM or SIGINT arrives: the start of a graceful shutdown.
+public func waitForTermination() async {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        let queue = DispatchQueue(label: "signals")
+        let once = OnceFlag()
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler {
+                if once.take() { continuation.resume() }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        retainedSignalSources.append(contentsOf: sources)
+    }
+}
+
+nonisolated(unsafe) private var retainedSignalSources: [DispatchSourceSignal] = []
+
+private final class OnceFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var taken = false
+    func take() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        defer { taken = true }
+        return !taken
+    }
+}
+
+/// The process logger: key=value lines on stderr.
+public func makeLogger(label: String, level: String?) throws -> Logger {
+    let parsed: Logger.Level
+    if let level {
+        guard let value = Logger.Level(rawValue: level) else {
+            throw ConfigFile.Error(description: "unknown log level '\(level)'")
+        }
+        parsed = value
+    } else {
+        parsed = .info
+    }
+    var logger = Logger(label: label) { KeyValueLogHandler(label: $0) }
+    logger.logLevel = parsed
+    return logger
+}
+
+/// Prints one line on stdout and flushes it: the "ready" line tests and scripts wait for.
+public func announce(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

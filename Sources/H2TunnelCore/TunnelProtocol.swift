@@ -1,0 +1,9 @@
+/// The wire contract v1 between relay and agent, in one place (README "Wire contract").
+public enum TunnelProtocol {
+    /// The RFC 8441 `:protocol` token of a stream that carries a browser's raw TLS bytes.
+    public static let rawTLSToken = "h2tunnel-tls"
+    /// The URI SAN prefix that names a tenant in an agent's client certificate.
+    public static let tenantURIPrefix = "urn:h2tunnel:tenant:"
+    /// ALPN of the agent connection.
+    public static let alpn = "h2"
+}

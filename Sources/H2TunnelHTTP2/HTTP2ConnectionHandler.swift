@@ -1,0 +1,359 @@
+import NIOCore
+internal import CNGHTTP2
+
+/// One HTTP/2 connection on nghttp2, client or server, as the top handler of a channel
+/// whose inbound bytes are plaintext (TLS is below it).
+///
+/// nghttp2 is never re-entered: its callbacks only record `Event`s, which are handed to
+/// the delegates after `mem_recv`/`mem_send` returned. The handler owns the
+/// `nghttp2_session` and frees it in `deinit`; nghttp2's `user_data` is an unretained
+/// pointer to the handler, which the pipeline keeps alive for the session's lifetime.
+public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
+    public typealias InboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    public enum Role: Sendable { case client, server }
+
+    enum Event {
+        case request(Int32)
+        case headers(Int32)
+        case data(Int32, ByteBuffer)
+        case end(Int32)
+        case closed(Int32, UInt32)
+        case writable(Int32)
+        case settings
+        case pingAck
+        case goaway(UInt32)
+    }
+
+    public let role: Role
+    public let settings: HTTP2Settings
+    public let eventLoop: EventLoop
+    public var delegate: HTTP2ConnectionDelegate?
+
+    var session: OpaquePointer?
+    var context: ChannelHandlerContext?
+    var streams: [Int32: HTTP2Stream] = [:]
+    private var events: [Event] = []
+    /// The buffer being fed to `mem_recv`, so DATA payloads become slices of it.
+    var input: (base: UnsafeRawPointer, buffer: ByteBuffer)?
+    private var flushScheduled = false
+    private var flushing = false
+    private var isReady = false
+    public private(set) var isDraining = false
+    public private(set) var isClosed = false
+    private var closeReason: String?
+    private var pingTask: RepeatedTask?
+    private var pingDeadline: Scheduled<Void>?
+
+    public init(role: Role, settings: HTTP2Settings, eventLoop: EventLoop, delegate: HTTP2ConnectionDelegate?) {
+        self.role = role
+        self.settings = settings
+        self.eventLoop = eventLoop
+        self.delegate = delegate
+    }
+
+    deinit {
+        if let session { nghttp2_session_del(session) }
+    }
+
+    // MARK: Channel events
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        do {
+            session = try makeSession(role: role, settings: settings)
+        } catch {
+            fail("cannot start HTTP/2: \(error)")
+            return
+        }
+        startLiveness()
+        flushNow()
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let session, !isClosed else { return }
+        let buffer = unwrapInboundIn(data)
+        let rc = buffer.withUnsafeReadableBytes { bytes -> Int in
+            guard let base = bytes.baseAddress else { return 0 }
+            input = (base, buffer)
+            defer { input = nil }
+            return nghttp2_session_mem_recv(session, base.assumingMemoryBound(to: UInt8.self), bytes.count)
+        }
+        dispatchEvents()
+        if rc < 0 {
+            flushNow()
+            fail("HTTP/2 protocol error from peer: \(HTTP2Error.nghttp2("mem_recv", rc))")
+        }
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        flushNow()
+        context.fireChannelReadComplete()
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { flushNow() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            fail("peer closed the connection")
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: Error) {
+        fail("\(error)")
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        connectionLost(reason: closeReason ?? (isDraining ? nil : "connection closed"))
+        context.fireChannelInactive()
+    }
+
+    // MARK: Public API
+
+    /// The peer's SETTINGS arrived and it allows extended CONNECT (RFC 8441 §3).
+    public var acceptsExtendedConnect: Bool {
+        guard let session, isReady else { return false }
+        return nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1
+    }
+
+    public var openStreamCount: Int { streams.count }
+
+    /// Whether a new stream may be opened now: ready, not draining, under the peer's limit.
+    public var canOpenStream: Bool {
+        guard let session, isReady, !isDraining, !isClosed else { return false }
+        let limit = nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS)
+        return streams.count < Int(limit)
+    }
+
+    /// Client role: opens a stream whose body is what `HTTP2Stream.write` queues.
+    public func openStream(headers: [(String, String)], delegate: HTTP2StreamDelegate) throws -> HTTP2Stream {
+        eventLoop.preconditionInEventLoop()
+        guard let session, role == .client, canOpenStream else {
+            throw HTTP2Error("connection cannot open a stream now")
+        }
+        var provider = dataProvider()
+        let id = withHeaderBlock(headers) { nva, count in
+            nghttp2_submit_request(session, nil, nva, count, &provider, nil)
+        }
+        guard id > 0 else { throw HTTP2Error.nghttp2("submit_request", Int(id)) }
+        let stream = HTTP2Stream(id: id, connection: self)
+        stream.delegate = delegate
+        streams[id] = stream
+        scheduleFlush()
+        return stream
+    }
+
+    /// Stops new streams, tells the peer (GOAWAY, RFC 9113 §6.8) and closes once the open
+    /// streams have finished.
+    public func drain() {
+        eventLoop.preconditionInEventLoop()
+        guard let session, !isDraining, !isClosed else { return }
+        isDraining = true
+        let last = role == .server ? nghttp2_session_get_last_proc_stream_id(session) : 0
+        _ = nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, HTTP2ErrorCode.noError, nil, 0)
+        flushNow()
+        closeIfDrained()
+    }
+
+    /// Closes now; open streams are lost (CANCEL for their delegates).
+    public func close(reason: String) {
+        eventLoop.preconditionInEventLoop()
+        fail(reason)
+    }
+
+    // MARK: Used by HTTP2Stream
+
+    func enqueue(_ event: Event) { events.append(event) }
+
+    func resumeData(_ stream: HTTP2Stream) {
+        guard let session else { return }
+        _ = nghttp2_session_resume_data(session, stream.id)
+    }
+
+    func resetStream(_ stream: HTTP2Stream, code: UInt32) {
+        guard let session else { return }
+        _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, code)
+        scheduleFlush()
+    }
+
+    func consume(_ stream: HTTP2Stream, count: Int) {
+        guard let session else { return }
+        _ = nghttp2_session_consume_connection(session, count)
+        if !stream.isClosed { _ = nghttp2_session_consume_stream(session, stream.id, count) }
+        scheduleFlush()
+    }
+
+    func submitResponse(_ stream: HTTP2Stream, status: Int, headers: [(String, String)], withBody: Bool) throws {
+        guard let session else { throw HTTP2Error("connection closed") }
+        let block = [(":status", String(status))] + headers
+        var provider = dataProvider()
+        let rc = withHeaderBlock(block) { nva, count in
+            withBody ? nghttp2_submit_response(session, stream.id, nva, count, &provider)
+                     : nghttp2_submit_response(session, stream.id, nva, count, nil)
+        }
+        guard rc == 0 else { throw HTTP2Error.nghttp2("submit_response", Int(rc)) }
+        scheduleFlush()
+    }
+
+    /// Coalesces output: many stream writes in one loop tick become one `mem_send` pass.
+    func scheduleFlush() {
+        guard !flushScheduled, !flushing else { return }
+        flushScheduled = true
+        eventLoop.execute { self.flushNow() }
+    }
+
+    // MARK: Output
+
+    /// Moves frames from nghttp2 to the channel while the channel can take them, then
+    /// flushes once. A channel that is not writable stops us: the peer's slowness becomes
+    /// our streams' backpressure rather than our memory.
+    func flushNow() {
+        flushScheduled = false
+        guard let session, let context, !flushing, !isClosed else { return }
+        flushing = true
+        var pending: ByteBuffer? = nil
+        var wrote = false
+        let chunk = 64 * 1024
+        while context.channel.isWritable {
+            var data: UnsafePointer<UInt8>? = nil
+            let count = nghttp2_session_mem_send(session, &data)
+            if count < 0 {
+                flushing = false
+                fail("HTTP/2 send failed: \(HTTP2Error.nghttp2("mem_send", count))")
+                return
+            }
+            guard count > 0, let data else { break }
+            if pending == nil { pending = context.channel.allocator.buffer(capacity: max(count, chunk)) }
+            pending!.writeBytes(UnsafeRawBufferPointer(start: data, count: count))
+            if pending!.readableBytes >= chunk {
+                context.write(wrapOutboundOut(pending!), promise: nil)
+                pending = nil
+                wrote = true
+            }
+        }
+        if let pending {
+            context.write(wrapOutboundOut(pending), promise: nil)
+            wrote = true
+        }
+        if wrote { context.flush() }
+        flushing = false
+        dispatchEvents()
+        closeIfDrained()
+    }
+
+    private func closeIfDrained() {
+        guard let session, !isClosed else { return }
+        let done = isDraining && streams.isEmpty
+        if done || (nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0) {
+            isClosed = true
+            context?.close(promise: nil)
+        }
+    }
+
+    // MARK: Events
+
+    func dispatchEvents() {
+        while !events.isEmpty {
+            let batch = events
+            events = []
+            for event in batch { dispatch(event) }
+        }
+    }
+
+    private func dispatch(_ event: Event) {
+        switch event {
+        case .request(let id):
+            guard let stream = streams[id] else { return }
+            delegate?.connection(self, didReceiveRequest: stream)
+            if stream.delegate == nil && !stream.isClosed { stream.reset(HTTP2ErrorCode.refusedStream) }
+        case .headers(let id):
+            guard let stream = streams[id] else { return }
+            stream.delegate?.stream(stream, didReceiveHeaders: stream.headers)
+        case .data(let id, let data):
+            guard let stream = streams[id] else { return }
+            stream.unconsumed += data.readableBytes
+            stream.delegate?.stream(stream, didReceiveData: data)
+        case .end(let id):
+            guard let stream = streams[id] else { return }
+            stream.delegate?.streamDidReceiveEnd(stream)
+        case .closed(let id, let code):
+            guard let stream = streams.removeValue(forKey: id) else { return }
+            finish(stream, code: code)
+        case .writable(let id):
+            guard let stream = streams[id] else { return }
+            stream.delegate?.streamWritabilityChanged(stream)
+        case .settings:
+            guard !isReady else { return }
+            isReady = true
+            delegate?.connectionDidBecomeReady(self)
+        case .pingAck:
+            pingDeadline?.cancel()
+            pingDeadline = nil
+        case .goaway(let code):
+            isDraining = true
+            delegate?.connectionDidReceiveGoAway(self, errorCode: code)
+        }
+    }
+
+    /// A closed stream's unconsumed bytes go back to the connection window, so a stream
+    /// that died with data in hand does not shrink the window for every other stream.
+    private func finish(_ stream: HTTP2Stream, code: UInt32) {
+        stream.isClosed = true
+        if stream.unconsumed > 0, let session {
+            _ = nghttp2_session_consume_connection(session, stream.unconsumed)
+            stream.unconsumed = 0
+        }
+        stream.delegate?.streamDidClose(stream, errorCode: code)
+        stream.context = nil
+    }
+
+    // MARK: Failure
+
+    private func fail(_ reason: String) {
+        guard !isClosed else { return }
+        isClosed = true
+        closeReason = reason
+        context?.close(promise: nil)
+    }
+
+    private func connectionLost(reason: String?) {
+        isClosed = true
+        pingTask?.cancel()
+        pingDeadline?.cancel()
+        let lost = streams.values
+        streams = [:]
+        for stream in lost { finish(stream, code: HTTP2ErrorCode.cancel) }
+        let delegate = self.delegate
+        self.delegate = nil
+        delegate?.connectionDidClose(self, reason: reason)
+        context = nil
+    }
+
+    // MARK: Liveness
+
+    /// PING every interval; no ACK within the timeout closes the connection (a peer that is
+    /// gone without a FIN — a dead NAT, a frozen host — is found in bounded time).
+    private func startLiveness() {
+        guard let interval = settings.pingInterval else { return }
+        pingTask = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
+            self?.sendPing()
+        }
+    }
+
+    private func sendPing() {
+        guard let session, !isClosed, pingDeadline == nil else { return }
+        _ = nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
+        pingDeadline = eventLoop.scheduleTask(in: settings.pingTimeout) { [weak self] in
+            guard let self else { return }
+            self.pingDeadline = nil
+            self.fail("PING not acknowledged within \(self.settings.pingTimeout.nanoseconds / 1_000_000) ms")
+        }
+        flushNow()
+    }
+}

@@ -1,0 +1,28 @@
+import NIOCore
+
+/// How one side of an HTTP/2 connection behaves. Defaults suit a tunnel carrying many
+/// browser connections over one long-lived TCP connection.
+public struct HTTP2Settings: Sendable {
+    /// SETTINGS_INITIAL_WINDOW_SIZE (RFC 9113 §6.5.2): the most a peer may send on one
+    /// stream before we have written it onward. Sized to the bandwidth-delay product of
+    /// a fast WAN (1 Gbit/s × 8 ms), not the 64 KiB default that caps a stream at 64 KiB per RTT.
+    public var initialStreamWindow: Int = 1 << 20
+    /// The connection window: the most bytes all streams together may have in flight to us.
+    /// It bounds the memory one peer can make us hold.
+    public var connectionWindow: Int = 16 << 20
+    /// SETTINGS_MAX_CONCURRENT_STREAMS we advertise.
+    public var maxConcurrentStreams: Int = 20_000
+    /// SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 §3); only a server advertises it.
+    public var enableConnectProtocol: Bool = false
+    /// A stream stops accepting writes (its source should stop reading) above this many
+    /// queued bytes, and resumes below `streamLowWatermark`.
+    public var streamHighWatermark: Int = 256 * 1024
+    public var streamLowWatermark: Int = 64 * 1024
+    /// PING every `pingInterval`; a PING unanswered after `pingTimeout` closes the connection.
+    public var pingInterval: TimeAmount? = .seconds(15)
+    public var pingTimeout: TimeAmount = .seconds(10)
+    /// Largest header block accepted from the peer (nghttp2's default is 64 KiB).
+    public var maxHeaderListSize: Int = 16 * 1024
+
+    public init() {}
+}

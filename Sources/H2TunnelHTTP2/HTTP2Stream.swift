@@ -1,0 +1,111 @@
+import NIOCore
+internal import CNGHTTP2
+
+/// One HTTP/2 stream as the tunnel uses it: a byte pipe in each direction.
+///
+/// Every method must be called on the connection's event loop (`eventLoop`). Outbound
+/// bytes wait in a queue that nghttp2's data provider drains as the peer's flow-control
+/// window allows; `isWritable` tells the source when to pause.
+public final class HTTP2Stream: @unchecked Sendable {
+    public let id: Int32
+    public let eventLoop: EventLoop
+    public internal(set) var headers = HTTP2Headers()
+    public weak var delegate: HTTP2StreamDelegate?
+    /// The owner's own data (the tunnel bridge), kept alive as long as the stream.
+    public var context: AnyObject?
+
+    unowned let connection: HTTP2ConnectionHandler
+    var outbound = CircularBuffer<ByteBuffer>()
+    var outboundBytes = 0
+    var endRequested = false
+    /// The data provider returned NGHTTP2_ERR_DEFERRED: `resume_data` is needed to go on.
+    var deferred = false
+    var wasWritable = true
+    /// Bytes received whose window has not been given back yet.
+    var unconsumed = 0
+    public internal(set) var isClosed = false
+
+    init(id: Int32, connection: HTTP2ConnectionHandler) {
+        self.id = id
+        self.connection = connection
+        self.eventLoop = connection.eventLoop
+    }
+
+    public var isWritable: Bool { outboundBytes < connection.settings.streamHighWatermark }
+
+    /// Queues `data` to be sent as DATA frames.
+    public func write(_ data: ByteBuffer) {
+        eventLoop.preconditionInEventLoop()
+        guard !isClosed, !endRequested, data.readableBytes > 0 else { return }
+        outbound.append(data)
+        outboundBytes += data.readableBytes
+        wasWritable = isWritable
+        resumeIfDeferred()
+    }
+
+    /// Sends END_STREAM after the queued bytes: our half is done (a TCP FIN).
+    public func end() {
+        eventLoop.preconditionInEventLoop()
+        guard !isClosed, !endRequested else { return }
+        endRequested = true
+        resumeIfDeferred()
+    }
+
+    /// RST_STREAM (RFC 9113 §6.4) with `code`, e.g. CONNECT_ERROR for a TCP reset (RFC 8441 §4).
+    public func reset(_ code: UInt32) {
+        eventLoop.preconditionInEventLoop()
+        guard !isClosed else { return }
+        connection.resetStream(self, code: code)
+    }
+
+    /// Gives back `count` bytes of window: they were written onward.
+    public func consume(_ count: Int) {
+        eventLoop.preconditionInEventLoop()
+        let count = min(count, unconsumed)
+        guard count > 0 else { return }
+        unconsumed -= count
+        connection.consume(self, count: count)
+    }
+
+    /// Server role: answers the request. Without a body the stream ends here.
+    public func respond(status: Int, headers extra: [(String, String)] = [], withBody: Bool) throws {
+        eventLoop.preconditionInEventLoop()
+        try connection.submitResponse(self, status: status, headers: extra, withBody: withBody)
+    }
+
+    private func resumeIfDeferred() {
+        if deferred {
+            deferred = false
+            connection.resumeData(self)
+        }
+        connection.scheduleFlush()
+    }
+
+    /// Copies up to `length` queued bytes into nghttp2's frame buffer (the data provider).
+    func fill(_ destination: UnsafeMutablePointer<UInt8>, length: Int, flags: inout UInt32) -> Int {
+        var copied = 0
+        while copied < length, var head = outbound.first {
+            let take = min(length - copied, head.readableBytes)
+            head.withUnsafeReadableBytes { bytes in
+                (destination + copied).update(from: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), count: take)
+            }
+            head.moveReaderIndex(forwardBy: take)
+            copied += take
+            if head.readableBytes == 0 { outbound.removeFirst() } else { outbound[outbound.startIndex] = head }
+        }
+        outboundBytes -= copied
+        if outbound.isEmpty {
+            if endRequested {
+                flags |= NGHTTP2_DATA_FLAG_EOF.rawValue
+            } else if copied == 0 {
+                deferred = true
+                return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+            }
+        }
+        if !wasWritable && outboundBytes <= connection.settings.streamLowWatermark {
+            wasWritable = true
+            connection.enqueue(.writable(id))
+        }
+        return copied
+    }
+}

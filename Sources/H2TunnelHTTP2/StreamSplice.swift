@@ -1,0 +1,340 @@
+import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Turns bytes on their way between the socket and the stream (the agent terminates
+/// the browser's TLS here). Runs on the stream's event loop, which is then also the
+/// channel's.
+public protocol SpliceTransform: AnyObject {
+    /// Bytes from the stream: what goes to the socket, and what goes back on the stream.
+    /// `failed` ends the stream after `toStream` (e.g. a TLS alert) and resets the socket.
+    func fromStream(_ data: ByteBuffer) -> (toChannel: ByteBuffer?, toStream: ByteBuffer?, failed: Bool)
+    /// Bytes from the socket: returns what goes on the stream.
+    func fromChannel(_ data: ByteBuffer) throws -> ByteBuffer?
+    /// The stream's peer ended its half: returns what still goes to the socket.
+    func streamEnded() -> ByteBuffer?
+    /// The socket ended its half: returns what still goes on the stream (a close_notify).
+    func channelEnded() -> ByteBuffer?
+}
+
+/// Splices a TCP channel and an HTTP/2 stream: bytes both ways, FIN ↔ END_STREAM,
+/// reset ↔ RST_STREAM (RFC 8441 §4 for CONNECT).
+///
+/// Backpressure, end to end: stream → socket bytes are `consume`d (their window given
+/// back to the peer) only once the socket write completed; socket → stream reading
+/// stops while the stream's queue is above its high watermark.
+///
+/// The channel and the stream may live on different event loops (at the relay, a
+/// browser is accepted on any loop). `channelSide` state is touched only on the
+/// channel's loop, `streamSide` state only on the stream's loop; crossing is by
+/// `execute`, once per read burst.
+public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
+    public let streamLoop: EventLoop
+    public let channelLoop: EventLoop
+    private let transform: SpliceTransform?
+    /// Told on the stream's loop when the far end answers; return false to abort.
+    public var onResponse: ((HTTP2Headers) -> Bool)?
+    /// Told once, on the stream's loop, when the stream is gone.
+    public var onStreamClosed: ((UInt32) -> Void)?
+    /// Told once, on the channel's loop, when the channel is closed.
+    public var onChannelClosed: (() -> Void)?
+
+    // Stream side (streamLoop).
+    private var stream: HTTP2Stream?
+    private var streamDone = false
+    /// Socket bytes that arrived before the stream was attached (the relay's ClientHello).
+    private var heldForStream: [ByteBuffer] = []
+    private var endHeldForStream = false
+
+    // Channel side (channelLoop).
+    private var channel: Channel?
+    private var heldForChannel: [(data: ByteBuffer, consume: Int)] = []
+    private var endHeldForChannel = false
+    private var lastWrite: EventLoopFuture<Void>?
+    private var readPaused = false
+    private var inputEnded = false
+    private var outputEnded = false
+    private var channelDone = false
+
+    public init(streamLoop: EventLoop, channelLoop: EventLoop, transform: SpliceTransform? = nil) {
+        self.streamLoop = streamLoop
+        self.channelLoop = channelLoop
+        self.transform = transform
+    }
+
+    // MARK: Attaching
+
+    /// On the stream's loop: the stream to splice.
+    public func attach(stream: HTTP2Stream) {
+        streamLoop.preconditionInEventLoop()
+        self.stream = stream
+        stream.delegate = self
+        stream.context = self
+        let held = heldForStream
+        heldForStream = []
+        sendToStream(held)
+        if endHeldForStream { endStream() }
+    }
+
+    /// On the channel's loop: the channel to splice; bytes held for it go out now.
+    public func attach(channel: Channel) {
+        channelLoop.preconditionInEventLoop()
+        self.channel = channel
+        let held = heldForChannel
+        heldForChannel = []
+        for item in held { writeToChannel(item.data, consume: item.consume, flush: false) }
+        channel.flush()
+        if endHeldForChannel { endChannelOutput() }
+    }
+
+    /// The stream could not be opened or the channel could not be connected.
+    public func abortChannel() {
+        onChannel { self.resetChannel() }
+    }
+
+    public func abortStream(_ code: UInt32) {
+        onStream {
+            self.streamDone = true
+            self.heldForStream = []
+            self.stream?.reset(code)
+        }
+    }
+
+    // MARK: HTTP2StreamDelegate (stream loop)
+
+    public func stream(_ stream: HTTP2Stream, didReceiveHeaders headers: HTTP2Headers) {
+        if let onResponse, !onResponse(headers) {
+            stream.reset(HTTP2ErrorCode.cancel)
+        }
+    }
+
+    public func stream(_ stream: HTTP2Stream, didReceiveData data: ByteBuffer) {
+        var toChannel: ByteBuffer? = data
+        if let transform {
+            let out = transform.fromStream(data)
+            toChannel = out.toChannel
+            if let back = out.toStream { stream.write(back) }
+            if out.failed {
+                stream.consume(data.readableBytes)
+                stream.end()
+                onChannel { self.resetChannel() }
+                return
+            }
+        }
+        let consumed = data.readableBytes
+        guard let toChannel, toChannel.readableBytes > 0 else {
+            stream.consume(consumed)
+            return
+        }
+        onChannel { self.writeToChannel(toChannel, consume: consumed, flush: true) }
+    }
+
+    public func streamDidReceiveEnd(_ stream: HTTP2Stream) {
+        let tail = transform?.streamEnded()
+        onChannel {
+            if let tail { self.writeToChannel(tail, consume: 0, flush: true) }
+            self.endChannelOutput()
+        }
+    }
+
+    public func streamDidClose(_ stream: HTTP2Stream, errorCode: UInt32) {
+        guard !streamDone else { return }
+        streamDone = true
+        self.stream = nil
+        onStreamClosed?(errorCode)
+        onStreamClosed = nil
+        if errorCode != HTTP2ErrorCode.noError {
+            onChannel { self.resetChannel() }
+        } else {
+            onChannel { self.closeChannelIfDone() }
+        }
+    }
+
+    public func streamWritabilityChanged(_ stream: HTTP2Stream) {
+        guard stream.isWritable else { return }
+        onChannel { self.resumeReading() }
+    }
+
+    // MARK: Channel events (channel loop), from SpliceChannelHandler
+
+    func channelRead(_ batch: [ByteBuffer]) {
+        onStream { self.sendToStream(batch) }
+    }
+
+    func channelInputEnded() {
+        inputEnded = true
+        onStream { self.endStream() }
+        closeChannelIfDone()
+    }
+
+    private func sendToStream(_ batch: [ByteBuffer]) {
+        guard !streamDone else { return }
+        guard let stream else {
+            heldForStream.append(contentsOf: batch)
+            return
+        }
+        for data in batch {
+            if let transform {
+                do {
+                    if let out = try transform.fromChannel(data) { stream.write(out) }
+                } catch {
+                    stream.reset(HTTP2ErrorCode.internalError)
+                    return
+                }
+            } else {
+                stream.write(data)
+            }
+        }
+        if !stream.isWritable { onChannel { self.pauseReading() } }
+    }
+
+    private func endStream() {
+        guard !streamDone else { return }
+        guard let stream else {
+            endHeldForStream = true
+            return
+        }
+        if let tail = transform?.channelEnded() { stream.write(tail) }
+        stream.end()
+    }
+
+    /// The socket failed or closed without a FIN (ECONNRESET): the far end gets a reset.
+    func channelFailed() {
+        onStream { self.stream?.reset(HTTP2ErrorCode.connectError) }
+    }
+
+    func channelClosed() {
+        channelDone = true
+        channel = nil
+        onChannelClosed?()
+        onChannelClosed = nil
+        guard !inputEnded else { return }   // after a FIN the stream finishes on its own
+        onStream {
+            // Closed under a stream still open: the far end must not wait for more.
+            if let stream = self.stream, !self.streamDone { stream.reset(HTTP2ErrorCode.cancel) }
+        }
+    }
+
+    // MARK: Channel side helpers
+
+    private func writeToChannel(_ data: ByteBuffer, consume: Int, flush: Bool) {
+        guard let channel else {
+            if !channelDone { heldForChannel.append((data, consume)) } else { onStream { self.stream?.consume(consume) } }
+            return
+        }
+        let promise = channelLoop.makePromise(of: Void.self)
+        if flush { channel.writeAndFlush(data, promise: promise) } else { channel.write(data, promise: promise) }
+        lastWrite = promise.futureResult
+        guard consume > 0 else { return }
+        promise.futureResult.whenComplete { _ in
+            self.onStream { self.stream?.consume(consume) }
+        }
+    }
+
+    /// The far end sent END_STREAM: shut our socket's write side once everything before it is out.
+    private func endChannelOutput() {
+        guard let channel else {
+            endHeldForChannel = true
+            return
+        }
+        let close: @Sendable () -> Void = { [channel] in
+            channel.close(mode: .output, promise: nil)
+            self.outputEnded = true
+            self.closeChannelIfDone()
+        }
+        if let lastWrite { lastWrite.whenComplete { _ in close() } } else { close() }
+    }
+
+    private func closeChannelIfDone() {
+        guard let channel, inputEnded, outputEnded else { return }
+        channel.close(promise: nil)
+    }
+
+    /// SO_LINGER 0 then close: the peer sees a TCP RST, as the far end did.
+    private func resetChannel() {
+        heldForChannel = []
+        guard let channel else {
+            channelDone = true
+            return
+        }
+        _ = (channel as? SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+        channel.close(promise: nil)
+    }
+
+    private func pauseReading() {
+        guard !readPaused, let channel else { return }
+        readPaused = true
+        _ = channel.setOption(ChannelOptions.autoRead, value: false)
+    }
+
+    private func resumeReading() {
+        guard readPaused, let channel else { return }
+        readPaused = false
+        _ = channel.setOption(ChannelOptions.autoRead, value: true)
+    }
+
+    // MARK: Loops
+
+    private func onStream(_ body: @escaping @Sendable () -> Void) {
+        if streamLoop.inEventLoop { body() } else { streamLoop.execute(body) }
+    }
+
+    private func onChannel(_ body: @escaping @Sendable () -> Void) {
+        if channelLoop.inEventLoop { body() } else { channelLoop.execute(body) }
+    }
+}
+
+/// The channel end of a `StreamSplice`: reads in bursts, FIN and reset detection.
+public final class SpliceChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+
+    private let splice: StreamSplice
+    private var batch: [ByteBuffer] = []
+    private var sawReset = false
+
+    public init(splice: StreamSplice) { self.splice = splice }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        splice.attach(channel: context.channel)
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        batch.append(unwrapInboundIn(data))
+    }
+
+    /// One hop to the stream's loop per read burst, not one per read.
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        flushBatch()
+        context.fireChannelReadComplete()
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            flushBatch()
+            splice.channelInputEnded()
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: Error) {
+        flushBatch()
+        sawReset = true
+        splice.channelFailed()
+        context.close(promise: nil)
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        flushBatch()
+        splice.channelClosed()
+        context.fireChannelInactive()
+    }
+
+    private func flushBatch() {
+        guard !batch.isEmpty else { return }
+        let out = batch
+        batch = []
+        splice.channelRead(out)
+    }
+}

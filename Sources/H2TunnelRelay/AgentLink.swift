@@ -1,0 +1,112 @@
+import Foundation
+import H2TunnelCore
+import H2TunnelHTTP2
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// One agent's connection as the relay holds it: the relay is its HTTP/2 client and
+/// opens one extended CONNECT stream per browser connection (wire contract v1, §2–3).
+public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
+    public let id: Int
+    public let tenant: String
+    public let remote: String
+    public let connectedSince = Date()
+    public let eventLoop: EventLoop
+    public var closeFuture: EventLoopFuture<Void> { closed.futureResult }
+
+    var handler: HTTP2ConnectionHandler?   // eventLoop only
+    private let registry: AgentRegistry
+    private let logger: Logger
+    private let closed: EventLoopPromise<Void>
+    /// Read from other loops (routing, admin), written on `eventLoop`.
+    private let shared = NIOLockedValueBox((healthy: false, openStreams: 0))
+
+    init(id: Int, tenant: String, remote: String, eventLoop: EventLoop, registry: AgentRegistry, logger: Logger) {
+        self.id = id
+        self.tenant = tenant
+        self.remote = remote
+        self.eventLoop = eventLoop
+        self.registry = registry
+        self.closed = eventLoop.makePromise()
+        var logger = logger
+        logger[metadataKey: "tenant"] = "\(tenant)"
+        logger[metadataKey: "connection"] = "\(id)"
+        self.logger = logger
+    }
+
+    public var isHealthy: Bool { shared.withLockedValue { $0.healthy } }
+    public var openStreams: Int { shared.withLockedValue { $0.openStreams } }
+
+    /// Opens the tunnel stream for one browser connection, on this link's loop.
+    /// `onFailure` runs (on this loop) when no stream could be opened.
+    func openTunnel(splice: StreamSplice, authority: String, browser: String,
+                    onFailure: @escaping @Sendable (String) -> Void) {
+        eventLoop.execute {
+            guard let handler = self.handler, handler.canOpenStream else {
+                onFailure(self.handler?.isDraining == true ? "agent-draining" : "agent-busy")
+                return
+            }
+            let headers = [
+                (":method", "CONNECT"),
+                (":protocol", TunnelProtocol.rawTLSToken),
+                (":scheme", "https"),
+                (":authority", "\(authority):443"),
+                (":path", "/"),
+                ("forwarded", "for=\"\(browser)\""),
+            ]
+            do {
+                let stream = try handler.openStream(headers: headers, delegate: splice)
+                splice.attach(stream: stream)
+                self.shared.withLockedValue { $0.openStreams += 1 }
+                splice.onStreamClosed = { [self] _ in self.shared.withLockedValue { $0.openStreams -= 1 } }
+            } catch {
+                onFailure("open-failed")
+            }
+        }
+    }
+
+    /// Relay shutdown: GOAWAY, then the connection closes once its streams are done.
+    func drain() {
+        eventLoop.execute {
+            self.shared.withLockedValue { $0.healthy = false }
+            self.handler?.drain()
+        }
+    }
+
+    func forceClose() {
+        eventLoop.execute { self.handler?.close(reason: "grace period over") }
+    }
+
+    // MARK: HTTP2ConnectionDelegate
+
+    public func connectionDidBecomeReady(_ connection: HTTP2ConnectionHandler) {
+        // nghttp2's client does not check this itself (INTEROP-NOTES): without it every
+        // CONNECT would be answered with a PROTOCOL_ERROR reset.
+        guard connection.acceptsExtendedConnect else {
+            logger.warning("agent refused", metadata: ["reason": "no SETTINGS_ENABLE_CONNECT_PROTOCOL", "remote": "\(remote)"])
+            connection.close(reason: "agent does not allow extended CONNECT")
+            return
+        }
+        shared.withLockedValue { $0.healthy = true }
+        registry.add(self)
+        logger.info("agent connected", metadata: ["remote": "\(remote)"])
+    }
+
+    public func connection(_ connection: HTTP2ConnectionHandler, didReceiveRequest stream: HTTP2Stream) {
+        stream.reset(HTTP2ErrorCode.refusedStream)   // only the relay opens streams
+    }
+
+    public func connectionDidReceiveGoAway(_ connection: HTTP2ConnectionHandler, errorCode: UInt32) {
+        shared.withLockedValue { $0.healthy = false }
+        logger.info("agent draining", metadata: ["code": "\(HTTP2ErrorCode.name(errorCode))"])
+    }
+
+    public func connectionDidClose(_ connection: HTTP2ConnectionHandler, reason: String?) {
+        shared.withLockedValue { $0.healthy = false }
+        registry.remove(self)
+        handler = nil
+        logger.info("agent disconnected", metadata: ["reason": "\(reason ?? "drained")"])
+        closed.succeed(())
+    }
+}

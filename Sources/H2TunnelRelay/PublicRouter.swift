@@ -1,0 +1,106 @@
+import H2TunnelCore
+import H2TunnelHTTP2
+import H2TunnelTLS
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Decides, from the SNI alone, what a public connection is (DESIGN "Hostnames"), and
+/// builds its pipeline. Browsers are never asked for a client certificate, because the
+/// TLS context is chosen before any TLS object exists.
+final class PublicRouter: Sendable {
+    let configuration: RelayConfiguration
+    let registry: AgentRegistry
+    let logger: Logger
+    private let siteContext: TLSContext
+    private let agentContext: TLSContext
+
+    init(configuration: RelayConfiguration, registry: AgentRegistry, logger: Logger) throws {
+        self.configuration = configuration
+        self.registry = registry
+        self.logger = logger
+        siteContext = try TLSContext(TLSConfiguration(
+            role: .server, certificateChainPath: configuration.certificatePath,
+            privateKeyPath: configuration.privateKeyPath, alpnProtocols: ["http/1.1"]))
+        agentContext = try TLSContext(TLSConfiguration(
+            role: .server, certificateChainPath: configuration.certificatePath,
+            privateKeyPath: configuration.privateKeyPath, trustRootsPath: configuration.agentCAPath,
+            alpnProtocols: [TunnelProtocol.alpn], requireALPN: true))
+    }
+
+    func route(_ hello: ClientHelloInfo, bytes: ByteBuffer, context: ChannelHandlerContext, sniffer: ClientHelloSniffer) {
+        guard let name = hello.serverName else {
+            sniffer.refuse(context: context, reason: "no-sni", alert: .unrecognizedName)
+            return
+        }
+        let remote = HostPort.describe(context.channel.remoteAddress)
+        do {
+            if name == configuration.hostname {
+                let tls = TLSHandler(connection: try TLSConnection(context: siteContext))
+                try replay(bytes, context: context, sniffer: sniffer, into: [
+                    tls, HTTPResponseEncoder(), ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)),
+                    RelaySiteHandler(hostname: configuration.hostname),
+                ])
+            } else if name == configuration.agentHostname {
+                let tls = TLSHandler(connection: try TLSConnection(context: agentContext))
+                let endpoint = AgentEndpointHandler(registry: registry, settings: configuration.http2,
+                                                    remote: remote, logger: logger)
+                _ = context.channel.setOption(ChannelOptions.writeBufferWaterMark,
+                                              value: .init(low: 256 * 1024, high: 1024 * 1024))
+                try replay(bytes, context: context, sniffer: sniffer, into: [tls, endpoint])
+            } else if let tenant = HostName.tenant(of: name, domain: configuration.tenantDomain) {
+                try tunnel(tenant: tenant, host: name, bytes: bytes, context: context, sniffer: sniffer, remote: remote)
+            } else {
+                sniffer.refuse(context: context, reason: "unknown-host", alert: .unrecognizedName, detail: name)
+            }
+        } catch {
+            sniffer.refuse(context: context, reason: "internal", alert: .internalError, detail: "\(error)")
+        }
+    }
+
+    /// Opens a stream on the tenant's newest agent connection and splices the browser
+    /// into it; the ClientHello already read goes out right after HEADERS (no extra RTT).
+    private func tunnel(tenant: String, host: String, bytes: ByteBuffer, context: ChannelHandlerContext,
+                        sniffer: ClientHelloSniffer, remote: String) throws {
+        guard let link = registry.connection(forTenant: tenant) else {
+            sniffer.refuse(context: context, reason: "tenant-offline", alert: .internalError, detail: host)
+            return
+        }
+        let channel = context.channel
+        let splice = StreamSplice(streamLoop: link.eventLoop, channelLoop: channel.eventLoop)
+        let logger = self.logger
+        splice.onResponse = { headers in
+            guard headers[":status"] == "200" else {
+                logger.warning("browser refused", metadata: [
+                    "reason": "agent-status-\(headers[":status"] ?? "none")", "remote": "\(remote)", "host": "\(host)"])
+                return false
+            }
+            return true
+        }
+        link.openTunnel(splice: splice, authority: host, browser: remote) { reason in
+            logger.warning("browser refused", metadata: ["reason": "\(reason)", "remote": "\(remote)", "host": "\(host)"])
+            channel.eventLoop.execute {
+                channel.writeAndFlush(TLSAlert.internalError.record(allocator: channel.allocator)).whenComplete { _ in
+                    splice.abortChannel()
+                }
+            }
+            splice.abortStream(HTTP2ErrorCode.cancel)
+        }
+        try replay(bytes, context: context, sniffer: sniffer, into: [SpliceChannelHandler(splice: splice)])
+    }
+
+    /// Installs `handlers` after the sniffer, gives them the bytes it held, and removes it.
+    private func replay(_ bytes: ByteBuffer, context: ChannelHandlerContext, sniffer: ClientHelloSniffer,
+                        into handlers: [ChannelHandler]) throws {
+        try context.pipeline.syncOperations.addHandlers(handlers, position: .after(sniffer))
+        context.fireChannelRead(NIOAny(bytes))
+        context.fireChannelReadComplete()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    func logRefusal(reason: String, detail: String?, remote: SocketAddress?) {
+        var metadata: Logger.Metadata = ["reason": "\(reason)", "remote": "\(HostPort.describe(remote))"]
+        if let detail { metadata["detail"] = "\(detail)" }
+        logger.info("browser refused", metadata: metadata)
+    }
+}

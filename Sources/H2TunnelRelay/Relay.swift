@@ -1,0 +1,75 @@
+import H2TunnelCore
+import H2TunnelHTTP2
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The relay service: the public TLS port (SNI routing) and the admin listener.
+public final class Relay: Sendable {
+    public let configuration: RelayConfiguration
+    public let registry = AgentRegistry()
+    private let logger: Logger
+    private let group: MultiThreadedEventLoopGroup
+    private let channels = NIOLockedValueBox<[Channel]>([])
+
+    public init(configuration: RelayConfiguration, logger: Logger,
+                group: MultiThreadedEventLoopGroup = .init(numberOfThreads: System.coreCount)) {
+        self.configuration = configuration
+        self.logger = logger
+        self.group = group
+    }
+
+    /// Binds both listeners; returns their addresses (useful with port 0).
+    public func start() async throws -> (public: SocketAddress, admin: SocketAddress?) {
+        let router = try PublicRouter(configuration: configuration, registry: registry, logger: logger)
+        let timeout = configuration.clientHelloTimeout
+        let publicChannel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ClientHelloSniffer(router: router, timeout: timeout))
+                }
+            }
+            .bind(host: configuration.listenHost, port: configuration.listenPort).get()
+        channels.withLockedValue { $0.append(publicChannel) }
+
+        var adminAddress: SocketAddress? = nil
+        if let adminHost = configuration.adminHost {
+            let registry = self.registry
+            let admin = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                        try channel.pipeline.syncOperations.addHandler(AdminHandler(registry: registry))
+                    }
+                }
+                .bind(host: adminHost, port: configuration.adminPort).get()
+            channels.withLockedValue { $0.append(admin) }
+            adminAddress = admin.localAddress
+        }
+        return (publicChannel.localAddress!, adminAddress)
+    }
+
+    /// Graceful stop: no new connections, GOAWAY to every agent, wait for their open
+    /// tunnels up to the grace period, then close what is left.
+    public func shutdown() async {
+        let listeners = channels.withLockedValue { list in defer { list = [] }; return list }
+        for channel in listeners { try? await channel.close() }
+        let links = registry.all
+        logger.info("relay draining", metadata: ["agents": "\(links.count)",
+                                                 "grace": "\(configuration.gracePeriod.nanoseconds / 1_000_000_000)s"])
+        for link in links { link.drain() }
+        let all = EventLoopFuture.andAllComplete(links.map(\.closeFuture), on: group.any())
+        await firstOf(all, orAfter: configuration.gracePeriod)
+        for link in registry.all { link.forceClose() }
+        try? await group.shutdownGracefully()
+        logger.info("relay stopped")
+    }
+}
+

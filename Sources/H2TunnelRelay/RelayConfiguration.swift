@@ -1,0 +1,43 @@
+import NIOCore
+import H2TunnelHTTP2
+
+/// Everything `relay run` is told. Every field is a flag and a config-file key (README).
+public struct RelayConfiguration: Sendable {
+    /// The public TLS port browsers and agents connect to.
+    public var listenHost: String
+    public var listenPort: Int
+    /// The relay's own name: TLS is terminated here for it.
+    public var hostname: String
+    public var certificatePath: String
+    public var privateKeyPath: String
+    /// The agent endpoint name: mTLS, ALPN h2, the relay becomes the HTTP/2 client.
+    public var agentHostname: String
+    /// The CA that signs agent client certificates.
+    public var agentCAPath: String
+    /// Tenants are `<id>.<tenantDomain>`.
+    public var tenantDomain: String
+    /// Plain-HTTP admin listener (`/healthz`, `/agents`); nil turns it off.
+    public var adminHost: String?
+    public var adminPort: Int
+    /// A browser that has not sent a whole ClientHello by then is closed.
+    public var clientHelloTimeout: TimeAmount = .seconds(10)
+    /// How long a shutdown waits for open tunnels.
+    public var gracePeriod: TimeAmount = .seconds(30)
+    /// The agent connections' HTTP/2 settings (windows, PING liveness).
+    public var http2 = HTTP2Settings()
+
+    public init(listenHost: String, listenPort: Int, hostname: String, certificatePath: String,
+                privateKeyPath: String, agentHostname: String, agentCAPath: String, tenantDomain: String,
+                adminHost: String?, adminPort: Int) {
+        self.listenHost = listenHost
+        self.listenPort = listenPort
+        self.hostname = hostname
+        self.certificatePath = certificatePath
+        self.privateKeyPath = privateKeyPath
+        self.agentHostname = agentHostname
+        self.agentCAPath = agentCAPath
+        self.tenantDomain = tenantDomain
+        self.adminHost = adminHost
+        self.adminPort = adminPort
+    }
+}

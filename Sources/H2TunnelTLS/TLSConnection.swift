@@ -1,0 +1,154 @@
+internal import COpenSSL
+import NIOCore
+
+/// One TLS session driven through memory BIOs: ciphertext in, plaintext out, and back.
+///
+/// It does no I/O and knows no channel, so the same engine serves a NIO handler
+/// (`TLSHandler`) and a tunnel stream at the agent, where the "socket" is an HTTP/2 stream.
+/// Not thread-safe: one connection belongs to one event loop (OpenSSL's error queue is per thread).
+public final class TLSConnection {
+    public enum HandshakeResult { case incomplete, complete, failed(TLSError) }
+    public enum ReadResult { case data(ByteBuffer), wantMore, closed, failed(TLSError) }
+
+    private let ssl: OpaquePointer
+    private let readBIO: OpaquePointer
+    private let writeBIO: OpaquePointer
+    public let context: TLSContext
+    public private(set) var isHandshakeComplete = false
+    private var sentCloseNotify = false
+
+    /// For a client, `serverName` is sent as SNI and verified against the certificate.
+    public init(context: TLSContext, serverName: String? = nil) throws {
+        guard let ssl = SSL_new(context.context) else { throw TLSError.fromQueue("SSL_new") }
+        guard let readBIO = BIO_new(BIO_s_mem()), let writeBIO = BIO_new(BIO_s_mem()) else {
+            SSL_free(ssl)
+            throw TLSError.fromQueue("BIO_new")
+        }
+        // An empty read BIO means "no bytes yet", not EOF, until the socket really ends.
+        _ = h2t_BIO_set_mem_eof_return(readBIO, -1)
+        SSL_set_bio(ssl, readBIO, writeBIO)   // the SSL owns both BIOs from here on
+        self.ssl = ssl
+        self.readBIO = readBIO
+        self.writeBIO = writeBIO
+        self.context = context
+        switch context.configuration.role {
+        case .client:
+            SSL_set_connect_state(ssl)
+            if let serverName {
+                // SNI alone verifies nothing: SSL_set1_host makes the chain check include the name.
+                guard h2t_SSL_set_tlsext_host_name(ssl, serverName) == 1, SSL_set1_host(ssl, serverName) == 1 else {
+                    throw TLSError.fromQueue("cannot set server name \(serverName)")
+                }
+            }
+        case .server:
+            SSL_set_accept_state(ssl)
+        }
+    }
+
+    deinit { SSL_free(ssl) }
+
+    /// Ciphertext from the peer.
+    public func feed(_ buffer: ByteBuffer) {
+        buffer.withUnsafeReadableBytes { bytes in
+            guard bytes.count > 0 else { return }
+            _ = BIO_write(readBIO, bytes.baseAddress, Int32(bytes.count))
+        }
+    }
+
+    /// The peer's byte stream ended (TCP FIN or END_STREAM).
+    public func feedEOF() { _ = h2t_BIO_set_mem_eof_return(readBIO, 0) }
+
+    public func handshake() -> HandshakeResult {
+        if isHandshakeComplete { return .complete }
+        ERR_clear_error()
+        let rc = SSL_do_handshake(ssl)
+        if rc == 1 {
+            isHandshakeComplete = true
+            return .complete
+        }
+        let error = SSL_get_error(ssl, rc)
+        if error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE { return .incomplete }
+        return .failed(TLSError.fromQueue(verifyFailure() ?? "TLS handshake failed"))
+    }
+
+    /// Decrypts what has arrived, up to `limit` bytes in one buffer.
+    public func read(allocator: ByteBufferAllocator, limit: Int = 64 * 1024) -> ReadResult {
+        var buffer = allocator.buffer(capacity: limit)
+        var outcome: ReadResult? = nil
+        while buffer.readableBytes < limit {
+            ERR_clear_error()
+            var got = 0
+            let room = limit - buffer.readableBytes
+            let rc = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1) { space -> Int in
+                SSL_read_ex(ssl, space.baseAddress, min(space.count, room), &got) == 1 ? got : 0
+            }
+            if rc > 0 { continue }
+            let error = SSL_get_error(ssl, 0)
+            switch error {
+            case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: outcome = .wantMore
+            case SSL_ERROR_ZERO_RETURN: outcome = .closed
+            default: outcome = .failed(TLSError.fromQueue("TLS read failed"))
+            }
+            break
+        }
+        if buffer.readableBytes > 0 { return .data(buffer) }
+        return outcome ?? .wantMore
+    }
+
+    /// Encrypts all of `buffer` into the output BIO (a memory BIO never refuses).
+    public func write(_ buffer: ByteBuffer) throws {
+        try buffer.withUnsafeReadableBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                ERR_clear_error()
+                var written = 0
+                guard SSL_write_ex(ssl, bytes.baseAddress! + offset, bytes.count - offset, &written) == 1 else {
+                    throw TLSError.fromQueue("TLS write failed")
+                }
+                offset += written
+            }
+        }
+    }
+
+    /// Sends close_notify once (RFC 8446 §6.1); the read side stays open.
+    public func shutdown() {
+        guard !sentCloseNotify, isHandshakeComplete else { return }
+        sentCloseNotify = true
+        ERR_clear_error()
+        _ = SSL_shutdown(ssl)
+        ERR_clear_error()
+    }
+
+    /// Ciphertext to send, if any. Call after every other call, failed ones too (alerts).
+    public func takeOutput(allocator: ByteBufferAllocator) -> ByteBuffer? {
+        let pending = h2t_BIO_ctrl_pending(writeBIO)
+        guard pending > 0 else { return nil }
+        var buffer = allocator.buffer(capacity: pending)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { space in
+            Int(BIO_read(writeBIO, space.baseAddress, Int32(pending)))
+        }
+        return buffer
+    }
+
+    public var negotiatedALPN: String? {
+        var data: UnsafePointer<UInt8>? = nil
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &data, &length)
+        guard let data, length > 0 else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
+    }
+
+    public var protocolVersion: String { String(cString: SSL_get_version(ssl)) }
+
+    /// The verified peer certificate's names, or nil when the peer sent none.
+    public var peerCertificate: CertificateNames? {
+        guard let certificate = SSL_get0_peer_certificate(ssl) else { return nil }
+        return CertificateNames(certificate)
+    }
+
+    private func verifyFailure() -> String? {
+        let result = SSL_get_verify_result(ssl)
+        guard result != X509_V_OK else { return nil }
+        return "certificate verify failed: " + String(cString: X509_verify_cert_error_string(result))
+    }
+}

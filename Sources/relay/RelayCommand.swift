@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import H2TunnelCore
+import H2TunnelRelay
+import Logging
+import NIOCore
+
+@main
+struct RelayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "relay",
+        abstract: "The H2Tunnel relay: routes browsers by SNI to their company's agent, TLS end to end.",
+        subcommands: [Run.self])
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the relay.",
+        discussion: """
+            Every flag can also be set in a JSON config file (--config) under its long name,
+            e.g. {"listen": "0.0.0.0:443", "tenant-domain": "tunnel.example.com"}. Flags win.
+
+            Example:
+              relay run --listen 0.0.0.0:443 --hostname relay.example.com \\
+                --cert relay.pem --key relay.key --agent-hostname agents.relay.example.com \\
+                --agent-ca agent-ca.pem --tenant-domain tunnel.example.com
+            """)
+
+    @Option(help: "JSON config file; command-line flags override it.") var config: String?
+    @Option(help: "Public TLS port, HOST:PORT (default 0.0.0.0:443).") var listen: String?
+    @Option(help: "The relay's own hostname (its sign-in site).") var hostname: String?
+    @Option(help: "Certificate chain (PEM) valid for --hostname and --agent-hostname.") var cert: String?
+    @Option(help: "Private key (PEM) of --cert.") var key: String?
+    @Option(name: .customLong("agent-hostname"), help: "The agent endpoint name (mTLS, ALPN h2).") var agentHostname: String?
+    @Option(name: .customLong("agent-ca"), help: "CA (PEM) that signs agent client certificates.") var agentCA: String?
+    @Option(name: .customLong("tenant-domain"), help: "Tenants are <id>.<tenant-domain>.") var tenantDomain: String?
+    @Option(name: .customLong("admin-listen"), help: "Admin HTTP listener, HOST:PORT, or 'off' (default 127.0.0.1:9090).") var adminListen: String?
+    @Option(name: .customLong("client-hello-timeout"), help: "Seconds a browser has to send its ClientHello (default 10).") var clientHelloTimeout: Double?
+    @Option(name: .customLong("ping-interval"), help: "Seconds between PINGs on agent connections (default 15).") var pingInterval: Double?
+    @Option(name: .customLong("ping-timeout"), help: "Seconds a PING may stay unanswered before the agent is dropped (default 10).") var pingTimeout: Double?
+    @Option(name: .customLong("grace-period"), help: "Seconds a shutdown waits for open tunnels (default 30).") var gracePeriod: Double?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error (default info).") var logLevel: String?
+
+    static let keys: Set<String> = ["listen", "hostname", "cert", "key", "agent-hostname", "agent-ca", "tenant-domain",
+                                    "admin-listen", "client-hello-timeout", "ping-interval", "ping-timeout",
+                                    "grace-period", "log-level"]
+
+    func run() async throws {
+        let configuration: RelayConfiguration
+        let logger: Logger
+        do {
+            let file = try ConfigFile.load(config, knownKeys: Self.keys)
+            logger = try makeLogger(label: "relay", level: file.string("log-level", flag: logLevel))
+            configuration = try makeConfiguration(file)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let relay = Relay(configuration: configuration, logger: logger)
+        let addresses: (public: SocketAddress, admin: SocketAddress?)
+        do {
+            addresses = try await relay.start()
+        } catch {
+            logger.error("cannot start", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+        let admin = addresses.admin.map { " admin=\(HostPort.describe($0))" } ?? ""
+        announce("relay ready public=\(HostPort.describe(addresses.public))\(admin)")
+        await waitForTermination()
+        await relay.shutdown()
+    }
+
+    private func makeConfiguration(_ file: ConfigFile) throws -> RelayConfiguration {
+        let listen = try HostPort.parse(file.string("listen", flag: self.listen) ?? "0.0.0.0:443")
+        let adminText = file.string("admin-listen", flag: adminListen) ?? "127.0.0.1:9090"
+        let admin = adminText == "off" ? nil : try HostPort.parse(adminText)
+        guard let hostname = HostName.normalize(try file.required("hostname", flag: hostname)),
+              let agentHostname = HostName.normalize(try file.required("agent-hostname", flag: agentHostname)),
+              let tenantDomain = HostName.normalize(try file.required("tenant-domain", flag: tenantDomain))
+        else { throw ConfigFile.Error(description: "--hostname, --agent-hostname and --tenant-domain must be DNS names") }
+        var configuration = RelayConfiguration(
+            listenHost: listen.host, listenPort: listen.port, hostname: hostname,
+            certificatePath: try file.required("cert", flag: cert), privateKeyPath: try file.required("key", flag: key),
+            agentHostname: agentHostname, agentCAPath: try file.required("agent-ca", flag: agentCA),
+            tenantDomain: tenantDomain, adminHost: admin?.host, adminPort: admin?.port ?? 0)
+        configuration.clientHelloTimeout = .fractionalSeconds(try file.double("client-hello-timeout", flag: clientHelloTimeout, default: 10))
+        configuration.gracePeriod = .fractionalSeconds(try file.double("grace-period", flag: gracePeriod, default: 30))
+        configuration.http2.pingInterval = .fractionalSeconds(try file.double("ping-interval", flag: pingInterval, default: 15))
+        configuration.http2.pingTimeout = .fractionalSeconds(try file.double("ping-timeout", flag: pingTimeout, default: 10))
+        return configuration
+    }
+}
