@@ -71,6 +71,7 @@ let package = Package(
         .testTarget(name: "H2TunnelCoreTests", dependencies: [
             "H2TunnelCore", "H2TunnelTLS", "H2TunnelHTTP2",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
     ]
 )

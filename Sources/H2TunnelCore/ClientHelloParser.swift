@@ -6,6 +6,11 @@ public struct ClientHelloInfo: Sendable, Equatable {
     public var serverName: String?
     /// The ALPN protocols the client offers (RFC 7301), in its order of preference.
     public var alpnProtocols: [String]
+
+    public init(serverName: String?, alpnProtocols: [String]) {
+        self.serverName = serverName
+        self.alpnProtocols = alpnProtocols
+    }
 }
 
 /// The outcome of looking at the first bytes of a connection.

@@ -1,0 +1,63 @@
+import ArgumentParser
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A tiny HTTP/1.1 upstream for demos and end-to-end tests: it greets, streams
+/// a deterministic byte pattern of any size and echoes request bodies, all with
+/// bounded memory so tunnel tests measure the tunnel, not this app.
+@main
+struct DemoApp: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo-app",
+        abstract: "HTTP/1.1 demo upstream: GET /, GET /bytes/N, PUT|POST /echo."
+    )
+
+    @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free port).")
+    var listen: String = "127.0.0.1:8080"
+
+    func run() throws {
+        guard let colon = listen.lastIndex(of: ":"),
+              let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port)
+        else { throw ValidationError("--listen must be HOST:PORT, got '\(listen)'") }
+        let host = String(listen[..<colon]).trimmingCharacters(in: ["[", "]"])
+
+        let group = MultiThreadedEventLoopGroup.singleton
+        let channel = try ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    /// First in the pipeline so it sees writability before anyone
+                    /// else: no socket reads while our own writes are queued.
+                    try sync.addHandler(BackPressureHandler())
+                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                    try sync.addHandler(DemoHandler())
+                }
+            }
+            .bind(host: host, port: port)
+            .wait()
+
+        guard let bound = channel.localAddress, let ip = bound.ipAddress, let boundPort = bound.port
+        else { throw ValidationError("could not read the bound address") }
+        /// Tests and scripts wait for exactly this line, so it must not sit in
+        /// a pipe buffer.
+        print("demo-app ready http=\(ip):\(boundPort)")
+        fflush(nil)
+        try channel.closeFuture.wait()
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: Set<Character>) -> String {
+        String(drop(while: set.contains).reversed().drop(while: set.contains).reversed())
+    }
+}

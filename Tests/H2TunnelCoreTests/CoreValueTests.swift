@@ -1,0 +1,75 @@
+import Foundation
+import H2TunnelCore
+import Testing
+
+@Suite struct HostNameTests {
+    @Test func normalizes() {
+        #expect(HostName.normalize("ACME.Tunnel.localhost.") == "acme.tunnel.localhost")
+        #expect(HostName.normalize("a..b") == nil)
+        #expect(HostName.normalize("évil.com") == nil)
+        #expect(HostName.normalize("") == nil)
+        #expect(HostName.normalize(String(repeating: "a", count: 64) + ".com") == nil)
+    }
+
+    @Test func tenantIsOneLabelBelowTheDomain() {
+        #expect(HostName.tenant(of: "acme.tunnel.localhost", domain: "tunnel.localhost") == "acme")
+        #expect(HostName.tenant(of: "x.acme.tunnel.localhost", domain: "tunnel.localhost") == nil)
+        #expect(HostName.tenant(of: "tunnel.localhost", domain: "tunnel.localhost") == nil)
+        #expect(HostName.tenant(of: "acmetunnel.localhost", domain: "tunnel.localhost") == nil)
+    }
+
+    @Test func hostPort() throws {
+        #expect(try HostPort.parse("127.0.0.1:443") == ("127.0.0.1", 443))
+        #expect(try HostPort.parse("[::1]:0") == ("::1", 0))
+        #expect(throws: HostPort.ParseError.self) { try HostPort.parse("127.0.0.1") }
+        #expect(throws: HostPort.ParseError.self) { try HostPort.parse("h:70000") }
+    }
+}
+
+@Suite struct BackoffTests {
+    @Test func fullJitterUnderACeilingThatDoublesToTheCap() {
+        var backoff = Backoff(base: 0.5, cap: 4)
+        var generator = SystemRandomNumberGenerator()
+        let ceilings = (0..<8).map { _ -> Double in
+            let ceiling = backoff.currentCeiling
+            let delay = backoff.next(using: &generator)
+            #expect(delay >= 0 && delay <= ceiling)
+            return ceiling
+        }
+        #expect(ceilings == [0.5, 1, 2, 4, 4, 4, 4, 4])
+        backoff.reset()
+        #expect(backoff.currentCeiling == 0.5)
+    }
+
+    @Test func jitterSpreads() {
+        var backoff = Backoff(base: 10, cap: 10)
+        let delays = Set((0..<50).map { _ in backoff.next() })
+        #expect(delays.count > 40)
+    }
+}
+
+@Suite struct ConfigFileTests {
+    func write(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-\(UUID()).json").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func flagWinsOverFile() throws {
+        let file = try ConfigFile.load(try write(#"{"listen": "0.0.0.0:443", "grace-period": 5}"#), knownKeys: ["listen", "grace-period"])
+        #expect(file.string("listen", flag: nil) == "0.0.0.0:443")
+        #expect(file.string("listen", flag: "127.0.0.1:1") == "127.0.0.1:1")
+        #expect(try file.double("grace-period", flag: nil, default: 30) == 5)
+        #expect(try file.double("grace-period", flag: 2, default: 30) == 2)
+    }
+
+    @Test func unknownKeyIsAnError() throws {
+        let path = try write(#"{"lisen": "0.0.0.0:443"}"#)
+        #expect(throws: ConfigFile.Error.self) { try ConfigFile.load(path, knownKeys: ["listen"]) }
+    }
+
+    @Test func missingRequiredNamesTheFlag() throws {
+        let file = ConfigFile()
+        #expect(throws: ConfigFile.Error.self) { try file.required("cert", flag: nil) }
+    }
+}

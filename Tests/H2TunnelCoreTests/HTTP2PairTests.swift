@@ -1,0 +1,160 @@
+import H2TunnelHTTP2
+import NIOCore
+import NIOEmbedded
+import Testing
+
+/// A client and a server HTTP2ConnectionHandler wired back to back in memory.
+final class Recorder: HTTP2StreamDelegate, HTTP2ConnectionDelegate {
+    var ready = false
+    var requests: [HTTP2Stream] = []
+    var headers: [HTTP2Headers] = []
+    var received = ByteBuffer()
+    var chunks = 0
+    var ended = false
+    var closedWith: UInt32?
+    var onRequest: ((HTTP2Stream) -> Void)?
+
+    func connectionDidBecomeReady(_ connection: HTTP2ConnectionHandler) { ready = true }
+    func connection(_ connection: HTTP2ConnectionHandler, didReceiveRequest stream: HTTP2Stream) {
+        requests.append(stream)
+        stream.delegate = self
+        onRequest?(stream)
+    }
+    func connectionDidReceiveGoAway(_ connection: HTTP2ConnectionHandler, errorCode: UInt32) {}
+    func connectionDidClose(_ connection: HTTP2ConnectionHandler, reason: String?) {}
+    func stream(_ stream: HTTP2Stream, didReceiveHeaders headers: HTTP2Headers) { self.headers.append(headers) }
+    func stream(_ stream: HTTP2Stream, didReceiveData data: ByteBuffer) {
+        var data = data
+        received.writeBuffer(&data)
+        chunks += 1
+    }
+    func streamDidReceiveEnd(_ stream: HTTP2Stream) { ended = true }
+    func streamDidClose(_ stream: HTTP2Stream, errorCode: UInt32) { closedWith = errorCode }
+    func streamWritabilityChanged(_ stream: HTTP2Stream) {}
+}
+
+struct Pair {
+    let loop = EmbeddedEventLoop()
+    let client: HTTP2ConnectionHandler
+    let server: HTTP2ConnectionHandler
+    let clientChannel: EmbeddedChannel
+    let serverChannel: EmbeddedChannel
+    let clientRecorder = Recorder()
+    let serverRecorder = Recorder()
+
+    init() throws {
+        var serverSettings = HTTP2Settings()
+        serverSettings.enableConnectProtocol = true
+        serverSettings.pingInterval = nil
+        var clientSettings = HTTP2Settings()
+        clientSettings.pingInterval = nil
+        client = HTTP2ConnectionHandler(role: .client, settings: clientSettings, eventLoop: loop, delegate: clientRecorder)
+        server = HTTP2ConnectionHandler(role: .server, settings: serverSettings, eventLoop: loop, delegate: serverRecorder)
+        clientChannel = EmbeddedChannel(loop: loop)
+        serverChannel = EmbeddedChannel(loop: loop)
+        try clientChannel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try serverChannel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+        try clientChannel.pipeline.syncOperations.addHandler(client)
+        try serverChannel.pipeline.syncOperations.addHandler(server)
+    }
+
+    /// Moves bytes both ways until both sides are quiet.
+    func pump() throws {
+        for _ in 0..<1000 {
+            loop.run()
+            var moved = false
+            while let out = try clientChannel.readOutbound(as: ByteBuffer.self) {
+                try serverChannel.writeInbound(out)
+                moved = true
+            }
+            while let out = try serverChannel.readOutbound(as: ByteBuffer.self) {
+                try clientChannel.writeInbound(out)
+                moved = true
+            }
+            loop.run()
+            if !moved { return }
+        }
+    }
+}
+
+@Suite struct HTTP2PairTests {
+    let connect = [(":method", "CONNECT"), (":protocol", "h2tunnel-tls"), (":scheme", "https"),
+                   (":authority", "acme.tunnel.localhost:443"), (":path", "/")]
+
+    @Test func extendedConnectNeedsTheServersSetting() throws {
+        let pair = try Pair()
+        try pair.pump()
+        #expect(pair.clientRecorder.ready && pair.serverRecorder.ready)
+        #expect(pair.client.acceptsExtendedConnect)
+        #expect(!pair.server.acceptsExtendedConnect)   // the relay never advertises it
+    }
+
+    /// Credit follows consumption: with nothing consumed the sender stops exactly at the
+    /// stream window; each consume lets exactly that much more through.
+    @Test func flowControlFollowsConsumption() throws {
+        let pair = try Pair()
+        pair.serverRecorder.onRequest = { stream in try? stream.respond(status: 200, withBody: true) }
+        try pair.pump()
+        let recorder = Recorder()
+        let stream = try pair.client.openStream(headers: connect, delegate: recorder)
+        var payload = ByteBuffer()
+        for i in 0..<(3 << 20) { payload.writeInteger(UInt8(truncatingIfNeeded: i &* 31)) }
+        stream.write(payload)
+        stream.end()
+        try pair.pump()
+        #expect(recorder.headers.first?[":status"] == "200")
+        let window = HTTP2Settings().initialStreamWindow
+        #expect(pair.serverRecorder.received.readableBytes == window)
+        var rounds = 0
+        while pair.serverRecorder.received.readableBytes < payload.readableBytes && rounds < 100 {
+            let before = pair.serverRecorder.received.readableBytes
+            pair.serverRecorder.requests[0].consume(before)
+            try pair.pump()
+            #expect(pair.serverRecorder.received.readableBytes > before)
+            rounds += 1
+        }
+        #expect(pair.serverRecorder.received == payload)
+        #expect(pair.serverRecorder.ended)
+
+        let serverStream = pair.serverRecorder.requests[0]
+        serverStream.consume(payload.readableBytes)
+        serverStream.write(ByteBuffer(string: "bye"))
+        serverStream.end()
+        try pair.pump()
+        #expect(String(buffer: recorder.received) == "bye")
+        #expect(recorder.ended && recorder.closedWith == 0 && pair.serverRecorder.closedWith == 0)
+        #expect(pair.client.openStreamCount == 0 && pair.server.openStreamCount == 0)
+    }
+
+    @Test func resetArrivesAsReset() throws {
+        let pair = try Pair()
+        pair.serverRecorder.onRequest = { stream in try? stream.respond(status: 200, withBody: true) }
+        try pair.pump()
+        let recorder = Recorder()
+        let stream = try pair.client.openStream(headers: connect, delegate: recorder)
+        try pair.pump()
+        stream.reset(HTTP2ErrorCode.connectError)
+        try pair.pump()
+        #expect(pair.serverRecorder.closedWith == HTTP2ErrorCode.connectError)
+    }
+
+    @Test func goawayDrainsAndRefusesNewStreams() throws {
+        let pair = try Pair()
+        pair.serverRecorder.onRequest = { stream in try? stream.respond(status: 200, withBody: true) }
+        try pair.pump()
+        let recorder = Recorder()
+        let stream = try pair.client.openStream(headers: connect, delegate: recorder)
+        try pair.pump()
+        pair.server.drain()
+        try pair.pump()
+        #expect(!pair.client.canOpenStream)
+        #expect(throws: HTTP2Error.self) { try pair.client.openStream(headers: connect, delegate: Recorder()) }
+        // The open stream still finishes.
+        stream.write(ByteBuffer(string: "last"))
+        stream.end()
+        pair.serverRecorder.requests[0].end()
+        try pair.pump()
+        #expect(String(buffer: pair.serverRecorder.received) == "last")
+        #expect(recorder.closedWith == 0)
+    }
+}

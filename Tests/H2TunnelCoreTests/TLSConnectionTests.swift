@@ -1,0 +1,88 @@
+import H2TunnelTLS
+import NIOCore
+import Testing
+
+/// Two TLS engines pumping bytes to each other in memory: no sockets, real OpenSSL.
+@Suite struct TLSConnectionTests {
+    let allocator = ByteBufferAllocator()
+
+    /// Moves bytes both ways until neither side has more to say.
+    func pump(_ a: TLSConnection, _ b: TLSConnection) -> (TLSConnection.HandshakeResult, TLSConnection.HandshakeResult) {
+        var results = (a.handshake(), b.handshake())
+        for _ in 0..<10 {
+            var moved = false
+            if let out = a.takeOutput(allocator: allocator) { b.feed(out); moved = true }
+            if let out = b.takeOutput(allocator: allocator) { a.feed(out); moved = true }
+            results = (a.handshake(), b.handshake())
+            if !moved { break }
+        }
+        return results
+    }
+
+    func serverContext(mTLS: Bool) throws -> TLSContext {
+        try TLSContext(TLSConfiguration(
+            role: .server, certificateChainPath: PKIFixture.path("relay.pem"), privateKeyPath: PKIFixture.path("relay.key"),
+            trustRootsPath: mTLS ? PKIFixture.path("agent-ca.pem") : nil, alpnProtocols: ["h2"], requireALPN: true))
+    }
+
+    @Test func mutualTLSCarriesTheTenantAndData() throws {
+        let client = try TLSConnection(context: TLSContext(TLSConfiguration(
+            role: .client, certificateChainPath: PKIFixture.path("tenants/acme/agent.pem"),
+            privateKeyPath: PKIFixture.path("tenants/acme/agent.key"), trustRootsPath: PKIFixture.path("ca.pem"),
+            alpnProtocols: ["h2"])), serverName: "agents.relay.localhost")
+        let server = try TLSConnection(context: serverContext(mTLS: true))
+        let (c, s) = pump(client, server)
+        guard case .complete = c, case .complete = s else {
+            Issue.record("handshake did not complete: \(c) \(s)")
+            return
+        }
+        #expect(client.negotiatedALPN == "h2")
+        #expect(server.peerCertificate?.uris == ["urn:h2tunnel:tenant:acme"])
+        try client.write(ByteBuffer(string: "hello"))
+        server.feed(client.takeOutput(allocator: allocator)!)
+        guard case .data(let plain) = server.read(allocator: allocator) else {
+            Issue.record("no plaintext")
+            return
+        }
+        #expect(String(buffer: plain) == "hello")
+    }
+
+    @Test func wrongServerNameFailsVerification() throws {
+        let client = try TLSConnection(context: TLSContext(TLSConfiguration(
+            role: .client, trustRootsPath: PKIFixture.path("ca.pem"), alpnProtocols: ["h2"])), serverName: "evil.localhost")
+        let server = try TLSConnection(context: serverContext(mTLS: false))
+        let (c, _) = pump(client, server)
+        guard case .failed(let error) = c else {
+            Issue.record("expected failure, got \(c)")
+            return
+        }
+        #expect(error.description.contains("certificate verify failed"))
+    }
+
+    /// TLS 1.3: the server refuses a client certificate from another CA; the client may
+    /// think it is done, but the server never is (INTEROP-NOTES).
+    @Test func rogueClientCertificateIsRefused() throws {
+        let client = try TLSConnection(context: TLSContext(TLSConfiguration(
+            role: .client, certificateChainPath: PKIFixture.path("rogue/agent.pem"),
+            privateKeyPath: PKIFixture.path("rogue/agent.key"), trustRootsPath: PKIFixture.path("ca.pem"),
+            alpnProtocols: ["h2"])), serverName: "agents.relay.localhost")
+        let server = try TLSConnection(context: serverContext(mTLS: true))
+        let (_, s) = pump(client, server)
+        guard case .failed = s else {
+            Issue.record("server accepted a rogue client: \(s)")
+            return
+        }
+    }
+
+    @Test func noSharedALPNIsRefusedWhenRequired() throws {
+        let client = try TLSConnection(context: TLSContext(TLSConfiguration(
+            role: .client, trustRootsPath: PKIFixture.path("ca.pem"), alpnProtocols: ["http/1.1"])),
+            serverName: "agents.relay.localhost")
+        let server = try TLSConnection(context: serverContext(mTLS: false))
+        let (_, s) = pump(client, server)
+        guard case .failed = s else {
+            Issue.record("expected ALPN failure, got \(s)")
+            return
+        }
+    }
+}
