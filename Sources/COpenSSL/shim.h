@@ -43,4 +43,15 @@ static inline int h2t_X509_visit_sans(X509 *cert, void *ctx, void (*visit)(void 
     GENERAL_NAMES_free(names);
     return n;
 }
+
+/// The peer's chain as sent (STACK_OF(X509) accessors are macros).
+static inline int h2t_peer_chain_count(const SSL *ssl) {
+    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+    return chain ? sk_X509_num(chain) : 0;
+}
+static inline X509 *h2t_peer_chain_at(const SSL *ssl, int i) {
+    return sk_X509_value(SSL_get_peer_cert_chain(ssl), i);
+}
+static inline long h2t_BIO_get_mem_data(BIO *b, char **pp) { return BIO_get_mem_data(b, pp); }
+static inline unsigned long h2t_XN_FLAG_RFC2253(void) { return XN_FLAG_RFC2253; }
 #endif

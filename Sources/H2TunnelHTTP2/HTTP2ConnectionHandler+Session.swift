@@ -15,6 +15,7 @@ extension HTTP2ConnectionHandler {
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, onFrameRecvThunk)
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, onDataChunkThunk)
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamCloseThunk)
+        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, onFrameSendThunk)
 
         var option: OpaquePointer? = nil
         guard nghttp2_option_new(&option) == 0, let option else { throw HTTP2Error("nghttp2_option_new failed") }
@@ -108,8 +109,16 @@ extension HTTP2ConnectionHandler {
         return 0
     }
 
+    fileprivate func onFrameSend(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 {
+        frameObserver?.observe(HTTP2FrameInfo(frame, direction: .sent, headers: nil))
+        return 0
+    }
+
     fileprivate func onFrameRecv(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 {
         let header = frame.pointee.hd
+        if let frameObserver {
+            frameObserver.observe(HTTP2FrameInfo(frame, direction: .received, headers: streams[header.stream_id]?.headers))
+        }
         let endStream = header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
         switch UInt32(header.type) {
         case NGHTTP2_HEADERS.rawValue:
@@ -170,6 +179,11 @@ private func onHeaderThunk(_ session: OpaquePointer?, _ frame: UnsafePointer<ngh
                            _ valueLength: Int, _ flags: UInt8, _ userData: UnsafeMutableRawPointer?) -> Int32 {
     HTTP2ConnectionHandler.handler(from: userData).onHeader(
         frame!, UnsafeBufferPointer(start: name, count: nameLength), UnsafeBufferPointer(start: value, count: valueLength))
+}
+
+private func onFrameSendThunk(_ session: OpaquePointer?, _ frame: UnsafePointer<nghttp2_frame>?,
+                              _ userData: UnsafeMutableRawPointer?) -> Int32 {
+    HTTP2ConnectionHandler.handler(from: userData).onFrameSend(frame!)
 }
 
 private func onFrameRecvThunk(_ session: OpaquePointer?, _ frame: UnsafePointer<nghttp2_frame>?,

@@ -30,6 +30,8 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     public let settings: HTTP2Settings
     public let eventLoop: EventLoop
     public var delegate: HTTP2ConnectionDelegate?
+    /// Sees every frame both ways (h2probe); nil on the data path.
+    public var frameObserver: HTTP2FrameObserver?
 
     var session: OpaquePointer?
     var context: ChannelHandlerContext?
@@ -45,6 +47,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     private var closeReason: String?
     private var pingTask: RepeatedTask?
     private var pingDeadline: Scheduled<Void>?
+    private var pingWaiters: [(sent: NIODeadline, promise: EventLoopPromise<TimeAmount>)] = []
 
     public init(role: Role, settings: HTTP2Settings, eventLoop: EventLoop, delegate: HTTP2ConnectionDelegate?) {
         self.role = role
@@ -132,14 +135,17 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     }
 
     /// Client role: opens a stream whose body is what `HTTP2Stream.write` queues.
-    public func openStream(headers: [(String, String)], delegate: HTTP2StreamDelegate) throws -> HTTP2Stream {
+    /// Without a body, END_STREAM rides on the HEADERS frame.
+    public func openStream(headers: [(String, String)], delegate: HTTP2StreamDelegate,
+                           hasBody: Bool = true) throws -> HTTP2Stream {
         eventLoop.preconditionInEventLoop()
         guard let session, role == .client, canOpenStream else {
             throw HTTP2Error("connection cannot open a stream now")
         }
         var provider = dataProvider()
         let id = withHeaderBlock(headers) { nva, count in
-            nghttp2_submit_request(session, nil, nva, count, &provider, nil)
+            hasBody ? nghttp2_submit_request(session, nil, nva, count, &provider, nil)
+                    : nghttp2_submit_request(session, nil, nva, count, nil, nil)
         }
         guard id > 0 else { throw HTTP2Error.nghttp2("submit_request", Int(id)) }
         let stream = HTTP2Stream(id: id, connection: self)
@@ -159,6 +165,20 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         _ = nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, HTTP2ErrorCode.noError, nil, 0)
         flushNow()
         closeIfDrained()
+    }
+
+    /// Sends a PING and completes with the round-trip time when its ACK arrives (h2probe).
+    public func measurePing() -> EventLoopFuture<TimeAmount> {
+        eventLoop.preconditionInEventLoop()
+        let promise = eventLoop.makePromise(of: TimeAmount.self)
+        guard let session, !isClosed else {
+            promise.fail(HTTP2Error("connection closed"))
+            return promise.futureResult
+        }
+        pingWaiters.append((.now(), promise))
+        _ = nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
+        flushNow()
+        return promise.futureResult
     }
 
     /// Closes now; open streams are lost (CANCEL for their delegates).
@@ -295,6 +315,10 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         case .pingAck:
             pingDeadline?.cancel()
             pingDeadline = nil
+            if !pingWaiters.isEmpty {
+                let waiter = pingWaiters.removeFirst()
+                waiter.promise.succeed(.now() - waiter.sent)
+            }
         case .goaway(let code):
             isDraining = true
             delegate?.connectionDidReceiveGoAway(self, errorCode: code)
@@ -328,6 +352,9 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         pingDeadline?.cancel()
         let lost = streams.values
         streams = [:]
+        let waiters = pingWaiters
+        pingWaiters = []
+        for waiter in waiters { waiter.promise.fail(HTTP2Error("connection closed")) }
         for stream in lost { finish(stream, code: HTTP2ErrorCode.cancel) }
         let delegate = self.delegate
         self.delegate = nil

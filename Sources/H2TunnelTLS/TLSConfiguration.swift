@@ -13,6 +13,9 @@ public struct TLSConfiguration: Sendable {
     /// with the client; with `requireALPN` it refuses a client that shares none.
     public var alpnProtocols: [String]
     public var requireALPN: Bool
+    /// Client only: with no `trustRootsPath`, the system's CA store is used; `false` turns
+    /// verification off (h2probe --insecure), and the connection then proves nothing.
+    public var verifyPeer: Bool = true
 
     public init(role: Role, certificateChainPath: String? = nil, privateKeyPath: String? = nil,
                 trustRootsPath: String? = nil, alpnProtocols: [String] = [], requireALPN: Bool = false) {

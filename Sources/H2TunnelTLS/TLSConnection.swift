@@ -10,7 +10,7 @@ public final class TLSConnection {
     public enum HandshakeResult { case incomplete, complete, failed(TLSError) }
     public enum ReadResult { case data(ByteBuffer), wantMore, closed, failed(TLSError) }
 
-    private let ssl: OpaquePointer
+    let ssl: OpaquePointer
     private let readBIO: OpaquePointer
     private let writeBIO: OpaquePointer
     public let context: TLSContext

@@ -50,7 +50,8 @@ public final class TLSContext: @unchecked Sendable {
         }
         switch configuration.role {
         case .client:
-            SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
+            if configuration.trustRootsPath == nil { _ = SSL_CTX_set_default_verify_paths(context) }
+            SSL_CTX_set_verify(context, configuration.verifyPeer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nil)
             if alpnCount > 0 {
                 guard SSL_CTX_set_alpn_protos(context, alpnWire.baseAddress, UInt32(alpnCount)) == 0 else {
                     throw TLSError.fromQueue("SSL_CTX_set_alpn_protos")
