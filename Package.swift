@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "relay", targets: ["relay"]),
         .executable(name: "agent", targets: ["agent"]),
         .executable(name: "demo-app", targets: ["demo-app"]),
+        .executable(name: "h2probe", targets: ["h2probe"]),
         .library(name: "H2TunnelAgent", targets: ["H2TunnelAgent"]),
         .library(name: "H2TunnelRelay", targets: ["H2TunnelRelay"]),
     ],
@@ -51,6 +52,18 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The debugging tool: frames, TLS, routes, a stand-in relay.
+        .target(name: "H2Probe", dependencies: [
+            "H2TunnelCore", "H2TunnelTLS", "H2TunnelHTTP2",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
+        .executableTarget(name: "h2probe", dependencies: [
+            "H2Probe",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .executableTarget(name: "relay", dependencies: [
             "H2TunnelRelay", "H2TunnelCore",

@@ -49,3 +49,10 @@ extension TLSConnection {
         return String(cString: SSL_CIPHER_get_name(cipher))
     }
 }
+
+extension TLSConnection {
+    /// The peer's own (leaf) certificate, verified or not.
+    public var peerLeaf: CertificateSummary? {
+        SSL_get0_peer_certificate(ssl).map(CertificateSummary.init)
+    }
+}

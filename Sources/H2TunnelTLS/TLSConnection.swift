@@ -6,7 +6,8 @@ import NIOCore
 /// It does no I/O and knows no channel, so the same engine serves a NIO handler
 /// (`TLSHandler`) and a tunnel stream at the agent, where the "socket" is an HTTP/2 stream.
 /// Not thread-safe: one connection belongs to one event loop (OpenSSL's error queue is per thread).
-public final class TLSConnection {
+/// `@unchecked Sendable` only so it can be handed to the loop that owns it.
+public final class TLSConnection: @unchecked Sendable {
     public enum HandshakeResult { case incomplete, complete, failed(TLSError) }
     public enum ReadResult { case data(ByteBuffer), wantMore, closed, failed(TLSError) }
 

@@ -1,0 +1,48 @@
+import Foundation
+
+/// Where to connect and how to trust it; shared by every h2probe mode.
+public struct ProbeOptions: Sendable {
+    public var cacert: String?
+    public var insecure = false
+    /// `HOST:PORT:ADDR` entries, as curl's --resolve.
+    public var resolve: [String] = []
+    public var timeout: Double = 10
+    public var output: ProbeOutput.Mode = .text
+    public var verbose = false
+
+    public init() {}
+
+    /// The address to dial for `host:port`, honouring --resolve.
+    func address(host: String, port: Int) -> String {
+        for entry in resolve {
+            let parts = entry.split(separator: ":", maxSplits: 2).map(String.init)
+            if parts.count == 3, parts[0].lowercased() == host.lowercased(), Int(parts[1]) == port {
+                return parts[2].trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            }
+        }
+        return host
+    }
+}
+
+/// An `https://` or `http://` (h2c, prior knowledge) URL.
+public struct ProbeTarget: Sendable {
+    public var secure: Bool
+    public var host: String
+    public var port: Int
+    public var path: String
+
+    public init(_ text: String) throws {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host,
+              scheme == "https" || scheme == "http" else {
+            throw ProbeError(.connect, "not an http:// or https:// URL: \(text)")
+        }
+        secure = scheme == "https"
+        self.host = host
+        port = url.port ?? (secure ? 443 : 80)
+        var path = url.path.isEmpty ? "/" : url.path
+        if let query = url.query { path += "?" + query }
+        self.path = path
+    }
+
+    var authority: String { (secure && port == 443) || (!secure && port == 80) ? host : "\(host):\(port)" }
+}

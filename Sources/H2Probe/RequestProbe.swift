@@ -1,0 +1,52 @@
+import Foundation
+import H2TunnelHTTP2
+import NIOCore
+import NIOPosix
+
+/// `h2probe URL`: one request, every frame both ways, the response.
+public struct RequestProbe: Sendable {
+    public var target: ProbeTarget
+    public var method = "GET"
+    public var headers: [(String, String)] = []
+    public var data: String?
+    public var options: ProbeOptions
+
+    public init(target: ProbeTarget, options: ProbeOptions) {
+        self.target = target
+        self.options = options
+    }
+
+    public func run(output: ProbeOutput, group: EventLoopGroup) async throws {
+        let (connection, timing) = try await ProbeConnection.open(
+            host: target.host, port: target.port, secure: target.secure, options: options, output: output, group: group)
+        let loop = connection.channel.eventLoop
+        let collector = ResponseCollector(eventLoop: loop) { output.elapsed }
+        let mode = output.mode
+        collector.onData = { data in
+            if mode != .json { FileHandle.standardOutput.write(Data(data.readableBytesView)) }
+        }
+        let requestHeaders = [(":method", method), (":scheme", target.secure ? "https" : "http"),
+                              (":authority", target.authority), (":path", target.path),
+                              ("user-agent", "h2probe/1")] + headers.map { ($0.0.lowercased(), $0.1) }
+        let body = data
+        let sent = output.elapsed
+        try await loop.submit {
+            let stream = try connection.handler.openStream(headers: requestHeaders, delegate: collector, hasBody: body != nil)
+            if let body {
+                stream.write(ByteBuffer(string: body))
+                stream.end()
+            }
+        }.get()
+        let response = try await collector.headersReceived.futureResult.get()
+        try await collector.done.futureResult.get()
+        let total = output.elapsed
+        output.set("response", ["status": Int(response[":status"] ?? "") ?? 0,
+                                "headers": response.fields.map { [$0.name, $0.value] },
+                                "bodyBytes": collector.bodyBytes])
+        output.set("timing", ["tcpMs": timing.tcp * 1000, "tlsMs": (timing.tls ?? 0) * 1000,
+                              "firstByteMs": ((collector.firstByte ?? total) - sent) * 1000, "totalMs": total * 1000])
+        output.line("response \(response[":status"] ?? "?"), \(collector.bodyBytes) body bytes")
+        try? await loop.submit { connection.handler.drain() }.get()
+        try? await connection.channel.closeFuture.get()
+    }
+}
