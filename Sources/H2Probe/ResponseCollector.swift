@@ -17,6 +17,12 @@ final class ResponseCollector: HTTP2StreamDelegate, @unchecked Sendable {
         self.clock = clock
     }
 
+    /// A collector dropped before its stream ended (the probe gave up) still completes its promises.
+    deinit {
+        headersReceived.fail(ProbeError(.protocol, "stream abandoned"))
+        done.fail(ProbeError(.protocol, "stream abandoned"))
+    }
+
     func stream(_ stream: HTTP2Stream, didReceiveHeaders headers: HTTP2Headers) {
         if headers[":status"] != nil, self.headers[":status"] == nil {
             self.headers = headers

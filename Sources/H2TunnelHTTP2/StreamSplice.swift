@@ -204,11 +204,18 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
         onStream { self.stream?.reset(HTTP2ErrorCode.connectError) }
     }
 
-    func channelClosed() {
+    /// `clean`: no socket error was seen. NIO closes a channel whose output we already
+    /// shut as soon as the peer's FIN arrives, without an `inputClosed` event: that is the
+    /// peer's EOF, not an abort.
+    func channelClosed(clean: Bool) {
         channelDone = true
         channel = nil
         onChannelClosed?()
         onChannelClosed = nil
+        if !inputEnded && clean && outputEnded {
+            inputEnded = true
+            onStream { self.endStream() }
+        }
         guard !inputEnded else { return }   // after a FIN the stream finishes on its own
         onStream {
             // Closed under a stream still open: the far end must not wait for more.
@@ -327,7 +334,7 @@ public final class SpliceChannelHandler: ChannelInboundHandler, RemovableChannel
 
     public func channelInactive(context: ChannelHandlerContext) {
         flushBatch()
-        splice.channelClosed()
+        splice.channelClosed(clean: !sawReset)
         context.fireChannelInactive()
     }
 

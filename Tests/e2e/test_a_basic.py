@@ -1,0 +1,75 @@
+"""(a) A browser request through relay and agent (tcp://) reaches demo-app, the
+certificate the browser verified is the tenant's, and the relay holds no
+tenant key."""
+
+import hashlib
+import os
+import re
+import ssl
+from pathlib import Path
+
+import pytest
+
+from cluster import curl
+from tlsclient import connect
+
+
+@pytest.fixture(scope="module")
+def setup(module_procs, demo_app):
+    relay = module_procs.relay()
+    agent = module_procs.agent(relay, demo_app.upstream)
+    return relay, agent
+
+
+def test_curl_reaches_demo_app_with_tenant_cert(setup, pki):
+    relay, _ = setup
+    result = curl(pki, relay, "acme", "/", "-v")
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.startswith(b"Hello from the demo app\n"), result.stdout
+    assert b"method: GET" in result.stdout and b"path: /" in result.stdout
+    verbose = result.stderr.decode(errors="replace")
+    subject = re.search(r"subject: (.*)", verbose)
+    issuer = re.search(r"issuer: (.*)", verbose)
+    assert subject and "CN=acme.tunnel.localhost" in subject.group(1), verbose
+    assert issuer and "CN=H2Tunnel dev root CA" in issuer.group(1), verbose
+
+
+def test_peer_certificate_is_the_tenant_certificate(setup, pki):
+    relay, _ = setup
+    tenant_der = ssl.PEM_cert_to_DER_cert((pki / "tenants/acme/tenant.pem").read_text())
+    relay_der = ssl.PEM_cert_to_DER_cert((pki / "relay.pem").read_text())
+    with connect(pki, relay.port, "acme.tunnel.localhost") as sock:
+        peer = sock.getpeercert(binary_form=True)
+        assert sock.selected_alpn_protocol() in (None, "http/1.1")
+    assert hashlib.sha256(peer).hexdigest() == hashlib.sha256(tenant_der).hexdigest()
+    assert peer != relay_der
+
+
+def test_relay_holds_no_tenant_key(setup, pki):
+    """Weak but concrete: nothing in the relay's argv, environment or open
+    files names a tenant's directory or key."""
+    relay, _ = setup
+    assert curl(pki, relay, "acme", "/").returncode == 0  # a tunnel has been used
+    tenants_dir = str(pki / "tenants")
+    pid = relay.proc.pid
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert not [a for a in cmdline if b"tenant.key" in a or tenants_dir.encode() in a], cmdline
+    environ = Path(f"/proc/{pid}/environ").read_bytes()
+    assert tenants_dir.encode() not in environ
+    targets = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            targets.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            pass
+    assert not [t for t in targets if t.startswith(tenants_dir) or t.endswith(".key")], targets
+
+
+def test_admin_health_and_agent_listing(setup):
+    relay, agent = setup
+    status, body = relay.admin("/healthz")
+    assert status == 200 and body.strip() == b"ok"
+    (entry,) = relay.agents("acme")
+    assert entry["connection"] == agent.connection
+    assert entry["remote"].startswith("127.0.0.1:")
+    assert {"tenant", "connection", "remote", "connectedSince", "openStreams"} <= set(entry)

@@ -1,0 +1,46 @@
+"""(h) SIGTERM is graceful: a download that is under way when the relay or the
+agent is told to stop completes, and the process then exits 0."""
+
+import hashlib
+import time
+
+import pytest
+
+from tlsclient import connect, pattern_sha256, read_head
+
+SIZE = 256 << 20
+SIGNAL_AFTER = 16 << 20
+
+
+def _download_with_signal(pki, relay, proc):
+    host = "acme.tunnel.localhost"
+    signalled_at = None
+    with connect(pki, relay.port, host, timeout=30) as sock:
+        sock.sendall(f"GET /bytes/{SIZE} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        status, headers, body = read_head(sock)
+        assert status == 200 and int(headers["content-length"]) == SIZE
+        digest, n = hashlib.sha256(body), len(body)
+        buf = bytearray(1 << 20)
+        view = memoryview(buf)
+        deadline = time.monotonic() + 120
+        while n < SIZE and time.monotonic() < deadline:
+            got = sock.recv_into(buf)
+            if not got:
+                break
+            digest.update(view[:got])
+            n += got
+            if signalled_at is None and n >= SIGNAL_AFTER:
+                proc.signal()
+                signalled_at = n
+    assert signalled_at is not None and signalled_at < SIZE
+    assert n == SIZE, f"download ended at {n} of {SIZE} bytes after SIGTERM"
+    assert digest.hexdigest() == pattern_sha256(SIZE)
+
+
+@pytest.mark.parametrize("which", ["relay", "agent"])
+def test_sigterm_during_download(procs, pki, demo_app, which):
+    relay = procs.relay(extra=["--grace-period", "30"])
+    agent = procs.agent(relay, demo_app.upstream, extra=["--grace-period", "30"])
+    proc = relay.proc if which == "relay" else agent.proc
+    _download_with_signal(pki, relay, proc)
+    assert proc.wait_exit(40) == 0, proc.stderr_tail()
