@@ -46,10 +46,14 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     /// Socket bytes that arrived before the stream was attached (the relay's ClientHello).
     private var heldForStream: [ByteBuffer] = []
     private var endHeldForStream = false
+    /// DATA of one read burst, sent to the socket in one hop, one write batch and one flush.
+    private var batch: [ByteBuffer] = []
+    private var batchConsume = 0
+    private var batchScheduled = false
 
     // Channel side (channelLoop).
     private var channel: Channel?
-    private var heldForChannel: [(data: ByteBuffer, consume: Int)] = []
+    private var heldForChannel: [(data: [ByteBuffer], consume: Int)] = []
     private var endHeldForChannel = false
     private var lastWrite: EventLoopFuture<Void>?
     private var readPaused = false
@@ -83,8 +87,7 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
         self.channel = channel
         let held = heldForChannel
         heldForChannel = []
-        for item in held { writeToChannel(item.data, consume: item.consume, flush: false) }
-        channel.flush()
+        for item in held { writeToChannel(item.data, consume: item.consume) }
         if endHeldForChannel { endChannelOutput() }
     }
 
@@ -127,13 +130,30 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
             stream.consume(consumed)
             return
         }
-        onChannel { self.writeToChannel(toChannel, consume: consumed, flush: true) }
+        batch.append(toChannel)
+        batchConsume += consumed
+        if !batchScheduled {
+            // Runs after the connection has handed over every frame of this read.
+            batchScheduled = true
+            streamLoop.execute { self.sendBatch() }
+        }
+    }
+
+    private func sendBatch() {
+        batchScheduled = false
+        guard !batch.isEmpty else { return }
+        let buffers = batch
+        let consume = batchConsume
+        batch = []
+        batchConsume = 0
+        onChannel { self.writeToChannel(buffers, consume: consume) }
     }
 
     public func streamDidReceiveEnd(_ stream: HTTP2Stream) {
+        sendBatch()
         let tail = transform?.streamEnded()
         onChannel {
-            if let tail { self.writeToChannel(tail, consume: 0, flush: true) }
+            if let tail { self.writeToChannel([tail], consume: 0) }
             self.endChannelOutput()
         }
     }
@@ -225,13 +245,18 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
 
     // MARK: Channel side helpers
 
-    private func writeToChannel(_ data: ByteBuffer, consume: Int, flush: Bool) {
+    /// Writes a batch, flushes once, and gives `consume` bytes of window back when the
+    /// last write completed (NIO completes writes in order).
+    private func writeToChannel(_ buffers: [ByteBuffer], consume: Int) {
         guard let channel else {
-            if !channelDone { heldForChannel.append((data, consume)) } else { onStream { self.stream?.consume(consume) } }
+            if !channelDone { heldForChannel.append((buffers, consume)) } else { onStream { self.stream?.consume(consume) } }
             return
         }
         let promise = channelLoop.makePromise(of: Void.self)
-        if flush { channel.writeAndFlush(data, promise: promise) } else { channel.write(data, promise: promise) }
+        for (index, buffer) in buffers.enumerated() {
+            channel.write(buffer, promise: index == buffers.count - 1 ? promise : nil)
+        }
+        channel.flush()
         lastWrite = promise.futureResult
         guard consume > 0 else { return }
         promise.futureResult.whenComplete { _ in

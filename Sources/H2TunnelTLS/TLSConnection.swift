@@ -17,6 +17,7 @@ public final class TLSConnection: @unchecked Sendable {
     public let context: TLSContext
     public private(set) var isHandshakeComplete = false
     private var sentCloseNotify = false
+    private var inputEnded = false
 
     /// For a client, `serverName` is sent as SNI and verified against the certificate.
     public init(context: TLSContext, serverName: String? = nil) throws {
@@ -57,7 +58,10 @@ public final class TLSConnection: @unchecked Sendable {
     }
 
     /// The peer's byte stream ended (TCP FIN or END_STREAM).
-    public func feedEOF() { _ = h2t_BIO_set_mem_eof_return(readBIO, 0) }
+    public func feedEOF() {
+        inputEnded = true
+        _ = h2t_BIO_set_mem_eof_return(readBIO, 0)
+    }
 
     public func handshake() -> HandshakeResult {
         if isHandshakeComplete { return .complete }
@@ -74,7 +78,11 @@ public final class TLSConnection: @unchecked Sendable {
 
     /// Decrypts what has arrived, up to `limit` bytes in one buffer.
     public func read(allocator: ByteBufferAllocator, limit: Int = 64 * 1024) -> ReadResult {
-        var buffer = allocator.buffer(capacity: limit)
+        // Plaintext is never larger than the ciphertext waiting (plus a record OpenSSL
+        // already holds): size the buffer to it rather than to the limit.
+        let waiting = h2t_BIO_ctrl_pending(readBIO) + Int(SSL_pending(ssl))
+        guard waiting > 0 || !isHandshakeComplete || inputEnded else { return .wantMore }
+        var buffer = allocator.buffer(capacity: min(limit, max(waiting, 1024)))
         var outcome: ReadResult? = nil
         while buffer.readableBytes < limit {
             ERR_clear_error()
