@@ -16,7 +16,4 @@ public struct HTTP2Headers: Sendable, Sequence {
     public subscript(_ name: String) -> String? { fields.first(where: { $0.name == name })?.value }
 
     public func makeIterator() -> IndexingIterator<[Field]> { fields.makeIterator() }
-
-    /// Total size as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113 §6.5.2).
-    var listSize: Int { fields.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 32 } }
 }

@@ -54,6 +54,10 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
                 (":authority", "\(authority):443"),
                 (":path", "/"),
                 ("forwarded", "for=\"\(browser)\""),
+                // RFC 9218 §4: every tunnel is incremental at the default urgency, so the
+                // agent's scheduler interleaves them round-robin instead of finishing the
+                // oldest stream first: a bulk download cannot starve a page load.
+                ("priority", "u=3, i"),
             ]
             do {
                 let stream = try handler.openStream(headers: headers, delegate: splice)
