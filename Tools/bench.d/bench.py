@@ -1,0 +1,911 @@
+"""Tools/bench orchestrator: starts the origin and every path on loopback, runs
+the figures of issue 4, stops everything it started, writes the report.
+
+Called by Tools/bench (which installs packages, builds and raises limits):
+    python3 bench.py --bin DIR --pki DIR --tmp DIR --out FILE [--quick]
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clients  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SNI = "acme.tunnel.localhost"
+PATHS = ["A", "B", "C", "E", "E2"]
+PATH_NAMES = {
+    "A": "direct to origin",
+    "B": "nginx stream ssl_preread",
+    "C": "ssh -R (aes128-gcm)",
+    "E": "relay+agent tls://",
+    "E2": "relay+agent tcp://",
+}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.tmp = a.tmp
+        self.logs = os.path.join(a.tmp, "logs")
+        os.makedirs(self.logs, exist_ok=True)
+        self.procs = []          # (name, Popen) in start order
+        self.pidfile = os.path.join(a.tmp, "pids")
+        self.ca = os.path.join(a.pki, "ca.pem")
+        self.port = {}           # path -> port clients connect to
+        self.proxy_pids = {}     # path -> callable returning pids of the proxy processes
+        self.admin = {}          # E/E2 -> admin port
+        self.res = {p: {} for p in PATHS}
+        self.notes = []
+        self.quick = a.quick
+        q = a.quick
+        self.cfg = {
+            "big_mib": 16 if q else 256,
+            "reps": 3 if q else 5,
+            "newconn_n": 50 if q else 300,
+            "wrk_s": 2 if q else 8,
+            "many": (200, 20),
+            "idle_n": 1000 if q else 10000,
+            "fair_n": 200 if q else 1000,
+            "bulk": 4,
+        }
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if nofile < self.cfg["idle_n"] + 2000:
+            self.notes.append(f"descriptor limit {nofile} is too low for {self.cfg['idle_n']} idle "
+                              f"connections; using {nofile - 2000}")
+            self.cfg["idle_n"] = max(100, nofile - 2000)
+
+    # ---------------------------------------------------------------- processes
+    def start(self, name, argv, stdin=subprocess.DEVNULL):
+        out = open(os.path.join(self.logs, name + ".out"), "w")
+        err = open(os.path.join(self.logs, name + ".err"), "w")
+        p = subprocess.Popen(argv, stdout=out, stderr=err, stdin=stdin, start_new_session=False)
+        self.procs.append((name, p))
+        with open(self.pidfile, "a") as f:
+            f.write(f"{p.pid}\n")
+        return p
+
+    def stop(self, name):
+        for n, p in list(self.procs):
+            if n == name:
+                self._terminate(p)
+                self.procs.remove((n, p))
+
+    @staticmethod
+    def _terminate(p, grace=5.0):
+        if p.poll() is not None:
+            return
+        kids = descendants(p.pid)
+        try:
+            p.terminate()
+            p.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=grace)
+        for pid in kids:  # e.g. sshd session processes of the sshd we started
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    def stop_all(self):
+        for _, p in reversed(self.procs):
+            try:
+                self._terminate(p)
+            except Exception as e:  # noqa: BLE001
+                print(f"bench: could not stop {p.pid}: {e}", file=sys.stderr)
+        self.procs.clear()
+
+    def wait_for(self, what, pred, limit=30.0):
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if pred():
+                return
+            for n, p in self.procs:
+                if p.poll() is not None:
+                    raise RuntimeError(f"{n} exited ({p.returncode}) while waiting for {what}; "
+                                       f"see {self.logs}/{n}.err")
+            time.sleep(0.05)
+        raise RuntimeError(f"timed out waiting for {what}")
+
+    # ------------------------------------------------------------------- setup
+    def files(self):
+        www = os.path.join(self.tmp, "www")
+        os.makedirs(os.path.join(www, "up"), exist_ok=True)
+        with open(os.path.join(www, "1k"), "wb") as f:
+            f.write(os.urandom(clients.SMALL_SIZE))
+        self.big = os.path.join(www, "big")
+        chunk = os.urandom(1 << 20)
+        with open(self.big, "wb") as f:
+            for _ in range(self.cfg["big_mib"]):
+                f.write(chunk)
+        self.big_bytes = self.cfg["big_mib"] << 20
+        self.www = www
+
+    def nginx_conf(self, name, body, modules=""):
+        ng = os.path.join(self.tmp, "ngx-" + name)
+        for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            os.makedirs(os.path.join(ng, d), exist_ok=True)
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        conf = f"""{modules}
+user root;
+daemon off;
+master_process on;
+worker_processes 2;
+worker_rlimit_nofile {nofile};
+pid {ng}/nginx.pid;
+error_log {self.logs}/nginx-{name}.log warn;
+events {{ worker_connections 40000; multi_accept on; }}
+{body}
+"""
+        path = os.path.join(ng, "nginx.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        return path, ng
+
+    def start_origin(self):
+        self.origin_tls, self.origin_plain = free_port(), free_port()
+        pki = self.a.pki
+        ng = os.path.join(self.tmp, "ngx-origin")
+        loc = f"""root {self.www};
+        location /up/ {{ dav_methods PUT; create_full_put_path on; client_body_buffer_size 1m; }}"""
+        body = f"""http {{
+    access_log off;
+    sendfile on; tcp_nopush on; tcp_nodelay on;
+    keepalive_timeout 600s; keepalive_requests 1000000;
+    client_header_timeout 600s; client_body_timeout 600s; send_timeout 600s;
+    client_max_body_size 0;
+    client_body_temp_path {ng}/body; proxy_temp_path {ng}/proxy;
+    fastcgi_temp_path {ng}/fastcgi; uwsgi_temp_path {ng}/uwsgi; scgi_temp_path {ng}/scgi;
+    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{self.origin_tls} ssl backlog=4096;
+        server_name {SNI};
+        ssl_protocols TLSv1.3;
+        ssl_certificate {pki}/tenants/acme/tenant.pem;
+        ssl_certificate_key {pki}/tenants/acme/tenant.key;
+        {loc}
+    }}
+    server {{
+        listen 127.0.0.1:{self.origin_plain} backlog=4096;
+        server_name {SNI};
+        {loc}
+    }}
+}}"""
+        conf, _ = self.nginx_conf("origin", body)
+        self.start("nginx-origin", ["nginx", "-e", f"{self.logs}/nginx-origin.log", "-c", conf])
+        self.wait_for("origin nginx", lambda: port_open(self.origin_tls) and port_open(self.origin_plain))
+        self.port["A"] = self.origin_tls
+        self.proxy_pids["A"] = lambda: []
+
+    def start_l4(self):
+        port = free_port()
+        body = f"""stream {{
+    map $ssl_preread_server_name $up {{ {SNI} 127.0.0.1:{self.origin_tls}; default 127.0.0.1:9; }}
+    server {{ listen 127.0.0.1:{port} backlog=4096; ssl_preread on; proxy_pass $up; }}
+}}"""
+        conf, _ = self.nginx_conf("l4", body, "load_module /usr/lib/nginx/modules/ngx_stream_module.so;")
+        p = self.start("nginx-l4", ["nginx", "-e", f"{self.logs}/nginx-l4.log", "-c", conf])
+        self.wait_for("L4 nginx", lambda: port_open(port))
+        self.port["B"] = port
+        self.proxy_pids["B"] = lambda: [p.pid] + descendants(p.pid)
+
+    def start_ssh(self):
+        d = os.path.join(self.tmp, "ssh")
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        for key in ("host", "id"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/{key}"],
+                           check=True, stdout=subprocess.DEVNULL)
+        shutil.copy(f"{d}/id.pub", f"{d}/authorized_keys")
+        sport, cport = free_port(), free_port()
+        with open(f"{d}/sshd_config", "w") as f:
+            f.write(f"""Port {sport}
+ListenAddress 127.0.0.1
+HostKey {d}/host
+PidFile none
+AuthorizedKeysFile {d}/authorized_keys
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PermitRootLogin prohibit-password
+StrictModes no
+AllowTcpForwarding yes
+Ciphers aes128-gcm@openssh.com
+MaxStartups 100
+LogLevel ERROR
+""")
+        sshd = self.start("sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", f"{d}/sshd_config"])
+        self.wait_for("sshd", lambda: port_open(sport))
+        # -tt: a session with a pty, kept open, so both ends mark the connection
+        # interactive and set TCP_NODELAY (as an ssh user's real session would).
+        ssh = self.start("ssh", [
+            "ssh", "-tt", "-p", str(sport), "-i", f"{d}/id",
+            "-o", "Ciphers=aes128-gcm@openssh.com", "-o", "Compression=no",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "LogLevel=ERROR",
+            "-R", f"127.0.0.1:{cport}:127.0.0.1:{self.origin_tls}",
+            "root@127.0.0.1", "sleep 86400"], stdin=subprocess.PIPE)
+        self.wait_for("ssh -R", lambda: port_open(cport))
+        self.port["C"] = cport
+        self.proxy_pids["C"] = lambda: [sshd.pid] + descendants(sshd.pid) + [ssh.pid]
+
+    def start_tunnel(self, path, upstream):
+        pki = self.a.pki
+        b = self.a.bin
+        relay = self.start(f"relay-{path}", [
+            f"{b}/relay", "run", "--listen", "127.0.0.1:0", "--hostname", "relay.localhost",
+            "--cert", f"{pki}/relay.pem", "--key", f"{pki}/relay.key",
+            "--agent-hostname", "agents.relay.localhost", "--agent-ca", f"{pki}/agent-ca.pem",
+            "--tenant-domain", "tunnel.localhost", "--admin-listen", "127.0.0.1:0",
+            "--log-level", "warning"])
+        out = os.path.join(self.logs, f"relay-{path}.out")
+        ready = {}
+
+        def relay_ready():
+            m = re.search(r"relay ready public=127\.0\.0\.1:(\d+) admin=127\.0\.0\.1:(\d+)",
+                          open(out).read())
+            if m:
+                ready["public"], ready["admin"] = int(m.group(1)), int(m.group(2))
+            return bool(m)
+
+        self.wait_for(f"relay {path}", relay_ready)
+        agent = self.start(f"agent-{path}", [
+            f"{b}/agent", "run", "--relay", f"127.0.0.1:{ready['public']}",
+            "--relay-hostname", "agents.relay.localhost", "--relay-ca", f"{pki}/ca.pem",
+            "--cert", f"{pki}/tenants/acme/agent.pem", "--key", f"{pki}/tenants/acme/agent.key",
+            "--tenant-cert", f"{pki}/tenants/acme/tenant.pem",
+            "--tenant-key", f"{pki}/tenants/acme/tenant.key",
+            "--upstream", upstream, "--log-level", "warning"])
+        self.admin[path] = ready["admin"]
+        self.wait_for(f"agent {path} registered", lambda: len(self.agents(path)) == 1)
+        self.port[path] = ready["public"]
+        self.proxy_pids[path] = lambda: [relay.pid, agent.pid]
+        self.roles = getattr(self, "roles", {})
+        self.roles[path] = {"relay": relay.pid, "agent": agent.pid}
+
+    def agents(self, path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.admin[path]}/agents", timeout=2) as r:
+                return [x for x in json.load(r) if x.get("tenant") == "acme"]
+        except (OSError, ValueError):
+            return []
+
+    # ----------------------------------------------------------------- helpers
+    def url(self, path, rest):
+        return f"https://{SNI}:{self.port[path]}{rest}"
+
+    def curl(self, path, args, limit=300):
+        argv = ["curl", "-sS", "--cacert", self.ca, "--resolve", f"{SNI}:{self.port[path]}:127.0.0.1",
+                "--max-time", str(limit)] + args
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=limit + 10)
+        return r
+
+    def sanity(self):
+        for p in PATHS:
+            r = self.curl(p, ["-o", "/dev/null", "-w", "%{http_code} %{ssl_verify_result}",
+                              self.url(p, "/1k")], 20)
+            ok = r.returncode == 0 and r.stdout.strip() == "200 0"
+            self.res[p]["sanity"] = ok
+            if not ok:
+                self.notes.append(f"path {p} failed its verified curl: rc={r.returncode} "
+                                  f"{r.stdout.strip()} {r.stderr.strip()[:200]}")
+
+    def live(self):
+        return [p for p in PATHS if self.res[p].get("sanity")]
+
+    # ----------------------------------------------------------------- figures
+    def fig_transfer(self):
+        n = self.cfg["reps"]
+        down = {p: [] for p in PATHS}
+        up = {p: [] for p in PATHS}
+        cpu = {p: {} for p in PATHS}
+        moved = {p: 0 for p in PATHS}
+        threads = {p: {} for p in PATHS}
+        for rep in range(n):
+            for p in self.live():
+                for kind in ("down", "up"):
+                    if kind == "down":
+                        args = ["-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                                self.url(p, "/big")]
+                    else:
+                        args = ["-o", "/dev/null", "-H", "Expect:", "-T", self.big,
+                                "-w", "%{http_code} %{size_upload}", self.url(p, f"/up/{p}-{rep}")]
+                    pids = self.proxy_pids[p]()
+                    before = cpu_by_pid(pids)
+                    tb = thread_cpu(self.roles[p]) if p in ("E", "E2") else None
+                    t0 = time.perf_counter()
+                    r = self.curl(p, args)
+                    dt = time.perf_counter() - t0
+                    after = cpu_by_pid(pids)
+                    fields = r.stdout.split()
+                    if r.returncode != 0 or len(fields) != 2 or int(fields[1]) != self.big_bytes \
+                            or fields[0] not in ("200", "201", "204"):
+                        self.notes.append(f"{p} {kind} #{rep} failed: rc={r.returncode} "
+                                          f"{r.stdout.strip()} {r.stderr.strip()[:200]}")
+                        continue
+                    (down if kind == "down" else up)[p].append(self.big_bytes / dt / 1e6)
+                    moved[p] += self.big_bytes
+                    for role, d in self.cpu_roles(p, before, after).items():
+                        cpu[p][role] = cpu[p].get(role, 0.0) + d
+                    if tb is not None and kind == "down":
+                        ta = thread_cpu(self.roles[p])
+                        for key, v in ta.items():
+                            busy = (v - tb.get(key, 0.0)) / dt
+                            threads[p][key] = max(threads[p].get(key, 0.0), busy)
+        for p in PATHS:
+            r = self.res[p]
+            r["down_MBps"] = statistics.median(down[p]) if down[p] else None
+            r["up_MBps"] = statistics.median(up[p]) if up[p] else None
+            r["down_all"] = down[p]
+            r["up_all"] = up[p]
+            if moved[p] and cpu[p]:
+                gb = moved[p] / 1e9
+                r["cpu_per_GB"] = {k: v / gb for k, v in cpu[p].items()}
+            r["busiest_threads_during_download"] = dict(
+                sorted(threads[p].items(), key=lambda kv: -kv[1])[:4])
+
+    def cpu_roles(self, p, before, after):
+        d = {pid: after.get(pid, 0.0) - before.get(pid, 0.0) for pid in after}
+        if p in ("E", "E2"):
+            return {"relay": d.get(self.roles[p]["relay"], 0.0),
+                    "agent": d.get(self.roles[p]["agent"], 0.0)}
+        if p == "C":
+            ssh_pid = self.proxy_pids["C"]()[-1]
+            return {"sshd": sum(v for k, v in d.items() if k != ssh_pid),
+                    "ssh": d.get(ssh_pid, 0.0)}
+        if p == "B":
+            return {"nginx": sum(d.values())}
+        return {}
+
+    def fig_newconn(self):
+        for p in self.live():
+            clients.new_connection_latency(self.port[p], self.ca, SNI, 5)  # warm-up
+        lat = {p: [] for p in PATHS}
+        err = {p: 0 for p in PATHS}
+        n = self.cfg["newconn_n"]
+        chunk = 25
+        for _ in range(0, n, chunk):   # interleave the paths in small chunks
+            for p in self.live():
+                l, e = clients.new_connection_latency(self.port[p], self.ca, SNI, chunk)
+                lat[p] += l
+                err[p] += e
+        for p in self.live():
+            r = self.res[p]
+            if lat[p]:
+                r["newconn_p50_ms"] = percentile(lat[p], 50) * 1e3
+                r["newconn_p99_ms"] = percentile(lat[p], 99) * 1e3
+            r["newconn_n"] = len(lat[p])
+            r["newconn_errors"] = err[p]
+
+    def fig_wrk(self):
+        hosts = os.path.join(self.tmp, "hosts")
+        with open(hosts, "w") as f:
+            f.write(f"127.0.0.1 localhost\n127.0.0.1 {SNI}\n")
+        for p in self.live():
+            # wrk takes SNI from the URL host and resolves it with getaddrinfo;
+            # glibc does not resolve *.localhost, so wrk runs in a private mount
+            # namespace whose /etc/hosts names it. The real /etc/hosts is untouched.
+            argv = ["unshare", "-m", "sh", "-c",
+                    f'mount --bind "$0" /etc/hosts && exec wrk -t2 -c10 -d{self.cfg["wrk_s"]}s '
+                    f'--timeout 5s --latency "$1"', hosts, self.url(p, "/1k")]
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=self.cfg["wrk_s"] + 60)
+            with open(os.path.join(self.logs, f"wrk-{p}.txt"), "w") as f:
+                f.write(r.stdout + r.stderr)
+            out = r.stdout
+            res = self.res[p]
+            m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+            res["wrk_rps"] = float(m.group(1)) if m else None
+            for q in ("50", "99"):
+                m = re.search(rf"^\s+{q}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+                if m:
+                    res[f"wrk_p{q}_ms"] = float(m.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[m.group(2)]
+            errs = 0
+            m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+            errs += int(m.group(1)) if m else 0
+            m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+            errs += sum(int(x) for x in m.groups()) if m else 0
+            m = re.search(r"(\d+) requests in", out)
+            res["wrk_requests"] = int(m.group(1)) if m else 0
+            res["wrk_errors"] = errs
+            if r.returncode != 0 or res["wrk_rps"] is None:
+                self.notes.append(f"wrk on {p} failed: rc={r.returncode} {r.stderr.strip()[:200]}")
+
+    def fig_many(self):
+        conns, reqs = self.cfg["many"]
+        for p in self.live():
+            out = clients.many(self.port[p], self.ca, SNI, conns, reqs)
+            self.res[p]["many_total_s"] = out["total_s"]
+            self.res[p]["many_errors"] = out["errors"]
+            if out["errors"]:
+                self.notes.append(f"{p} 200x20: {out}")
+
+    def fig_idle(self):
+        n = self.cfg["idle_n"]
+        for p in ("B", "C", "E", "E2"):
+            if p not in self.live():
+                continue
+            pids = self.proxy_pids[p]
+            time.sleep(1.0)
+            before = rss_by_pid(pids())
+            streams_before = sum(x.get("openStreams", 0) for x in self.agents(p)) if p in ("E", "E2") else None
+            state = os.path.join(self.tmp, f"hold-{p}.json")
+            stop = os.path.join(self.tmp, f"hold-{p}.stop")
+            holder = self.start(f"hold-{p}", [sys.executable, os.path.join(HERE, "clients.py"), "hold",
+                                              "--port", str(self.port[p]), "--ca", self.ca,
+                                              "--sni", SNI, "--n", str(n), "--state", state,
+                                              "--stop", stop, "--limit", "240"])
+            try:
+                self.wait_for(f"{n} idle connections on {p}", lambda: os.path.exists(state), 260)
+                time.sleep(2.0)
+                held = json.load(open(state))
+                during = rss_by_pid(pids())
+                if p in ("E", "E2"):
+                    ag = self.agents(p)
+                    held["agent_connections"] = len(ag)
+                    held["open_streams"] = sum(x.get("openStreams", 0) for x in ag)
+                    held["open_streams_before"] = streams_before
+                open(stop, "w").close()
+                self.wait_for(f"holder {p} to finish", lambda: holder.poll() is not None, 120)
+                end = json.load(open(state + ".end"))
+                time.sleep(2.0)
+                after = rss_by_pid(pids())
+            finally:
+                self.stop(f"hold-{p}")
+            r = self.res[p]
+            r["idle"] = {"held": held["held"], "errors": held["errors"], "open_s": held["open_s"],
+                         "before_kib": sum(before.values()), "during_kib": sum(during.values()),
+                         "after_close_kib": sum(after.values()), **end,
+                         **{k: held[k] for k in ("agent_connections", "open_streams", "open_streams_before") if k in held}}
+            if held["held"]:
+                r["idle_kib_per_conn"] = (sum(during.values()) - sum(before.values())) / held["held"]
+                if p in ("E", "E2"):
+                    rr, aa = self.roles[p]["relay"], self.roles[p]["agent"]
+                    r["idle_kib_per_conn_split"] = {
+                        "relay": (during.get(rr, 0) - before.get(rr, 0)) / held["held"],
+                        "agent": (during.get(aa, 0) - before.get(aa, 0)) / held["held"]}
+            if held.get("last_error"):
+                self.notes.append(f"idle {p}: {held['errors']} errors, last {held['last_error']}")
+
+    def fig_fair(self):
+        n = self.cfg["fair_n"]
+        for p in self.live():
+            ka = clients.KeepAlive(self.port[p], self.ca, SNI)
+            try:
+                ka.series(20)  # warm-up
+                idle, e1 = ka.series(n)
+                stop = threading.Event()
+                procs = []
+                lock = threading.Lock()
+                done = [0]
+
+                def bulk():
+                    deadline = time.monotonic() + 120
+                    while not stop.is_set() and time.monotonic() < deadline:
+                        argv = ["curl", "-sS", "-o", "/dev/null", "--cacert", self.ca, "--resolve",
+                                f"{SNI}:{self.port[p]}:127.0.0.1", "--max-time", "120", self.url(p, "/big")]
+                        with lock:
+                            if stop.is_set():
+                                return
+                            c = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            procs.append(c)
+                        c.wait()
+                        if c.returncode == 0:
+                            done[0] += 1
+
+                ts = [threading.Thread(target=bulk) for _ in range(self.cfg["bulk"])]
+                for t in ts:
+                    t.start()
+                time.sleep(0.5)
+                loaded, e2 = ka.series(n)
+                with lock:
+                    stop.set()
+                    for c in procs:
+                        if c.poll() is None:
+                            c.terminate()
+                for t in ts:
+                    t.join(timeout=30)
+            finally:
+                ka.close()
+            r = self.res[p]
+            if idle and loaded:
+                r["fair_idle_p99_ms"] = percentile(idle, 99) * 1e3
+                r["fair_load_p99_ms"] = percentile(loaded, 99) * 1e3
+                r["fair_load_p50_ms"] = percentile(loaded, 50) * 1e3
+                r["fair_idle_p50_ms"] = percentile(idle, 50) * 1e3
+                r["fair_idle_max_ms"] = max(idle) * 1e3
+                r["fair_ratio"] = r["fair_load_p99_ms"] / r["fair_idle_p99_ms"]
+            r["fair_errors"] = e1 + e2
+            r["fair_bulk_completed"] = done[0]
+
+    # -------------------------------------------------------------------- run
+    def setup(self):
+        self.files()
+        self.start_origin()
+        self.start_l4()
+        self.start_ssh()
+        self.start_tunnel("E", f"tls://127.0.0.1:{self.origin_tls}")
+        self.start_tunnel("E2", f"tcp://127.0.0.1:{self.origin_plain}")
+        self.sanity()
+
+    def serve(self, seconds):
+        """Keeps every path up for manual profiling; ports and PIDs in TMP/serve.json."""
+        info = {"ports": self.port, "roles": self.roles, "ca": self.ca, "sni": SNI,
+                "big": self.big, "stop": os.path.join(self.tmp, "serve.stop")}
+        with open(os.path.join(self.tmp, "serve.json"), "w") as f:
+            json.dump(info, f, indent=1)
+        print(json.dumps(info), flush=True)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not os.path.exists(info["stop"]):
+            time.sleep(0.5)
+
+    def run(self):
+        t0 = time.monotonic()
+        self.setup()
+        steps = [("download/upload", self.fig_transfer), ("new-connection latency", self.fig_newconn),
+                 ("keep-alive wrk", self.fig_wrk), ("200x20", self.fig_many),
+                 ("fairness", self.fig_fair), ("idle connections", self.fig_idle)]
+        for name, fn in steps:
+            ts = time.monotonic()
+            print(f"bench: {name} ...", file=sys.stderr, flush=True)
+            try:
+                fn()
+            except Exception as e:  # noqa: BLE001 - report what failed, keep going
+                self.notes.append(f"figure '{name}' aborted: {e!r}")
+                print(f"bench: {name} aborted: {e!r}", file=sys.stderr, flush=True)
+            print(f"bench: {name} done in {time.monotonic() - ts:.1f}s", file=sys.stderr, flush=True)
+        self.elapsed = time.monotonic() - t0
+
+
+# -------------------------------------------------------------------- /proc
+def descendants(pid):
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def cpu_of(path):
+    with open(path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def cpu_by_pid(pids):
+    out = {}
+    for pid in pids:
+        try:
+            out[pid] = cpu_of(f"/proc/{pid}/stat")
+        except OSError:
+            pass
+    return out
+
+
+def thread_cpu(roles):
+    out = {}
+    for role, pid in roles.items():
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                try:
+                    name = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
+                    out[f"{role}:{tid}:{name}"] = cpu_of(f"/proc/{pid}/task/{tid}/stat")
+                except OSError:
+                    pass
+        except OSError:
+            pass
+    return out
+
+
+def rss_by_pid(pids):
+    out = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                m = re.search(r"VmRSS:\s+(\d+) kB", f.read())
+            out[pid] = int(m.group(1)) if m else 0
+        except OSError:
+            pass
+    return out
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+percentile = clients.percentile
+
+
+# ------------------------------------------------------------------- report
+def fmt(v, digits=None):
+    if v is None:
+        return "–"
+    if isinstance(v, str):
+        return v
+    if isinstance(v, int) and digits is None:
+        return f"{v:,}"
+    if digits is None:
+        a = abs(v)
+        digits = 0 if a >= 100 else 1 if a >= 10 else 2 if a >= 1 else 3
+    return f"{v:,.{digits}f}"
+
+
+def ratio(x, y):
+    if x is None or y is None or y == 0:
+        return None
+    return x / y
+
+
+def machine():
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        kb = int(re.search(r"MemTotal:\s+(\d+)", open("/proc/meminfo").read()).group(1))
+        mem = f"{kb / 1048576:.1f} GiB"
+    except (OSError, AttributeError):
+        pass
+
+    def ver(argv, pat):
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=5)
+            m = re.search(pat, r.stdout + r.stderr)
+            return m.group(1) if m else "?"
+        except OSError:
+            return "?"
+
+    return {
+        "nproc": os.cpu_count(), "cpu": cpu, "mem": mem, "kernel": platform.release(),
+        "nginx": ver(["nginx", "-v"], r"nginx/(\S+)"),
+        "openssh": ver(["ssh", "-V"], r"(OpenSSH_\S+)"),
+        "wrk": ver(["wrk", "-v"], r"wrk (\S+)"),
+        "curl": ver(["curl", "-V"], r"curl (\S+)"),
+        "openssl": ver(["openssl", "version"], r"OpenSSL (\S+)"),
+        "python": platform.python_version(),
+    }
+
+
+def report(b, a):
+    R = b.res
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    m = machine()
+
+    def get(p, key, sub=None):
+        v = R[p].get(key)
+        if sub is not None and isinstance(v, dict):
+            v = v.get(sub)
+        return v
+
+    def cpu_total(p):
+        c = R[p].get("cpu_per_GB")
+        return sum(c.values()) if c else None
+
+    # rows: label, getter(path) -> value, better ('hi'|'lo'), target text, check(E value, A, C) -> bool|None
+    rows = [
+        ("1 download MB/s (median)", lambda p: get(p, "down_MBps"), "≥1.15×C, ≥0.65×A",
+         lambda v, A, C: v is not None and A and C and v >= 1.15 * C and v >= 0.65 * A),
+        ("1 upload MB/s (median)", lambda p: get(p, "up_MBps"), "≥1.15×C, ≥0.65×A",
+         lambda v, A, C: v is not None and A and C and v >= 1.15 * C and v >= 0.65 * A),
+        ("2 new-conn p50 ms", lambda p: get(p, "newconn_p50_ms"), "≤1.25×A",
+         lambda v, A, C: v is not None and A and v <= 1.25 * A),
+        ("2 new-conn p99 ms", lambda p: get(p, "newconn_p99_ms"), "", None),
+        ("3 keep-alive req/s (wrk -c10)", lambda p: get(p, "wrk_rps"), "≥1.5×C",
+         lambda v, A, C: v is not None and C and v >= 1.5 * C),
+        ("3 keep-alive p50 ms", lambda p: get(p, "wrk_p50_ms"), "", None),
+        ("3 keep-alive p99 ms", lambda p: get(p, "wrk_p99_ms"), "<1 ms",
+         lambda v, A, C: v is not None and v < 1.0),
+        (f"4 {b.cfg['many'][0]}×{b.cfg['many'][1]} total s", lambda p: get(p, "many_total_s"), "", None),
+        (f"4 {b.cfg['many'][0]}×{b.cfg['many'][1]} errors", lambda p: get(p, "many_errors"), "0",
+         lambda v, A, C: v == 0),
+        ("5 proxy CPU s/GB (sum)", cpu_total, "", None),
+        ("5 … relay (E) / nginx (B) / sshd (C) s/GB",
+         lambda p: get(p, "cpu_per_GB", {"B": "nginx", "C": "sshd"}.get(p, "relay")), "", None),
+        ("5 … agent (E) / ssh (C) s/GB",
+         lambda p: get(p, "cpu_per_GB", {"C": "ssh"}.get(p, "agent")), "", None),
+        (f"6 idle conns held (of {b.cfg['idle_n']:,})", lambda p: get(p, "idle", "held"),
+         f"{b.cfg['idle_n']:,}", lambda v, A, C: v == b.cfg["idle_n"]),
+        ("6 RSS KiB per idle conn (proxy total)", lambda p: get(p, "idle_kib_per_conn"), "≤16",
+         lambda v, A, C: v is not None and v <= 16),
+        ("7 small p99 ms, idle", lambda p: get(p, "fair_idle_p99_ms"), "", None),
+        ("7 small p99 ms, 4 bulk downloads", lambda p: get(p, "fair_load_p99_ms"), "", None),
+        ("7 loaded ÷ idle p99", lambda p: get(p, "fair_ratio"), "≤2",
+         lambda v, A, C: v is not None and v <= 2),
+    ]
+    L = []
+    L.append("# H2Tunnel benchmark report")
+    L.append("")
+    L.append(f"- date: {now}; mode: {'quick (smoke test, small counts)' if b.quick else 'full'}; "
+             f"wall time {b.elapsed:.0f} s")
+    L.append(f"- machine: `nproc`={m['nproc']}, {m['cpu']}, {m['mem']} RAM, Linux {m['kernel']}")
+    L.append(f"- software: nginx {m['nginx']}, {m['openssh']}, wrk {m['wrk']}, curl {m['curl']}, "
+             f"OpenSSL {m['openssl']}, Python {m['python']}")
+    L.append(f"- tunnel binaries: {a.bin} ({a.rev})")
+    c = b.cfg
+    L.append(f"- counts: {c['reps']}× {c['big_mib']} MiB each way; new-connection n={c['newconn_n']}; "
+             f"wrk -t2 -c10 -d{c['wrk_s']}s; {c['many'][0]}×{c['many'][1]}; "
+             f"{c['idle_n']:,} idle connections; fairness n={c['fair_n']} with {c['bulk']} bulk downloads")
+    L.append("- paths: " + "; ".join(f"**{p}** {PATH_NAMES[p]}" for p in PATHS))
+    L.append("")
+    hdr = ["figure"] + PATHS + ["E÷A", "E÷C", "E2÷A", "E2÷C", "target", "E", "E2"]
+    L.append("| " + " | ".join(hdr) + " |")
+    L.append("|" + "|".join(["---"] + ["--:"] * (len(hdr) - 4) + [":-:", ":-:", ":-:"]) + "|")
+    verdicts = []
+    for label, g, target, check in rows:
+        vals = {p: g(p) for p in PATHS}
+        cells = [label] + [fmt(vals[p]) for p in PATHS]
+        for p, base in (("E", "A"), ("E", "C"), ("E2", "A"), ("E2", "C")):
+            cells.append(fmt(ratio(vals[p], vals[base]), 2))
+        cells.append(target)
+        for p in ("E", "E2"):
+            if check is None:
+                cells.append("")
+            else:
+                try:
+                    ok = bool(check(vals[p], vals["A"], vals["C"]))
+                except TypeError:
+                    ok = False
+                cells.append("pass" if ok else "**miss**")
+                verdicts.append((label, p, ok))
+        L.append("| " + " | ".join(cells) + " |")
+    L.append("")
+    miss = [f"{p}: {label}" for label, p, ok in verdicts if not ok]
+    L.append(f"Targets met: {sum(ok for *_, ok in verdicts)}/{len(verdicts)}"
+             + (". Missed — " + "; ".join(miss) if miss else "."))
+    L.append("")
+    L.append("## Details")
+    L.append("")
+    for p in PATHS:
+        r = R[p]
+        bits = []
+        if r.get("down_all"):
+            bits.append("down MB/s " + ", ".join(f"{x:.0f}" for x in r["down_all"]))
+        if r.get("up_all"):
+            bits.append("up MB/s " + ", ".join(f"{x:.0f}" for x in r["up_all"]))
+        if r.get("cpu_per_GB"):
+            bits.append("CPU s/GB " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_per_GB"].items()))
+        if r.get("busiest_threads_during_download"):
+            bits.append("busiest threads during download (CPU ÷ wall) " + ", ".join(
+                f"{k.split(':')[0]}/{k.split(':')[2]} {v:.0%}"
+                for k, v in r["busiest_threads_during_download"].items()))
+        if "newconn_errors" in r:
+            bits.append(f"new-conn errors {r['newconn_errors']}")
+        if "wrk_requests" in r:
+            bits.append(f"wrk {r['wrk_requests']:,} requests, {r.get('wrk_errors', 0)} errors")
+        if r.get("idle"):
+            i = r["idle"]
+            s = (f"idle: {i['held']:,} held, {i['errors']} errors, opened in {i['open_s']:.1f} s, "
+                 f"proxy RSS {i['before_kib']:,} → {i['during_kib']:,} → {i['after_close_kib']:,} KiB "
+                 f"(before → held → after close), {i.get('sampled_alive', 0)}/{i.get('sampled', 0)} "
+                 f"sampled still answered")
+            if "agent_connections" in i:
+                s += (f"; /agents: {i['agent_connections']} agent connection, {i['open_streams']:,} open streams "
+                      f"while held ({i['open_streams_before']:,} before opening)")
+            if r.get("idle_kib_per_conn_split"):
+                sp = r["idle_kib_per_conn_split"]
+                s += f"; per conn relay {sp['relay']:.1f} KiB + agent {sp['agent']:.1f} KiB"
+            bits.append(s)
+        if "fair_errors" in r:
+            bits.append(f"fairness: idle p50 {fmt(r.get('fair_idle_p50_ms'))} ms, max {fmt(r.get('fair_idle_max_ms'))} ms; "
+                        f"loaded p50 {fmt(r.get('fair_load_p50_ms'))} ms, "
+                        f"{r.get('fair_bulk_completed', 0)} bulk downloads completed, "
+                        f"{r['fair_errors']} errors")
+        L.append(f"- **{p}** ({PATH_NAMES[p]}): " + ("; ".join(bits) if bits else "no data"))
+    L.append("")
+    L.append("## Method")
+    L.append("")
+    L.append(
+        "One origin (nginx, TLS 1.3 only, the tenant's P-256 ECDSA certificate; `/1k`, `/big`, PUT "
+        "to `/up/` via `dav_methods`, files on tmpfs) serves every path; E2's origin is the same nginx "
+        "on a plain-HTTP port. Every client (curl, Python `ssl`) verifies the certificate chain against "
+        "the development CA and the name `acme.tunnel.localhost`, so a passing request proves the TLS "
+        "session is end to end. Exception: wrk does not verify certificates; each path is checked with "
+        "a verifying curl first, and wrk's non-2xx and socket errors are counted. wrk gets its SNI from "
+        "the URL host; since glibc does not resolve `*.localhost`, wrk runs under `unshare -m` with a "
+        "private bind-mounted `/etc/hosts` (the real one is never modified). ssh -R runs with a pty "
+        "session kept open (`-tt … sleep`), so both ends set TCP_NODELAY. Throughput is bytes ÷ wall "
+        "time of one curl (MB = 10⁶ bytes), median of the runs; paths are interleaved round by round. "
+        "CPU is utime+stime from `/proc/PID/stat` of the proxy processes (relay, agent; sshd tree and "
+        "ssh; L4 nginx master+workers) across the transfers, ÷ bytes moved (GB = 10⁹). Idle memory is "
+        "the VmRSS growth of the same processes with N verified, keep-alive, idle TLS connections held "
+        "open (each did one request), ÷ N. Fairness: one keep-alive connection does sequential `/1k` "
+        "GETs, first alone, then while 4 curl downloads of `/big` loop on the same path (for E/E2: the "
+        "same agent connection). The machine has 2 cores shared by clients, origin and proxies, so "
+        "absolute figures are low and noisy: read the ratios.")
+    if b.notes:
+        L.append("")
+        L.append("## Notes and failures")
+        L.append("")
+        for n in b.notes:
+            L.append(f"- {n}")
+    L.append("")
+    return "\n".join(L)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--pki", required=True)
+    ap.add_argument("--tmp", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--rev", default="?")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--serve", type=float, default=0,
+                    help="start everything, keep it up this many seconds (or until TMP/serve.stop), no figures")
+    a = ap.parse_args()
+
+    def on_signal(sig, _frame):
+        raise SystemExit(128 + sig)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    b = Bench(a)
+    b.elapsed = 0.0
+    failed = None
+    try:
+        if a.serve:
+            b.setup()
+            b.serve(min(a.serve, 3600))
+            return 0
+        b.run()
+    except (Exception, KeyboardInterrupt, SystemExit) as e:  # noqa: BLE001
+        failed = e
+        b.notes.append(f"run aborted: {e!r}")
+        print(f"bench: aborted: {e!r}", file=sys.stderr)
+    finally:
+        b.stop_all()
+    text = report(b, a)
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    with open(a.out, "w") as f:
+        f.write(text)
+    with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
+        json.dump({"cfg": b.cfg, "results": b.res, "notes": b.notes}, f, indent=1, default=str)
+    print(text)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
