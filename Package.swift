@@ -21,9 +21,12 @@ let package = Package(
         // C libraries from Debian, found through pkg-config.
         .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // glibc's <malloc.h>, for allocator tuning on the data path.
+        .systemLibrary(name: "CMalloc"),
 
         // Pure pieces shared by relay and agent: ClientHello reader, backoff, config, addresses.
         .target(name: "H2TunnelCore", dependencies: [
+            "CMalloc",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

@@ -95,7 +95,9 @@ public final class Agent: Sendable {
         let logger = self.logger
         ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
+            .channelOption(.writeBufferWaterMark, value: SocketTuning.agentConnectionWaterMark)
+            .channelOption(SocketTuning.notSentLowWatermarkOption, value: SocketTuning.notSentLowWatermark)
+            .channelOption(.recvAllocator, value: SocketTuning.agentConnectionReads)
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -51,7 +51,7 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
             refuse(stream, status: 421, reason: "not this tenant: \(host)")
             return
         }
-        openUpstream(for: stream, browser: headers["forwarded"] ?? "", loop: connection.eventLoop)
+        openUpstream(for: stream, browser: headers["forwarded"] ?? "", connection: connection)
     }
 
     func connectionDidReceiveGoAway(_ connection: HTTP2ConnectionHandler, errorCode: UInt32) {
@@ -73,7 +73,8 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
 
     /// Connects to the app on this connection's own event loop, so a stream never crosses
     /// threads; the browser's first bytes wait in the splice until then.
-    private func openUpstream(for stream: HTTP2Stream, browser: String, loop: EventLoop) {
+    private func openUpstream(for stream: HTTP2Stream, browser: String, connection: HTTP2ConnectionHandler) {
+        let loop = connection.eventLoop
         let upstream = agent.configuration.upstream
         let transform: SpliceTransform?
         do {
@@ -102,7 +103,8 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
                     do {
                         try stream.respond(status: 200, withBody: true)
                         try channel.pipeline.syncOperations.addHandler(SpliceChannelHandler(splice: splice))
-                        channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+                        try channel.syncOptions?.setOption(.autoRead, value: true)
+                        connection.flush()
                         logger.debug("tunnel open", metadata: ["stream": "\(streamID)", "browser": "\(browser)"])
                     } catch {
                         channel.close(promise: nil)

@@ -181,6 +181,13 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         return promise.futureResult
     }
 
+    /// Sends what is queued now rather than at the end of this loop tick: a new tunnel's
+    /// first flight (HEADERS + ClientHello) should not wait for anything.
+    public func flush() {
+        eventLoop.preconditionInEventLoop()
+        flushNow()
+    }
+
     /// Closes now; open streams are lost (CANCEL for their delegates).
     public func close(reason: String) {
         eventLoop.preconditionInEventLoop()

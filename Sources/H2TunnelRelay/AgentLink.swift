@@ -62,6 +62,7 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
             do {
                 let stream = try handler.openStream(headers: headers, delegate: splice)
                 splice.attach(stream: stream)
+                handler.flush()
                 self.shared.withLockedValue { $0.openStreams += 1 }
                 splice.onStreamClosed = { [self] _ in self.shared.withLockedValue { $0.openStreams -= 1 } }
             } catch {

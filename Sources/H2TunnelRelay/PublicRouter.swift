@@ -45,8 +45,10 @@ final class PublicRouter: Sendable {
                 let tls = TLSHandler(connection: try TLSConnection(context: agentContext))
                 let endpoint = AgentEndpointHandler(registry: registry, settings: configuration.http2,
                                                     remote: remote, logger: logger)
-                _ = context.channel.setOption(ChannelOptions.writeBufferWaterMark,
-                                              value: .init(low: 256 * 1024, high: 1024 * 1024))
+                let options = context.channel.syncOptions
+                try options?.setOption(.writeBufferWaterMark, value: SocketTuning.agentConnectionWaterMark)
+                try options?.setOption(SocketTuning.notSentLowWatermarkOption, value: SocketTuning.notSentLowWatermark)
+                try options?.setOption(.recvAllocator, value: SocketTuning.agentConnectionReads)
                 try replay(bytes, context: context, sniffer: sniffer, into: [tls, endpoint])
             } else if let tenant = HostName.tenant(of: name, domain: configuration.tenantDomain) {
                 try tunnel(tenant: tenant, host: name, bytes: bytes, context: context, sniffer: sniffer, remote: remote)

@@ -46,6 +46,7 @@ struct Run: AsyncParsableCommand {
                                     "grace-period", "log-level"]
 
     func run() async throws {
+        SocketTuning.tuneAllocator()
         let configuration: RelayConfiguration
         let logger: Logger
         do {
