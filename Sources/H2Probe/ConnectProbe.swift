@@ -44,6 +44,7 @@ public struct ConnectProbe: Sendable {
         let answer = try await status.futureResult.get()
         guard answer == "200" else { throw ProbeError(.protocol, "CONNECT answered :status \(answer)") }
         output.line("CONNECT \(protocolToken) open; piping stdin/stdout")
+        let stdio = try StdioBridge()
         let pipe = try await NIOPipeBootstrap(group: loop)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { channel in
@@ -51,9 +52,10 @@ public struct ConnectProbe: Sendable {
                     try channel.pipeline.syncOperations.addHandler(SpliceChannelHandler(splice: splice))
                 }
             }
-            .takingOwnershipOfDescriptors(input: 0, output: 1).get()
+            .takingOwnershipOfDescriptors(input: stdio.input, output: stdio.output).get()
         let code = try await finished.futureResult.get()
         try? await pipe.closeFuture.get()
+        stdio.waitForOutput(timeout: options.timeout)
         guard code == HTTP2ErrorCode.noError else { throw ProbeError(.protocol, "stream reset: \(HTTP2ErrorCode.name(code))") }
         try? await loop.submit { connection.handler.drain() }.get()
         try? await connection.channel.closeFuture.get()

@@ -66,6 +66,7 @@ public struct FakeRelayProbe: Sendable {
             output.set("verdict", failed.isEmpty ? "healthy" : "unhealthy")
             for check in checks { output.raw("\(check.1 ? "ok  " : "FAIL") \(check.0): \(check.2)\n") }
             if !failed.isEmpty {
+                output.raw("verdict: unhealthy\n")
                 throw ProbeError(.verdict, "agent unhealthy: " + failed.map { "\($0.0): \($0.2)" }.joined(separator: "; "))
             }
             output.raw("verdict: healthy\n")
@@ -114,10 +115,10 @@ public struct FakeRelayProbe: Sendable {
         checks.append(("PING", rtts.count == 3, rtts.map { String(format: "%.3f ms", $0) }.joined(separator: ", ")))
 
         if extended {
-            let host = authority ?? "\(tenant).\(tenantDomain)"
+            let host = (authority ?? "\(tenant).\(tenantDomain)").split(separator: ":").first.map(String.init) ?? ""
             let collector = ResponseCollector(eventLoop: loop) { output.elapsed }
             let headers = [(":method", "CONNECT"), (":protocol", TunnelProtocol.rawTLSToken), (":scheme", "https"),
-                           (":authority", "\(host):443"), (":path", "/"), ("forwarded", "for=\"h2probe\"")]
+                           (":authority", "\(host):443"), (":path", "/"), ("forwarded", "for=_h2probe")]
             let stream = try await loop.submit {
                 try connection.handler.openStream(headers: headers, delegate: collector)
             }.get()

@@ -48,7 +48,7 @@ final class HandshakeWaiter: ChannelInboundHandler, RemovableChannelHandler {
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if !done {
             done = true
-            promise.fail(ProbeError(.tls, ProbeConnection.describeTLS(error)))
+            promise.fail(ProbeConnection.tlsFailure(error))
         }
         context.fireErrorCaught(error)
     }
@@ -92,6 +92,7 @@ final class ProbeConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
             try await channel.eventLoop.submit {
                 try channel.pipeline.syncOperations.addHandlers([TLSHandler(connection: engine, handshakeTimeout: nil),
                                                                   HandshakeWaiter(promise: handshake)])
+                try startReading(channel)
             }.get()
             let result = try await handshake.futureResult.get()
             tlsDone = output.elapsed
@@ -120,10 +121,18 @@ final class ProbeConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
             handler.frameObserver = output
             try channel.pipeline.syncOperations.addHandler(handler)
             try Self.releaseHeldPlaintext(channel)
+            try Self.startReading(channel)
             return connection
         }.get()
         try await ready.futureResult.get()
         return connection
+    }
+
+    /// Channels are connected with reads off, so a server that speaks first (h2c SETTINGS)
+    /// is not read before the handler that understands it is in place.
+    static func startReading(_ channel: Channel) throws {
+        try channel.syncOptions?.setOption(.autoRead, value: true)
+        channel.read()
     }
 
     /// Hands plaintext held since the handshake to the handler just added.
@@ -138,6 +147,7 @@ final class ProbeConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
             return try await ClientBootstrap(group: group)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelOption(.allowRemoteHalfClosure, value: true)
+                .channelOption(.autoRead, value: false)
                 .connectTimeout(.fractionalSeconds(options.timeout))
                 .connect(host: options.address(host: host, port: port), port: port).get()
         } catch {
@@ -162,6 +172,16 @@ final class ProbeConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
         var configuration = TLSConfiguration(role: .client, trustRootsPath: options.cacert, alpnProtocols: alpn)
         configuration.verifyPeer = !options.insecure
         return configuration
+    }
+
+    /// A TLS failure, or a protocol one when the server refused h2 itself (RFC 7301 §3.2:
+    /// alert no_application_protocol).
+    static func tlsFailure(_ error: Error) -> ProbeError {
+        let text = describeTLS(error)
+        if text.contains("no application protocol") {
+            return ProbeError(.protocol, "the server does not speak h2 (TLS alert no_application_protocol)")
+        }
+        return ProbeError(.tls, text)
     }
 
     /// OpenSSL's reason, with the alert a relay sends named for what it means.

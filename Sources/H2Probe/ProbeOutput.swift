@@ -11,6 +11,8 @@ public final class ProbeOutput: HTTP2FrameObserver, @unchecked Sendable {
 
     public let mode: Mode
     public let verbose: Bool
+    /// Where the JSON document goes: stdout, except in `connect` mode, where stdout is the stream.
+    public var jsonToStandardError = false
     private let start = NIODeadline.now()
     private let lock = NIOLock()
     private var document: [String: Any] = [:]
@@ -116,7 +118,11 @@ public final class ProbeOutput: HTTP2FrameObserver, @unchecked Sendable {
         out["ok"] = error == nil
         if let error { out["error"] = ["kind": error.kind.rawValue, "message": error.message, "exitCode": error.exitCode] }
         let data = (try? JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])) ?? Data("{}".utf8)
-        write(String(decoding: data, as: UTF8.self) + "\n")
+        if jsonToStandardError {
+            FileHandle.standardError.write(data + Data("\n".utf8))
+        } else {
+            write(String(decoding: data, as: UTF8.self) + "\n")
+        }
     }
 
     private func write(_ text: String) {

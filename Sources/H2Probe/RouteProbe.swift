@@ -49,18 +49,21 @@ public struct RouteProbe: Sendable {
         }.get()
         output.tls(version: handshake.result.version, cipher: cipher, alpn: handshake.result.alpn, chain: chain)
 
-        var kind = "tls-terminated"
+        // The agent endpoint asks for a client certificate during the handshake; under TLS 1.3
+        // its refusal only arrives afterwards, so the request itself is the reliable sign.
+        let askedForCertificate = try await channel.eventLoop.submit { handshake.engine.peerRequestedCertificate }.get()
+        var kind = askedForCertificate ? "agent-endpoint" : "tls-terminated"
         var relaySHA: String? = nil
         if let relayHostname, relayHostname != host {
             relaySHA = try? await relayFingerprint(relayHostname, group: group)
         }
         let firstByteStart = output.elapsed
         let answer: String
-        do {
-            answer = try await firstResponse(handshake, output: output)
-        } catch let error as ProbeError where error.message.contains("certificate required") {
-            kind = "agent-endpoint"
+        if askedForCertificate {
             answer = "none: the relay requires an agent client certificate here"
+            channel.close(promise: nil)
+        } else {
+            answer = try await firstResponse(handshake, output: output)
         }
         let firstByte = output.elapsed - firstByteStart
         if kind != "agent-endpoint" {
@@ -98,6 +101,7 @@ public struct RouteProbe: Sendable {
         try await channel.eventLoop.submit {
             try channel.pipeline.syncOperations.addHandlers([TLSHandler(connection: engine, handshakeTimeout: nil),
                                                               HandshakeWaiter(promise: promise)])
+            try ProbeConnection.startReading(channel)
         }.get()
         return Handshake(channel: channel, engine: engine, result: try await promise.futureResult.get())
     }
@@ -156,7 +160,7 @@ final class FirstLineHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        promise.fail(ProbeError(.tls, ProbeConnection.describeTLS(error)))
+        promise.fail(ProbeConnection.tlsFailure(error))
     }
 
     func channelInactive(context: ChannelHandlerContext) {

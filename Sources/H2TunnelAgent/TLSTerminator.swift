@@ -12,17 +12,18 @@ final class TLSTerminator: SpliceTransform {
         connection = try TLSConnection(context: context)
     }
 
-    func fromStream(_ data: ByteBuffer) -> (toChannel: ByteBuffer?, toStream: ByteBuffer?, failed: Bool) {
+    func fromStream(_ data: ByteBuffer) -> SpliceTransformOutput {
         connection.feed(data)
         if !connection.isHandshakeComplete {
             switch connection.handshake() {
-            case .incomplete: return (nil, connection.takeOutput(allocator: allocator), false)
-            case .failed: return (nil, connection.takeOutput(allocator: allocator), true)
+            case .incomplete: return SpliceTransformOutput(toStream: connection.takeOutput(allocator: allocator))
+            case .failed: return SpliceTransformOutput(toStream: connection.takeOutput(allocator: allocator), failed: true)
             case .complete: break
             }
         }
-        let (plaintext, failed) = readAll()
-        return (plaintext, connection.takeOutput(allocator: allocator), failed)
+        let read = readAll()
+        return SpliceTransformOutput(toChannel: read.plaintext, toStream: connection.takeOutput(allocator: allocator),
+                                     failed: read.failed, peerClosed: read.closed)
     }
 
     func fromChannel(_ data: ByteBuffer) throws -> ByteBuffer? {
@@ -40,16 +41,20 @@ final class TLSTerminator: SpliceTransform {
         return connection.takeOutput(allocator: allocator)
     }
 
-    private func readAll() -> (plaintext: ByteBuffer?, failed: Bool) {
+    /// Everything decrypted so far; `closed` when the browser sent close_notify
+    /// (RFC 8446 §6.1: it closes only the browser's write side).
+    private func readAll() -> (plaintext: ByteBuffer?, failed: Bool, closed: Bool) {
         var plaintext: ByteBuffer? = nil
         while true {
             switch connection.read(allocator: allocator) {
             case .data(var chunk):
                 if plaintext == nil { plaintext = chunk } else { plaintext!.writeBuffer(&chunk) }
-            case .wantMore, .closed:
-                return (plaintext, false)
+            case .wantMore:
+                return (plaintext, false, false)
+            case .closed:
+                return (plaintext, false, true)
             case .failed:
-                return (plaintext, true)
+                return (plaintext, true, false)
             }
         }
     }

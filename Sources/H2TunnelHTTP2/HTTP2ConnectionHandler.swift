@@ -225,6 +225,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
                      : nghttp2_submit_response(session, stream.id, nva, count, nil)
         }
         guard rc == 0 else { throw HTTP2Error.nghttp2("submit_response", Int(rc)) }
+        stream.responded = true
         scheduleFlush()
     }
 
@@ -298,7 +299,8 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         case .request(let id):
             guard let stream = streams[id] else { return }
             delegate?.connection(self, didReceiveRequest: stream)
-            if stream.delegate == nil && !stream.isClosed { stream.reset(HTTP2ErrorCode.refusedStream) }
+            // Neither taken nor answered: refuse it rather than leave it open forever.
+            if stream.delegate == nil && !stream.responded && !stream.isClosed { stream.reset(HTTP2ErrorCode.refusedStream) }
         case .headers(let id):
             guard let stream = streams[id] else { return }
             stream.delegate?.stream(stream, didReceiveHeaders: stream.headers)

@@ -24,6 +24,8 @@ public final class HTTP2Stream: @unchecked Sendable {
     /// Bytes received whose window has not been given back yet.
     var unconsumed = 0
     public internal(set) var isClosed = false
+    /// Server role: a response was submitted.
+    public internal(set) var responded = false
 
     init(id: Int32, connection: HTTP2ConnectionHandler) {
         self.id = id

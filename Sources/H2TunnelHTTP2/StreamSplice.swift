@@ -8,14 +8,31 @@ import Glibc
 /// channel's.
 public protocol SpliceTransform: AnyObject {
     /// Bytes from the stream: what goes to the socket, and what goes back on the stream.
-    /// `failed` ends the stream after `toStream` (e.g. a TLS alert) and resets the socket.
-    func fromStream(_ data: ByteBuffer) -> (toChannel: ByteBuffer?, toStream: ByteBuffer?, failed: Bool)
+    func fromStream(_ data: ByteBuffer) -> SpliceTransformOutput
     /// Bytes from the socket: returns what goes on the stream.
     func fromChannel(_ data: ByteBuffer) throws -> ByteBuffer?
     /// The stream's peer ended its half: returns what still goes to the socket.
     func streamEnded() -> ByteBuffer?
     /// The socket ended its half: returns what still goes on the stream (a close_notify).
     func channelEnded() -> ByteBuffer?
+}
+
+/// What a transform made of bytes from the stream.
+public struct SpliceTransformOutput {
+    public var toChannel: ByteBuffer?
+    public var toStream: ByteBuffer?
+    /// Ends the stream after `toStream` (e.g. a TLS alert) and resets the socket.
+    public var failed = false
+    /// The far end closed its half inside the bytes (a TLS close_notify): shut the socket's
+    /// write side, as END_STREAM would.
+    public var peerClosed = false
+
+    public init(toChannel: ByteBuffer? = nil, toStream: ByteBuffer? = nil, failed: Bool = false, peerClosed: Bool = false) {
+        self.toChannel = toChannel
+        self.toStream = toStream
+        self.failed = failed
+        self.peerClosed = peerClosed
+    }
 }
 
 /// Splices a TCP channel and an HTTP/2 stream: bytes both ways, FIN ↔ END_STREAM,
@@ -59,6 +76,7 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     private var readPaused = false
     private var inputEnded = false
     private var outputEnded = false
+    private var outputEndRequested = false
     private var channelDone = false
 
     public init(streamLoop: EventLoop, channelLoop: EventLoop, transform: SpliceTransform? = nil) {
@@ -114,6 +132,7 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
 
     public func stream(_ stream: HTTP2Stream, didReceiveData data: ByteBuffer) {
         var toChannel: ByteBuffer? = data
+        var peerClosed = false
         if let transform {
             let out = transform.fromStream(data)
             toChannel = out.toChannel
@@ -124,18 +143,23 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
                 onChannel { self.resetChannel() }
                 return
             }
+            peerClosed = out.peerClosed
         }
         let consumed = data.readableBytes
-        guard let toChannel, toChannel.readableBytes > 0 else {
+        if let toChannel, toChannel.readableBytes > 0 {
+            batch.append(toChannel)
+            batchConsume += consumed
+            if !batchScheduled {
+                // Runs after the connection has handed over every frame of this read.
+                batchScheduled = true
+                streamLoop.execute { self.sendBatch() }
+            }
+        } else {
             stream.consume(consumed)
-            return
         }
-        batch.append(toChannel)
-        batchConsume += consumed
-        if !batchScheduled {
-            // Runs after the connection has handed over every frame of this read.
-            batchScheduled = true
-            streamLoop.execute { self.sendBatch() }
+        if peerClosed {
+            sendBatch()
+            onChannel { self.endChannelOutput() }
         }
     }
 
@@ -266,10 +290,12 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
 
     /// The far end sent END_STREAM: shut our socket's write side once everything before it is out.
     private func endChannelOutput() {
+        guard !outputEndRequested else { return }
         guard let channel else {
             endHeldForChannel = true
             return
         }
+        outputEndRequested = true
         let close: @Sendable () -> Void = { [channel] in
             channel.close(mode: .output, promise: nil)
             self.outputEnded = true

@@ -12,10 +12,14 @@ public final class TLSConnection: @unchecked Sendable {
     public enum ReadResult { case data(ByteBuffer), wantMore, closed, failed(TLSError) }
 
     let ssl: OpaquePointer
-    private let readBIO: OpaquePointer
-    private let writeBIO: OpaquePointer
+    private var readBIO: OpaquePointer
+    private var writeBIO: OpaquePointer
+    /// The handshake's BIO buffers were swapped for empty ones (see `compactIfIdle`).
+    private var compacted = false
     public let context: TLSContext
     public private(set) var isHandshakeComplete = false
+    /// Client role: the server sent a CertificateRequest (it wants mTLS).
+    public internal(set) var peerRequestedCertificate = false
     private var sentCloseNotify = false
     private var inputEnded = false
 
@@ -36,6 +40,7 @@ public final class TLSConnection: @unchecked Sendable {
         switch context.configuration.role {
         case .client:
             SSL_set_connect_state(ssl)
+            _ = SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
             if let serverName {
                 // SNI alone verifies nothing: SSL_set1_host makes the chain check include the name.
                 guard h2t_SSL_set_tlsext_host_name(ssl, serverName) == 1, SSL_set1_host(ssl, serverName) == 1 else {
@@ -131,12 +136,34 @@ public final class TLSConnection: @unchecked Sendable {
     /// Ciphertext to send, if any. Call after every other call, failed ones too (alerts).
     public func takeOutput(allocator: ByteBufferAllocator) -> ByteBuffer? {
         let pending = h2t_BIO_ctrl_pending(writeBIO)
-        guard pending > 0 else { return nil }
+        guard pending > 0 else {
+            compactIfIdle()
+            return nil
+        }
         var buffer = allocator.buffer(capacity: pending)
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { space in
             Int(BIO_read(writeBIO, space.baseAddress, Int32(pending)))
         }
+        compactIfIdle()
         return buffer
+    }
+
+    /// A memory BIO keeps the capacity of the largest thing it ever held: the handshake's
+    /// certificate chain and ClientHello. Once the handshake is over and both are empty,
+    /// fresh BIOs give that memory back — kilobytes per idle tunnel, times ten thousand.
+    private func compactIfIdle() {
+        guard !compacted, isHandshakeComplete, !inputEnded,
+              h2t_BIO_ctrl_pending(readBIO) == 0, h2t_BIO_ctrl_pending(writeBIO) == 0,
+              let freshRead = BIO_new(BIO_s_mem()) else { return }
+        guard let freshWrite = BIO_new(BIO_s_mem()) else {
+            BIO_free(freshRead)
+            return
+        }
+        compacted = true
+        _ = h2t_BIO_set_mem_eof_return(freshRead, -1)
+        SSL_set_bio(ssl, freshRead, freshWrite)   // frees the old pair
+        readBIO = freshRead
+        writeBIO = freshWrite
     }
 
     public var negotiatedALPN: String? {

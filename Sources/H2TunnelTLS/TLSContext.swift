@@ -52,6 +52,9 @@ public final class TLSContext: @unchecked Sendable {
         case .client:
             if configuration.trustRootsPath == nil { _ = SSL_CTX_set_default_verify_paths(context) }
             SSL_CTX_set_verify(context, configuration.verifyPeer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nil)
+            if configuration.certificateChainPath == nil {
+                SSL_CTX_set_client_cert_cb(context, clientCertificateRequestedThunk)
+            }
             if alpnCount > 0 {
                 guard SSL_CTX_set_alpn_protos(context, alpnWire.baseAddress, UInt32(alpnCount)) == 0 else {
                     throw TLSError.fromQueue("SSL_CTX_set_alpn_protos")
@@ -96,4 +99,14 @@ private func alpnSelectThunk(_ ssl: OpaquePointer?, _ out: UnsafeMutablePointer<
     guard let arg else { return h2t_SSL_TLSEXT_ERR_NOACK() }
     let context = Unmanaged<TLSContext>.fromOpaque(arg).takeUnretainedValue()
     return context.selectALPN(out, outLength, offered, offeredLength)
+}
+
+/// Called by OpenSSL when a server asks a client that has no certificate for one: noted
+/// (h2probe tells the agent endpoint by it), and answered with no certificate.
+private func clientCertificateRequestedThunk(_ ssl: OpaquePointer?, _ x509: UnsafeMutablePointer<OpaquePointer?>?,
+                                             _ key: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    if let ssl, let owner = SSL_get_ex_data(ssl, 0) {
+        Unmanaged<TLSConnection>.fromOpaque(owner).takeUnretainedValue().peerRequestedCertificate = true
+    }
+    return 0
 }

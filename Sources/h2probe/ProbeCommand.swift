@@ -1,6 +1,9 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import H2Probe
 import NIOPosix
 
@@ -23,13 +26,33 @@ struct ProbeCommand: AsyncParsableCommand {
             """,
         subcommands: [Request.self, Ping.self, Connect.self, Route.self, Relay.self],
         defaultSubcommand: Request.self)
+
+    /// Usage errors are one line and exit 64, like every other h2probe error; --help
+    /// still prints the full help.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let code as ExitCode {
+            Glibc.exit(code.rawValue)
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }
+            let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            FileHandle.standardError.write(Data("h2probe: usage error: \(message)\n".utf8))
+            Glibc.exit(64)
+        }
+    }
 }
 
 struct CommonOptions: ParsableArguments {
     @Option(help: "CA certificate (PEM) to verify the server with; default: the system store.") var cacert: String?
     @Flag(help: "Do not verify the server certificate.") var insecure = false
     @Option(help: "HOST:PORT:ADDR: connect to ADDR for HOST:PORT (as curl).") var resolve: [String] = []
-    @Option(help: "Seconds before giving up (exit 5).") var timeout: Double = 10
+    @Option(help: "Seconds before giving up (exit 5); default 10, 60 for relay mode.") var timeout: Double?
     @Flag(help: "Print only the response body / result.") var quiet = false
     @Flag(help: "Print more detail.") var verbose = false
     @Flag(help: "Print one JSON document with the same facts.") var json = false
@@ -39,7 +62,7 @@ struct CommonOptions: ParsableArguments {
         options.cacert = cacert
         options.insecure = insecure
         options.resolve = resolve
-        options.timeout = timeout
+        options.timeout = timeout ?? 10
         options.output = json ? .json : quiet ? .quiet : .text
         options.verbose = verbose
         return options
@@ -48,8 +71,10 @@ struct CommonOptions: ParsableArguments {
 
 /// Runs a probe with the exit-code contract: one line on error, never a stack trace;
 /// the timeout ends the process even if a peer never answers.
-func execute(_ options: ProbeOptions, _ body: @escaping @Sendable (ProbeOutput, MultiThreadedEventLoopGroup) async throws -> Void) async throws {
+func execute(_ options: ProbeOptions, jsonToStandardError: Bool = false,
+             _ body: @escaping @Sendable (ProbeOutput, MultiThreadedEventLoopGroup) async throws -> Void) async throws {
     let output = ProbeOutput(mode: options.output, verbose: options.verbose)
+    output.jsonToStandardError = jsonToStandardError
     let timer = DispatchSource.makeTimerSource()
     timer.schedule(deadline: .now() + options.timeout)
     timer.setEventHandler {
@@ -109,7 +134,9 @@ struct Ping: AsyncParsableCommand {
 }
 
 struct Connect: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "RFC 8441 extended CONNECT; pipes stdin and stdout through the stream.")
+    static let configuration = CommandConfiguration(
+        abstract: "RFC 8441 extended CONNECT; pipes stdin and stdout through the stream.",
+        discussion: "stdout carries the stream, so --json writes its document to stderr.")
     @Argument var url: String
     @Option(name: .customLong("protocol"), help: "The :protocol token.") var protocolToken: String
     @OptionGroup var common: CommonOptions
@@ -118,7 +145,7 @@ struct Connect: AsyncParsableCommand {
         var options = common.options
         if options.output == .text { options.output = .quiet }   // stdout carries the stream
         let probe = ConnectProbe(target: try target(url), protocolToken: protocolToken, options: options)
-        try await execute(options) { try await probe.run(output: $0, group: $1) }
+        try await execute(options, jsonToStandardError: true) { try await probe.run(output: $0, group: $1) }
     }
 }
 
@@ -154,7 +181,7 @@ struct Relay: AsyncParsableCommand {
             throw ValidationError("--listen must be HOST:PORT")
         }
         var options = common.options
-        if common.timeout == 10 { options.timeout = 60 }   // waiting for an agent to dial in takes longer
+        if common.timeout == nil { options.timeout = 60 }   // waiting for an agent to dial in takes longer
         let probe = FakeRelayProbe(listenHost: String(listen[..<colon]), listenPort: port, certificatePath: cert, keyPath: key,
                                    agentCAPath: agentCA, authority: authority, tenantDomain: tenantDomain, options: options)
         try await execute(options) { try await probe.run(output: $0, group: $1) }
