@@ -13,8 +13,6 @@
 static inline long h2t_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int v) { return SSL_CTX_set_min_proto_version(ctx, v); }
 static inline long h2t_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
 static inline long h2t_SSL_set_tlsext_host_name(SSL *ssl, const char *name) { return SSL_set_tlsext_host_name(ssl, name); }
-static inline long h2t_BIO_set_mem_eof_return(BIO *b, int v) { return BIO_set_mem_eof_return(b, v); }
-static inline size_t h2t_BIO_ctrl_pending(BIO *b) { return BIO_ctrl_pending(b); }
 static inline uint64_t h2t_SSL_OP_IGNORE_UNEXPECTED_EOF(void) { return SSL_OP_IGNORE_UNEXPECTED_EOF; }
 static inline uint64_t h2t_SSL_OP_NO_RENEGOTIATION(void) { return SSL_OP_NO_RENEGOTIATION; }
 static inline uint64_t h2t_SSL_OP_NO_COMPRESSION(void) { return SSL_OP_NO_COMPRESSION; }
@@ -54,4 +52,8 @@ static inline X509 *h2t_peer_chain_at(const SSL *ssl, int i) {
 }
 static inline long h2t_BIO_get_mem_data(BIO *b, char **pp) { return BIO_get_mem_data(b, pp); }
 static inline unsigned long h2t_XN_FLAG_RFC2253(void) { return XN_FLAG_RFC2253; }
+
+/* BIO flag macros, for the ByteBuffer-backed BIO. */
+static inline void h2t_BIO_set_retry_read(BIO *b) { BIO_set_retry_read(b); }
+static inline void h2t_BIO_clear_retry_flags(BIO *b) { BIO_clear_retry_flags(b); }
 #endif

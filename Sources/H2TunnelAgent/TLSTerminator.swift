@@ -16,19 +16,19 @@ final class TLSTerminator: SpliceTransform {
         connection.feed(data)
         if !connection.isHandshakeComplete {
             switch connection.handshake() {
-            case .incomplete: return SpliceTransformOutput(toStream: connection.takeOutput(allocator: allocator))
-            case .failed: return SpliceTransformOutput(toStream: connection.takeOutput(allocator: allocator), failed: true)
+            case .incomplete: return SpliceTransformOutput(toStream: connection.takeOutput())
+            case .failed: return SpliceTransformOutput(toStream: connection.takeOutput(), failed: true)
             case .complete: break
             }
         }
         let read = readAll()
-        return SpliceTransformOutput(toChannel: read.plaintext, toStream: connection.takeOutput(allocator: allocator),
+        return SpliceTransformOutput(toChannel: read.plaintext, toStream: connection.takeOutput(),
                                      failed: read.failed, peerClosed: read.closed)
     }
 
     func fromChannel(_ data: ByteBuffer) throws -> ByteBuffer? {
         try connection.write(data)
-        return connection.takeOutput(allocator: allocator)
+        return connection.takeOutput()
     }
 
     func streamEnded() -> ByteBuffer? {
@@ -38,7 +38,7 @@ final class TLSTerminator: SpliceTransform {
 
     func channelEnded() -> ByteBuffer? {
         connection.shutdown()
-        return connection.takeOutput(allocator: allocator)
+        return connection.takeOutput()
     }
 
     /// Everything decrypted so far; `closed` when the browser sent close_notify

@@ -1,7 +1,7 @@
 internal import COpenSSL
 import NIOCore
 
-/// One TLS session driven through memory BIOs: ciphertext in, plaintext out, and back.
+/// One TLS session driven through in-memory buffers: ciphertext in, plaintext out, and back.
 ///
 /// It does no I/O and knows no channel, so the same engine serves a NIO handler
 /// (`TLSHandler`) and a tunnel stream at the agent, where the "socket" is an HTTP/2 stream.
@@ -12,30 +12,24 @@ public final class TLSConnection: @unchecked Sendable {
     public enum ReadResult { case data(ByteBuffer), wantMore, closed, failed(TLSError) }
 
     let ssl: OpaquePointer
-    private var readBIO: OpaquePointer
-    private var writeBIO: OpaquePointer
-    /// The handshake's BIO buffers were swapped for empty ones (see `compactIfIdle`).
-    private var compacted = false
+    private let buffers: BufferBIOState
     public let context: TLSContext
     public private(set) var isHandshakeComplete = false
     /// Client role: the server sent a CertificateRequest (it wants mTLS).
     public internal(set) var peerRequestedCertificate = false
     private var sentCloseNotify = false
-    private var inputEnded = false
 
     /// For a client, `serverName` is sent as SNI and verified against the certificate.
-    public init(context: TLSContext, serverName: String? = nil) throws {
+    public init(context: TLSContext, serverName: String? = nil, allocator: ByteBufferAllocator = ByteBufferAllocator()) throws {
         guard let ssl = SSL_new(context.context) else { throw TLSError.fromQueue("SSL_new") }
-        guard let readBIO = BIO_new(BIO_s_mem()), let writeBIO = BIO_new(BIO_s_mem()) else {
+        let buffers = BufferBIOState(allocator: allocator)
+        guard let bio = BufferBIO.make(state: buffers) else {
             SSL_free(ssl)
             throw TLSError.fromQueue("BIO_new")
         }
-        // An empty read BIO means "no bytes yet", not EOF, until the socket really ends.
-        _ = h2t_BIO_set_mem_eof_return(readBIO, -1)
-        SSL_set_bio(ssl, readBIO, writeBIO)   // the SSL owns both BIOs from here on
+        SSL_set_bio(ssl, bio, bio)   // one BIO both ways; the SSL owns it from here on
         self.ssl = ssl
-        self.readBIO = readBIO
-        self.writeBIO = writeBIO
+        self.buffers = buffers
         self.context = context
         switch context.configuration.role {
         case .client:
@@ -54,19 +48,15 @@ public final class TLSConnection: @unchecked Sendable {
 
     deinit { SSL_free(ssl) }
 
-    /// Ciphertext from the peer.
+    /// Ciphertext from the peer; kept by reference, not copied.
     public func feed(_ buffer: ByteBuffer) {
-        buffer.withUnsafeReadableBytes { bytes in
-            guard bytes.count > 0 else { return }
-            _ = BIO_write(readBIO, bytes.baseAddress, Int32(bytes.count))
-        }
+        guard buffer.readableBytes > 0 else { return }
+        buffers.input.append(buffer)
+        buffers.inputBytes += buffer.readableBytes
     }
 
     /// The peer's byte stream ended (TCP FIN or END_STREAM).
-    public func feedEOF() {
-        inputEnded = true
-        _ = h2t_BIO_set_mem_eof_return(readBIO, 0)
-    }
+    public func feedEOF() { buffers.inputEnded = true }
 
     public func handshake() -> HandshakeResult {
         if isHandshakeComplete { return .complete }
@@ -85,8 +75,8 @@ public final class TLSConnection: @unchecked Sendable {
     public func read(allocator: ByteBufferAllocator, limit: Int = 64 * 1024) -> ReadResult {
         // Plaintext is never larger than the ciphertext waiting (plus a record OpenSSL
         // already holds): size the buffer to it rather than to the limit.
-        let waiting = h2t_BIO_ctrl_pending(readBIO) + Int(SSL_pending(ssl))
-        guard waiting > 0 || !isHandshakeComplete || inputEnded else { return .wantMore }
+        let waiting = buffers.inputBytes + Int(SSL_pending(ssl))
+        guard waiting > 0 || !isHandshakeComplete || buffers.inputEnded else { return .wantMore }
         var buffer = allocator.buffer(capacity: min(limit, max(waiting, 1024)))
         var outcome: ReadResult? = nil
         while buffer.readableBytes < limit {
@@ -134,36 +124,9 @@ public final class TLSConnection: @unchecked Sendable {
     }
 
     /// Ciphertext to send, if any. Call after every other call, failed ones too (alerts).
-    public func takeOutput(allocator: ByteBufferAllocator) -> ByteBuffer? {
-        let pending = h2t_BIO_ctrl_pending(writeBIO)
-        guard pending > 0 else {
-            compactIfIdle()
-            return nil
-        }
-        var buffer = allocator.buffer(capacity: pending)
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { space in
-            Int(BIO_read(writeBIO, space.baseAddress, Int32(pending)))
-        }
-        compactIfIdle()
-        return buffer
-    }
-
-    /// A memory BIO keeps the capacity of the largest thing it ever held: the handshake's
-    /// certificate chain and ClientHello. Once the handshake is over and both are empty,
-    /// fresh BIOs give that memory back — kilobytes per idle tunnel, times ten thousand.
-    private func compactIfIdle() {
-        guard !compacted, isHandshakeComplete, !inputEnded,
-              h2t_BIO_ctrl_pending(readBIO) == 0, h2t_BIO_ctrl_pending(writeBIO) == 0,
-              let freshRead = BIO_new(BIO_s_mem()) else { return }
-        guard let freshWrite = BIO_new(BIO_s_mem()) else {
-            BIO_free(freshRead)
-            return
-        }
-        compacted = true
-        _ = h2t_BIO_set_mem_eof_return(freshRead, -1)
-        SSL_set_bio(ssl, freshRead, freshWrite)   // frees the old pair
-        readBIO = freshRead
-        writeBIO = freshWrite
+    public func takeOutput() -> ByteBuffer? {
+        defer { buffers.output = nil }
+        return buffers.output
     }
 
     public var negotiatedALPN: String? {

@@ -168,7 +168,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func writeOutput(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
-        if let ciphertext = connection.takeOutput(allocator: context.channel.allocator) {
+        if let ciphertext = connection.takeOutput() {
             context.write(wrapOutboundOut(ciphertext), promise: promise)
         } else {
             promise?.succeed(())

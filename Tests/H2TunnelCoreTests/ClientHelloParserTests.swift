@@ -9,7 +9,7 @@ import Testing
         let context = try TLSContext(TLSConfiguration(role: .client, alpnProtocols: alpn))
         let connection = try TLSConnection(context: context, serverName: serverName)
         _ = connection.handshake()
-        let output = try #require(connection.takeOutput(allocator: ByteBufferAllocator()))
+        let output = try #require(connection.takeOutput())
         return Array(output.readableBytesView)
     }
 

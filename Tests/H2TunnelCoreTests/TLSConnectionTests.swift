@@ -11,8 +11,8 @@ import Testing
         var results = (a.handshake(), b.handshake())
         for _ in 0..<10 {
             var moved = false
-            if let out = a.takeOutput(allocator: allocator) { b.feed(out); moved = true }
-            if let out = b.takeOutput(allocator: allocator) { a.feed(out); moved = true }
+            if let out = a.takeOutput() { b.feed(out); moved = true }
+            if let out = b.takeOutput() { a.feed(out); moved = true }
             results = (a.handshake(), b.handshake())
             if !moved { break }
         }
@@ -39,7 +39,7 @@ import Testing
         #expect(client.negotiatedALPN == "h2")
         #expect(server.peerCertificate?.uris == ["urn:h2tunnel:tenant:acme"])
         try client.write(ByteBuffer(string: "hello"))
-        server.feed(client.takeOutput(allocator: allocator)!)
+        server.feed(client.takeOutput()!)
         guard case .data(let plain) = server.read(allocator: allocator) else {
             Issue.record("no plaintext")
             return

@@ -1,0 +1,96 @@
+internal import COpenSSL
+import NIOCore
+
+/// The bytes on both sides of one SSL object, as NIO buffers.
+///
+/// A memory BIO copies every ciphertext byte twice more than needed (in, then out of its
+/// own growing, zero-filled buffer). This BIO reads straight from the buffers NIO handed
+/// us (no copy on the way in) and OpenSSL's records are written straight into the buffer
+/// that goes to the socket. Owned by its `TLSConnection`; the BIO holds an unretained pointer.
+final class BufferBIOState {
+    var input = CircularBuffer<ByteBuffer>()
+    var inputBytes = 0
+    var inputEnded = false
+    var output: ByteBuffer?
+    let allocator: ByteBufferAllocator
+
+    init(allocator: ByteBufferAllocator) { self.allocator = allocator }
+
+    func read(into destination: UnsafeMutableRawPointer, length: Int) -> Int {
+        var copied = 0
+        while copied < length, var head = input.first {
+            let take = min(length - copied, head.readableBytes)
+            head.withUnsafeReadableBytes { bytes in
+                (destination + copied).copyMemory(from: bytes.baseAddress!, byteCount: take)
+            }
+            head.moveReaderIndex(forwardBy: take)
+            copied += take
+            if head.readableBytes == 0 { input.removeFirst() } else { input[input.startIndex] = head }
+        }
+        inputBytes -= copied
+        return copied
+    }
+
+    func write(_ source: UnsafeRawPointer, length: Int) {
+        if output == nil { output = allocator.buffer(capacity: max(length, 16 * 1024 + 64)) }
+        output!.writeBytes(UnsafeRawBufferPointer(start: source, count: length))
+    }
+}
+
+/// The BIO_METHOD, made once: a source/sink whose callbacks reach `BufferBIOState`.
+enum BufferBIO {
+    nonisolated(unsafe) static let method: OpaquePointer = {
+        let method = BIO_meth_new(BIO_TYPE_SOURCE_SINK | BIO_get_new_index(), "h2tunnel-buffer")!
+        _ = BIO_meth_set_write(method, bufferBIOWrite)
+        _ = BIO_meth_set_read(method, bufferBIORead)
+        _ = BIO_meth_set_ctrl(method, bufferBIOControl)
+        _ = BIO_meth_set_create(method, bufferBIOCreate)
+        return method
+    }()
+
+    static func make(state: BufferBIOState) -> OpaquePointer? {
+        guard let bio = BIO_new(method) else { return nil }
+        BIO_set_data(bio, Unmanaged.passUnretained(state).toOpaque())
+        return bio
+    }
+
+    static func state(_ bio: OpaquePointer?) -> BufferBIOState? {
+        guard let bio, let data = BIO_get_data(bio) else { return nil }
+        return Unmanaged<BufferBIOState>.fromOpaque(data).takeUnretainedValue()
+    }
+}
+
+private func bufferBIOCreate(_ bio: OpaquePointer?) -> Int32 {
+    BIO_set_init(bio, 1)
+    return 1
+}
+
+private func bufferBIOWrite(_ bio: OpaquePointer?, _ data: UnsafePointer<CChar>?, _ length: Int32) -> Int32 {
+    guard let state = BufferBIO.state(bio), let data, length > 0 else { return 0 }
+    h2t_BIO_clear_retry_flags(bio)
+    state.write(data, length: Int(length))
+    return length
+}
+
+/// No bytes yet is "retry", not EOF, until the peer's stream really ended.
+private func bufferBIORead(_ bio: OpaquePointer?, _ data: UnsafeMutablePointer<CChar>?, _ length: Int32) -> Int32 {
+    guard let state = BufferBIO.state(bio), let data, length > 0 else { return 0 }
+    h2t_BIO_clear_retry_flags(bio)
+    if state.inputBytes == 0 {
+        if state.inputEnded { return 0 }
+        h2t_BIO_set_retry_read(bio)
+        return -1
+    }
+    return Int32(state.read(into: data, length: Int(length)))
+}
+
+private func bufferBIOControl(_ bio: OpaquePointer?, _ command: Int32, _ larg: Int, _ parg: UnsafeMutableRawPointer?) -> Int {
+    guard let state = BufferBIO.state(bio) else { return 0 }
+    switch command {
+    case BIO_CTRL_FLUSH: return 1
+    case BIO_CTRL_PENDING: return state.inputBytes
+    case BIO_CTRL_WPENDING: return state.output?.readableBytes ?? 0
+    case BIO_CTRL_EOF: return state.inputEnded && state.inputBytes == 0 ? 1 : 0
+    default: return 0
+    }
+}
