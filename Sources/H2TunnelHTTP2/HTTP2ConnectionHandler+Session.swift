@@ -16,6 +16,7 @@ extension HTTP2ConnectionHandler {
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, onDataChunkThunk)
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamCloseThunk)
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, onFrameSendThunk)
+        nghttp2_session_callbacks_set_send_data_callback(callbacks, sendDataThunk)
 
         var option: OpaquePointer? = nil
         guard nghttp2_option_new(&option) == 0, let option else { throw HTTP2Error("nghttp2_option_new failed") }
@@ -165,7 +166,7 @@ extension HTTP2ConnectionHandler {
     fileprivate func readData(_ id: Int32, _ buffer: UnsafeMutablePointer<UInt8>, _ length: Int,
                               _ flags: UnsafeMutablePointer<UInt32>) -> Int {
         guard let stream = streams[id] else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
-        return stream.fill(buffer, length: length, flags: &flags.pointee)
+        return stream.fill(length: length, flags: &flags.pointee)
     }
 }
 
@@ -205,4 +206,10 @@ private func dataReadThunk(_ session: OpaquePointer?, _ streamID: Int32, _ buffe
                            _ length: Int, _ flags: UnsafeMutablePointer<UInt32>?,
                            _ source: UnsafeMutablePointer<nghttp2_data_source>?, _ userData: UnsafeMutableRawPointer?) -> Int {
     HTTP2ConnectionHandler.handler(from: userData).readData(streamID, buffer!, length, flags!)
+}
+
+private func sendDataThunk(_ session: OpaquePointer?, _ frame: UnsafeMutablePointer<nghttp2_frame>?,
+                           _ header: UnsafePointer<UInt8>?, _ length: Int,
+                           _ source: UnsafeMutablePointer<nghttp2_data_source>?, _ userData: UnsafeMutableRawPointer?) -> Int32 {
+    HTTP2ConnectionHandler.handler(from: userData).sendData(streamID: frame!.pointee.hd.stream_id, header: header!, length: length)
 }

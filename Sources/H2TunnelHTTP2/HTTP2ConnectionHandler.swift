@@ -39,6 +39,8 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     private var events: [Event] = []
     /// The buffer being fed to `mem_recv`, so DATA payloads become slices of it.
     var input: (base: UnsafeRawPointer, buffer: ByteBuffer)?
+    /// Frames on their way to the channel, filled during `flushNow`.
+    private var output: ByteBuffer?
     private var flushScheduled = false
     private var flushing = false
     private var isReady = false
@@ -245,34 +247,52 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         flushScheduled = false
         guard let session, let context, !flushing, !isClosed else { return }
         flushing = true
-        var pending: ByteBuffer? = nil
         var wrote = false
-        let chunk = 64 * 1024
         while context.channel.isWritable {
             var data: UnsafePointer<UInt8>? = nil
+            // DATA frames arrive through `sendData` during this call; other frames are returned.
             let count = nghttp2_session_mem_send(session, &data)
             if count < 0 {
                 flushing = false
                 fail("HTTP/2 send failed: \(HTTP2Error.nghttp2("mem_send", count))")
                 return
             }
-            guard count > 0, let data else { break }
-            if pending == nil { pending = context.channel.allocator.buffer(capacity: max(count, chunk)) }
-            pending!.writeBytes(UnsafeRawBufferPointer(start: data, count: count))
-            if pending!.readableBytes >= chunk {
-                context.write(wrapOutboundOut(pending!), promise: nil)
-                pending = nil
+            if count > 0, let data {
+                appendOutput(UnsafeRawBufferPointer(start: data, count: count))
+            }
+            if let out = output, out.readableBytes >= Self.writeChunk || count == 0 {
+                context.write(wrapOutboundOut(out), promise: nil)
+                output = nil
                 wrote = true
             }
+            if count == 0 { break }
         }
-        if let pending {
-            context.write(wrapOutboundOut(pending), promise: nil)
+        if let out = output {
+            context.write(wrapOutboundOut(out), promise: nil)
+            output = nil
             wrote = true
         }
         if wrote { context.flush() }
         flushing = false
         dispatchEvents()
         closeIfDrained()
+    }
+
+    /// Output is handed to TLS in chunks of this size: four full TLS records per write.
+    static let writeChunk = 64 * 1024
+
+    func appendOutput(_ bytes: UnsafeRawBufferPointer) {
+        if output == nil { output = context?.channel.allocator.buffer(capacity: Self.writeChunk + 16 * 1024) }
+        output!.writeBytes(bytes)
+    }
+
+    /// nghttp2's send_data_callback: the 9-byte frame header, then the payload straight from
+    /// the stream's queue (no padding: no padding callback is set).
+    func sendData(streamID: Int32, header: UnsafePointer<UInt8>, length: Int) -> Int32 {
+        guard let stream = streams[streamID] else { return Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
+        appendOutput(UnsafeRawBufferPointer(start: header, count: 9))
+        stream.send(length, into: &output!)
+        return 0
     }
 
     private func closeIfDrained() {

@@ -83,31 +83,37 @@ public final class HTTP2Stream: @unchecked Sendable {
         connection.scheduleFlush()
     }
 
-    /// Copies up to `length` queued bytes into nghttp2's frame buffer (the data provider).
-    func fill(_ destination: UnsafeMutablePointer<UInt8>, length: Int, flags: inout UInt32) -> Int {
-        var copied = 0
-        while copied < length, var head = outbound.first {
-            let take = min(length - copied, head.readableBytes)
-            head.withUnsafeReadableBytes { bytes in
-                (destination + copied).update(from: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), count: take)
-            }
-            head.moveReaderIndex(forwardBy: take)
-            copied += take
-            if head.readableBytes == 0 { outbound.removeFirst() } else { outbound[outbound.startIndex] = head }
-        }
-        outboundBytes -= copied
-        if outbound.isEmpty {
+    /// The data provider: tells nghttp2 how much of the queue the next DATA frame carries.
+    /// NO_COPY: the bytes stay here until `send(_:into:)` writes them after the frame header,
+    /// so they are copied once, into the outgoing buffer, not first into nghttp2's.
+    func fill(length: Int, flags: inout UInt32) -> Int {
+        let take = min(length, outboundBytes)
+        if take == outboundBytes {
             if endRequested {
                 flags |= NGHTTP2_DATA_FLAG_EOF.rawValue
-            } else if copied == 0 {
+            } else if take == 0 {
                 deferred = true
                 return Int(NGHTTP2_ERR_DEFERRED.rawValue)
             }
         }
+        if take > 0 { flags |= NGHTTP2_DATA_FLAG_NO_COPY.rawValue }
+        return take
+    }
+
+    /// Moves `length` queued bytes into `output` (nghttp2's send_data_callback).
+    func send(_ length: Int, into output: inout ByteBuffer) {
+        var left = length
+        while left > 0, var head = outbound.first {
+            let take = min(left, head.readableBytes)
+            var slice = head.readSlice(length: take)!
+            output.writeBuffer(&slice)
+            left -= take
+            if head.readableBytes == 0 { outbound.removeFirst() } else { outbound[outbound.startIndex] = head }
+        }
+        outboundBytes -= length - left
         if !wasWritable && outboundBytes <= connection.settings.streamLowWatermark {
             wasWritable = true
             connection.enqueue(.writable(id))
         }
-        return copied
     }
 }

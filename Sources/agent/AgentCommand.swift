@@ -4,6 +4,7 @@ import H2TunnelAgent
 import H2TunnelCore
 import Logging
 import NIOCore
+import NIOPosix
 
 @main
 struct AgentCommand: AsyncParsableCommand {
@@ -39,18 +40,21 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("ping-interval"), help: "Seconds between PINGs to the relay (default 15).") var pingInterval: Double?
     @Option(name: .customLong("ping-timeout"), help: "Seconds a PING may stay unanswered (default 10).") var pingTimeout: Double?
     @Option(name: .customLong("grace-period"), help: "Seconds a shutdown waits for open streams (default 30).") var gracePeriod: Double?
+    @Option(help: "Event-loop threads (default: one per core).") var threads: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error (default info).") var logLevel: String?
 
     static let keys: Set<String> = ["relay", "relay-hostname", "relay-ca", "cert", "key", "tenant-cert", "tenant-key",
                                     "upstream", "reconnect-base", "reconnect-max", "ping-interval", "ping-timeout",
-                                    "grace-period", "log-level"]
+                                    "grace-period", "log-level", "threads"]
 
     func run() async throws {
         SocketTuning.tuneAllocator()
         let configuration: AgentConfiguration
         let logger: Logger
+        let threadCount: Int
         do {
             let file = try ConfigFile.load(config, knownKeys: Self.keys)
+            threadCount = try self.threadCount(file)
             logger = try makeLogger(label: "agent", level: file.string("log-level", flag: logLevel))
             configuration = try makeConfiguration(file)
         } catch {
@@ -58,7 +62,8 @@ struct Run: AsyncParsableCommand {
         }
         let agent: Agent
         do {
-            agent = try Agent(configuration: configuration, logger: logger)
+            agent = try Agent(configuration: configuration, logger: logger,
+                              group: MultiThreadedEventLoopGroup(numberOfThreads: threadCount))
         } catch {
             logger.error("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(1)
@@ -67,6 +72,12 @@ struct Run: AsyncParsableCommand {
         announce("agent started tenant=\(agent.tenant) relay=\(configuration.relayHost):\(configuration.relayPort)")
         await waitForTermination()
         await agent.shutdown()
+    }
+
+    private func threadCount(_ file: ConfigFile) throws -> Int {
+        let count = Int(try file.double("threads", flag: threads.map(Double.init), default: Double(System.coreCount)))
+        guard count >= 1 else { throw ValidationError("--threads must be at least 1") }
+        return count
     }
 
     private func makeConfiguration(_ file: ConfigFile) throws -> AgentConfiguration {

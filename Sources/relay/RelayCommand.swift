@@ -4,6 +4,7 @@ import H2TunnelCore
 import H2TunnelRelay
 import Logging
 import NIOCore
+import NIOPosix
 
 @main
 struct RelayCommand: AsyncParsableCommand {
@@ -39,24 +40,28 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("ping-interval"), help: "Seconds between PINGs on agent connections (default 15).") var pingInterval: Double?
     @Option(name: .customLong("ping-timeout"), help: "Seconds a PING may stay unanswered before the agent is dropped (default 10).") var pingTimeout: Double?
     @Option(name: .customLong("grace-period"), help: "Seconds a shutdown waits for open tunnels (default 30).") var gracePeriod: Double?
+    @Option(help: "Event-loop threads (default: one per core).") var threads: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error (default info).") var logLevel: String?
 
     static let keys: Set<String> = ["listen", "hostname", "cert", "key", "agent-hostname", "agent-ca", "tenant-domain",
                                     "admin-listen", "client-hello-timeout", "ping-interval", "ping-timeout",
-                                    "grace-period", "log-level"]
+                                    "grace-period", "log-level", "threads"]
 
     func run() async throws {
         SocketTuning.tuneAllocator()
         let configuration: RelayConfiguration
         let logger: Logger
+        let threadCount: Int
         do {
             let file = try ConfigFile.load(config, knownKeys: Self.keys)
+            threadCount = try self.threadCount(file)
             logger = try makeLogger(label: "relay", level: file.string("log-level", flag: logLevel))
             configuration = try makeConfiguration(file)
         } catch {
             throw ValidationError("\(error)")
         }
-        let relay = Relay(configuration: configuration, logger: logger)
+        let relay = Relay(configuration: configuration, logger: logger,
+                          group: MultiThreadedEventLoopGroup(numberOfThreads: threadCount))
         let addresses: (public: SocketAddress, admin: SocketAddress?)
         do {
             addresses = try await relay.start()
@@ -68,6 +73,12 @@ struct Run: AsyncParsableCommand {
         announce("relay ready public=\(HostPort.describe(addresses.public))\(admin)")
         await waitForTermination()
         await relay.shutdown()
+    }
+
+    private func threadCount(_ file: ConfigFile) throws -> Int {
+        let count = Int(try file.double("threads", flag: threads.map(Double.init), default: Double(System.coreCount)))
+        guard count >= 1 else { throw ValidationError("--threads must be at least 1") }
+        return count
     }
 
     private func makeConfiguration(_ file: ConfigFile) throws -> RelayConfiguration {

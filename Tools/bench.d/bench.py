@@ -23,6 +23,9 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clients  # noqa: E402
+#: Extra flags for both relay and agent, to compare settings in one machine state
+#: (e.g. BENCH_TUNNEL_ARGS="--threads 1").
+TUNNEL_ARGS = os.environ.get("BENCH_TUNNEL_ARGS", "").split()
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SNI = "acme.tunnel.localhost"
@@ -253,7 +256,7 @@ LogLevel ERROR
             "--cert", f"{pki}/relay.pem", "--key", f"{pki}/relay.key",
             "--agent-hostname", "agents.relay.localhost", "--agent-ca", f"{pki}/agent-ca.pem",
             "--tenant-domain", "tunnel.localhost", "--admin-listen", "127.0.0.1:0",
-            "--log-level", "warning"])
+            "--log-level", "warning", *TUNNEL_ARGS])
         out = os.path.join(self.logs, f"relay-{path}.out")
         ready = {}
 
@@ -271,7 +274,7 @@ LogLevel ERROR
             "--cert", f"{pki}/tenants/acme/agent.pem", "--key", f"{pki}/tenants/acme/agent.key",
             "--tenant-cert", f"{pki}/tenants/acme/tenant.pem",
             "--tenant-key", f"{pki}/tenants/acme/tenant.key",
-            "--upstream", upstream, "--log-level", "warning"])
+            "--upstream", upstream, "--log-level", "warning", *TUNNEL_ARGS])
         self.admin[path] = ready["admin"]
         self.wait_for(f"agent {path} registered", lambda: len(self.agents(path)) == 1)
         self.port[path] = ready["public"]
