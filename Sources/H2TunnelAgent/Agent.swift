@@ -29,7 +29,7 @@ public final class Agent: Sendable {
     private let state: NIOLockedValueBox<State>
 
     public init(configuration: AgentConfiguration, logger: Logger,
-                group: MultiThreadedEventLoopGroup = .init(numberOfThreads: System.coreCount)) throws {
+                group: MultiThreadedEventLoopGroup = .init(numberOfThreads: 1)) throws {
         self.configuration = configuration
         self.logger = logger
         self.group = group

@@ -109,11 +109,7 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
         if endHeldForChannel { endChannelOutput() }
     }
 
-    /// The stream could not be opened or the channel could not be connected.
-    public func abortChannel() {
-        onChannel { self.resetChannel() }
-    }
-
+    /// The far end must not get this connection after all (the relay could not open it).
     public func abortStream(_ code: UInt32) {
         onStream {
             self.streamDone = true

@@ -42,32 +42,40 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
     /// `onFailure` runs (on this loop) when no stream could be opened.
     func openTunnel(splice: StreamSplice, authority: String, browser: String,
                     onFailure: @escaping @Sendable (String) -> Void) {
-        eventLoop.execute {
-            guard let handler = self.handler, handler.canOpenStream else {
-                onFailure(self.handler?.isDraining == true ? "agent-draining" : "agent-busy")
-                return
-            }
-            let headers = [
-                (":method", "CONNECT"),
-                (":protocol", TunnelProtocol.rawTLSToken),
-                (":scheme", "https"),
-                (":authority", "\(authority):443"),
-                (":path", "/"),
-                ("forwarded", "for=\"\(browser)\""),
-                // RFC 9218 §4: every tunnel is incremental at the default urgency, so the
-                // agent's scheduler interleaves them round-robin instead of finishing the
-                // oldest stream first: a bulk download cannot starve a page load.
-                ("priority", "u=3, i"),
-            ]
-            do {
-                let stream = try handler.openStream(headers: headers, delegate: splice)
-                splice.attach(stream: stream)
-                handler.flush()
-                self.shared.withLockedValue { $0.openStreams += 1 }
-                splice.onStreamClosed = { [self] _ in self.shared.withLockedValue { $0.openStreams -= 1 } }
-            } catch {
-                onFailure("open-failed")
-            }
+        // On this loop already (always, with one relay thread): open now, not a tick later.
+        if eventLoop.inEventLoop {
+            open(splice: splice, authority: authority, browser: browser, onFailure: onFailure)
+        } else {
+            eventLoop.execute { self.open(splice: splice, authority: authority, browser: browser, onFailure: onFailure) }
+        }
+    }
+
+    private func open(splice: StreamSplice, authority: String, browser: String,
+                      onFailure: @escaping @Sendable (String) -> Void) {
+        guard let handler, handler.canOpenStream else {
+            onFailure(handler?.isDraining == true ? "agent-draining" : "agent-busy")
+            return
+        }
+        let headers = [
+            (":method", "CONNECT"),
+            (":protocol", TunnelProtocol.rawTLSToken),
+            (":scheme", "https"),
+            (":authority", "\(authority):443"),
+            (":path", "/"),
+            ("forwarded", "for=\"\(browser)\""),
+            // RFC 9218 §4: every tunnel is incremental at the default urgency, so the
+            // agent's scheduler interleaves them round-robin instead of finishing the
+            // oldest stream first: a bulk download cannot starve a page load.
+            ("priority", "u=3, i"),
+        ]
+        do {
+            let stream = try handler.openStream(headers: headers, delegate: splice)
+            splice.attach(stream: stream)
+            handler.flush()
+            shared.withLockedValue { $0.openStreams += 1 }
+            splice.onStreamClosed = { [self] _ in self.shared.withLockedValue { $0.openStreams -= 1 } }
+        } catch {
+            onFailure("open-failed")
         }
     }
 

@@ -81,12 +81,13 @@ final class PublicRouter: Sendable {
         }
         link.openTunnel(splice: splice, authority: host, browser: remote) { reason in
             logger.warning("browser refused", metadata: ["reason": "\(reason)", "remote": "\(remote)", "host": "\(host)"])
+            splice.abortStream(HTTP2ErrorCode.cancel)
             channel.eventLoop.execute {
+                // A plain close after the alert: a reset could discard the alert unsent.
                 channel.writeAndFlush(TLSAlert.internalError.record(allocator: channel.allocator)).whenComplete { _ in
-                    splice.abortChannel()
+                    channel.close(promise: nil)
                 }
             }
-            splice.abortStream(HTTP2ErrorCode.cancel)
         }
         try replay(bytes, context: context, sniffer: sniffer, into: [SpliceChannelHandler(splice: splice)])
     }

@@ -15,7 +15,7 @@ public final class Relay: Sendable {
     private let channels = NIOLockedValueBox<[Channel]>([])
 
     public init(configuration: RelayConfiguration, logger: Logger,
-                group: MultiThreadedEventLoopGroup = .init(numberOfThreads: System.coreCount)) {
+                group: MultiThreadedEventLoopGroup = .init(numberOfThreads: max(1, System.coreCount / 2))) {
         self.configuration = configuration
         self.logger = logger
         self.group = group

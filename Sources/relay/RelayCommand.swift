@@ -40,7 +40,7 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("ping-interval"), help: "Seconds between PINGs on agent connections (default 15).") var pingInterval: Double?
     @Option(name: .customLong("ping-timeout"), help: "Seconds a PING may stay unanswered before the agent is dropped (default 10).") var pingTimeout: Double?
     @Option(name: .customLong("grace-period"), help: "Seconds a shutdown waits for open tunnels (default 30).") var gracePeriod: Double?
-    @Option(help: "Event-loop threads (default: one per core).") var threads: Int?
+    @Option(help: "Event-loop threads (default: half the cores, at least 1).") var threads: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error (default info).") var logLevel: String?
 
     static let keys: Set<String> = ["listen", "hostname", "cert", "key", "agent-hostname", "agent-ca", "tenant-domain",
@@ -76,7 +76,9 @@ struct Run: AsyncParsableCommand {
     }
 
     private func threadCount(_ file: ConfigFile) throws -> Int {
-        let count = Int(try file.double("threads", flag: threads.map(Double.init), default: Double(System.coreCount)))
+        // A browser's bytes hop to its agent connection's loop; fewer loops mean fewer hops,
+        // and the kernel's network stack needs cores too (README "Performance").
+        let count = Int(try file.double("threads", flag: threads.map(Double.init), default: Double(max(1, System.coreCount / 2))))
         guard count >= 1 else { throw ValidationError("--threads must be at least 1") }
         return count
     }
