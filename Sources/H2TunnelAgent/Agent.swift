@@ -13,6 +13,8 @@ public final class Agent: Sendable {
     /// The tenant id from our client certificate's URI SAN (what the relay will read).
     public let tenant: String
     let tenantContext: TLSContext
+    /// The upstream as an address when it is an IP literal (no resolver on the data path).
+    let upstreamAddress: SocketAddress?
     private let relayContext: TLSContext
     private let tenantNames: [String]
     private let logger: Logger
@@ -45,6 +47,7 @@ public final class Agent: Sendable {
             throw TLSError("\(configuration.certificatePath) has no \(TunnelProtocol.tenantURIPrefix)<id> URI SAN")
         }
         tenant = String(uri.dropFirst(TunnelProtocol.tenantURIPrefix.count))
+        upstreamAddress = try? SocketAddress(ipAddress: configuration.upstream.host, port: configuration.upstream.port)
         tenantNames = try CertificateNames.load(pemPath: configuration.tenantCertificatePath).dnsNames.map { $0.lowercased() }
         state = NIOLockedValueBox(State(backoff: Backoff(base: configuration.reconnectBase, cap: configuration.reconnectMax)))
     }

@@ -87,12 +87,16 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
         splice.attach(stream: stream)
         let logger = self.logger
         let streamID = stream.id
-        ClientBootstrap(group: loop)
+        let bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.autoRead, value: false)
             .connectTimeout(agent.configuration.upstreamConnectTimeout)
-            .connect(host: upstream.host, port: upstream.port)
+        // An IP literal is dialled directly: NIO's name path runs getaddrinfo on another
+        // thread, a detour on every new browser connection.
+        let connecting = agent.upstreamAddress.map { bootstrap.connect(to: $0) }
+            ?? bootstrap.connect(host: upstream.host, port: upstream.port)
+        connecting
             .whenComplete { result in
                 switch result {
                 case .success(let channel):
