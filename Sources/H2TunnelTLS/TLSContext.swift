@@ -27,6 +27,15 @@ public final class TLSContext: @unchecked Sendable {
         ERR_clear_error()
         _ = h2t_SSL_CTX_set_min_proto_version(context, h2t_TLS1_2_VERSION())
         _ = SSL_CTX_set_options(context, h2t_SSL_OP_IGNORE_UNEXPECTED_EOF() | h2t_SSL_OP_NO_RENEGOTIATION() | h2t_SSL_OP_NO_COMPRESSION())
+        // TLS 1.3 suites, AES-128-GCM first: 10 AES rounds instead of 14 for the same
+        // 128-bit security level, on a path where every byte is encrypted twice (the
+        // browser's TLS inside the agent connection's). A server applies its own order.
+        guard SSL_CTX_set_ciphersuites(context, "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384") == 1 else {
+            throw TLSError.fromQueue("SSL_CTX_set_ciphersuites")
+        }
+        if configuration.role == .server {
+            _ = SSL_CTX_set_options(context, h2t_SSL_OP_CIPHER_SERVER_PREFERENCE())
+        }
         // Idle connections (thousands of them) should not each hold 2 × 16 KiB of record buffers.
         _ = h2t_SSL_CTX_set_mode(context, h2t_SSL_MODE_RELEASE_BUFFERS())
 
