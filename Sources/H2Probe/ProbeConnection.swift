@@ -111,8 +111,11 @@ final class ProbeConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
 
     /// Starts an HTTP/2 client session on `channel` and waits for the peer's SETTINGS.
     static func attachHTTP2(to channel: Channel, output: ProbeOutput) async throws -> ProbeConnection {
-        var settings = HTTP2Settings()
-        settings.pingInterval = nil
+        let settings = {
+            var settings = HTTP2Settings()
+            settings.pingInterval = nil   // a probe measures PING itself
+            return settings
+        }()
         let ready = channel.eventLoop.makePromise(of: Void.self)
         let connection = try await channel.eventLoop.submit {
             let handler = HTTP2ConnectionHandler(role: .client, settings: settings, eventLoop: channel.eventLoop, delegate: nil)
