@@ -34,8 +34,7 @@ final class RelayHandshakeHandler: ChannelInboundHandler, RemovableChannelHandle
         let handler = HTTP2ConnectionHandler(role: .server, settings: settings, eventLoop: context.eventLoop, delegate: session)
         session.attach(handler)
         do {
-            try context.pipeline.syncOperations.addHandler(handler, position: .after(self))
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            try handler.takeOver(from: context)
         } catch {
             context.close(promise: nil)
         }

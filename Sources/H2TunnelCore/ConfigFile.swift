@@ -60,4 +60,11 @@ public struct ConfigFile: Sendable {
         }
         return number
     }
+
+    /// `--threads`: the flag, else the file, else `default`; at least 1.
+    public func threadCount(flag: Int?, default value: Int) throws -> Int {
+        let count = Int(try double("threads", flag: flag.map(Double.init), default: Double(value)))
+        guard count >= 1 else { throw Error(description: "--threads must be at least 1") }
+        return count
+    }
 }

@@ -42,8 +42,7 @@ final class AgentEndpointHandler: ChannelInboundHandler, RemovableChannelHandler
         let handler = HTTP2ConnectionHandler(role: .client, settings: settings, eventLoop: context.eventLoop, delegate: link)
         link.handler = handler
         do {
-            try context.pipeline.syncOperations.addHandler(handler, position: .after(self))
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            try handler.takeOver(from: context)
         } catch {
             refuse(context: context, reason: "pipeline: \(error)")
         }

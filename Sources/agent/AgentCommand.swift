@@ -54,7 +54,9 @@ struct Run: AsyncParsableCommand {
         let threadCount: Int
         do {
             let file = try ConfigFile.load(config, knownKeys: Self.keys)
-            threadCount = try self.threadCount(file)
+            // Every stream of a relay connection lives on that connection's loop, so more loops
+            // only serve the overlap of a drain; one avoids idle threads (README "Performance").
+            threadCount = try file.threadCount(flag: threads, default: 1)
             logger = try makeLogger(label: "agent", level: file.string("log-level", flag: logLevel))
             configuration = try makeConfiguration(file)
         } catch {
@@ -74,13 +76,6 @@ struct Run: AsyncParsableCommand {
         await agent.shutdown()
     }
 
-    private func threadCount(_ file: ConfigFile) throws -> Int {
-        // Every stream of a relay connection lives on that connection's loop, so more loops
-        // only serve the overlap of a drain; one avoids idle threads (README "Performance").
-        let count = Int(try file.double("threads", flag: threads.map(Double.init), default: 1))
-        guard count >= 1 else { throw ValidationError("--threads must be at least 1") }
-        return count
-    }
 
     private func makeConfiguration(_ file: ConfigFile) throws -> AgentConfiguration {
         let relay = try HostPort.parse(try file.required("relay", flag: self.relay))

@@ -54,7 +54,9 @@ struct Run: AsyncParsableCommand {
         let threadCount: Int
         do {
             let file = try ConfigFile.load(config, knownKeys: Self.keys)
-            threadCount = try self.threadCount(file)
+            // A browser's bytes hop to its agent connection's loop; fewer loops mean fewer hops,
+            // and the kernel's network stack needs cores too (README "Performance").
+            threadCount = try file.threadCount(flag: threads, default: max(1, System.coreCount / 2))
             logger = try makeLogger(label: "relay", level: file.string("log-level", flag: logLevel))
             configuration = try makeConfiguration(file)
         } catch {
@@ -75,13 +77,6 @@ struct Run: AsyncParsableCommand {
         await relay.shutdown()
     }
 
-    private func threadCount(_ file: ConfigFile) throws -> Int {
-        // A browser's bytes hop to its agent connection's loop; fewer loops mean fewer hops,
-        // and the kernel's network stack needs cores too (README "Performance").
-        let count = Int(try file.double("threads", flag: threads.map(Double.init), default: Double(max(1, System.coreCount / 2))))
-        guard count >= 1 else { throw ValidationError("--threads must be at least 1") }
-        return count
-    }
 
     private func makeConfiguration(_ file: ConfigFile) throws -> RelayConfiguration {
         let listen = try HostPort.parse(file.string("listen", flag: self.listen) ?? "0.0.0.0:443")
