@@ -35,6 +35,9 @@ public final class TLSContext: @unchecked Sendable {
         }
         if configuration.role == .server {
             _ = SSL_CTX_set_options(context, h2t_SSL_OP_CIPHER_SERVER_PREFERENCE())
+            // TLS 1.3 resumes from stateless tickets; a server-side cache would only keep
+            // a session object per handshake (per tunnel, with 10,000 tunnels) around.
+            _ = h2t_SSL_CTX_disable_session_cache(context)
         }
         // Idle connections (thousands of them) should not each hold 2 × 16 KiB of record buffers.
         _ = h2t_SSL_CTX_set_mode(context, h2t_SSL_MODE_RELEASE_BUFFERS())
