@@ -17,8 +17,7 @@ public struct ConnectProbe: Sendable {
     }
 
     public func run(output: ProbeOutput, group: EventLoopGroup) async throws {
-        let (connection, _) = try await ProbeConnection.open(
-            host: target.host, port: target.port, secure: target.secure, options: options, output: output, group: group)
+        let (connection, _) = try await ProbeConnection.open(target, options: options, output: output, group: group)
         let loop = connection.channel.eventLoop
         // nghttp2's client does not check this itself: without it the server would answer RST_STREAM.
         guard try await loop.submit({ connection.handler.acceptsExtendedConnect }).get() else {

@@ -14,8 +14,7 @@ public struct PingProbe: Sendable {
     }
 
     public func run(output: ProbeOutput, group: EventLoopGroup) async throws {
-        let (connection, _) = try await ProbeConnection.open(
-            host: target.host, port: target.port, secure: target.secure, options: options, output: output, group: group)
+        let (connection, _) = try await ProbeConnection.open(target, options: options, output: output, group: group)
         let loop = connection.channel.eventLoop
         var rtts: [Double] = []
         for _ in 0..<count {

@@ -78,6 +78,13 @@ final class ProbeConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
         self.ready = ready
     }
 
+    /// Connects to `target` (TLS for https, h2c for http) and waits for its SETTINGS.
+    static func open(_ target: ProbeTarget, options: ProbeOptions, output: ProbeOutput,
+                     group: EventLoopGroup) async throws -> (ProbeConnection, Timing) {
+        try await open(host: target.host, port: target.port, secure: target.secure, options: options,
+                       output: output, group: group)
+    }
+
     /// Connects and waits for the peer's SETTINGS.
     static func open(host: String, port: Int, secure: Bool, options: ProbeOptions, output: ProbeOutput,
                      group: EventLoopGroup) async throws -> (ProbeConnection, Timing) {

@@ -17,8 +17,7 @@ public struct RequestProbe: Sendable {
     }
 
     public func run(output: ProbeOutput, group: EventLoopGroup) async throws {
-        let (connection, timing) = try await ProbeConnection.open(
-            host: target.host, port: target.port, secure: target.secure, options: options, output: output, group: group)
+        let (connection, timing) = try await ProbeConnection.open(target, options: options, output: output, group: group)
         let loop = connection.channel.eventLoop
         let collector = ResponseCollector(eventLoop: loop) { output.elapsed }
         let mode = output.mode

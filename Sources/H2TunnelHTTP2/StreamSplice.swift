@@ -54,8 +54,6 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     public var onResponse: ((HTTP2Headers) -> Bool)?
     /// Told once, on the stream's loop, when the stream is gone.
     public var onStreamClosed: ((UInt32) -> Void)?
-    /// Told once, on the channel's loop, when the channel is closed.
-    public var onChannelClosed: (() -> Void)?
 
     // Stream side (streamLoop).
     private var stream: HTTP2Stream?
@@ -250,8 +248,6 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     func channelClosed(clean: Bool) {
         channelDone = true
         channel = nil
-        onChannelClosed?()
-        onChannelClosed = nil
         if !inputEnded && clean && outputEnded {
             inputEnded = true
             onStream { self.endStream() }
