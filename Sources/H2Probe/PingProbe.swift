@@ -20,6 +20,7 @@ public struct PingProbe: Sendable {
         for _ in 0..<count {
             let rtt = try await loop.flatSubmit { connection.handler.measurePing() }.get()
             rtts.append(Double(rtt.nanoseconds) / 1e6)
+            output.detail(String(format: "PING %d: %.3f ms", rtts.count, rtts.last!))
         }
         let sorted = rtts.sorted()
         let summary = PingProbe.summary(sorted)

@@ -89,6 +89,8 @@ final class ProbeConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
     static func open(host: String, port: Int, secure: Bool, options: ProbeOptions, output: ProbeOutput,
                      group: EventLoopGroup) async throws -> (ProbeConnection, Timing) {
         let started = output.elapsed
+        output.detail("dialling \(options.address(host: host, port: port)):\(port) for \(host)" +
+                      (secure ? ", TLS with SNI \(host), ALPN h2" : ", h2c with prior knowledge"))
         let channel = try await connectTCP(host: host, port: port, options: options, group: group)
         let tcpDone = output.elapsed
         output.line("connected to \(HostPort.describe(channel.remoteAddress)) (TCP \(Self.ms(tcpDone - started)))")

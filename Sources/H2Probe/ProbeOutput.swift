@@ -34,6 +34,12 @@ public final class ProbeOutput: HTTP2FrameObserver, @unchecked Sendable {
         write(out)
     }
 
+    /// A line shown only with --verbose (text mode): detail an operator asks for explicitly.
+    public func detail(_ text: @autoclosure () -> String) {
+        guard verbose else { return }
+        line(text())
+    }
+
     /// Unprefixed output: a response body, a summary table.
     public func raw(_ text: String) {
         guard mode != .json else { return }

@@ -45,6 +45,9 @@ public struct RequestProbe: Sendable {
         output.set("timing", ["tcpMs": timing.tcp * 1000, "tlsMs": (timing.tls ?? 0) * 1000,
                               "firstByteMs": ((collector.firstByte ?? total) - sent) * 1000, "totalMs": total * 1000])
         output.line("response \(response[":status"] ?? "?"), \(collector.bodyBytes) body bytes")
+        output.detail(String(format: "timing: TCP %.1f ms, TLS %.1f ms, first byte %.1f ms, total %.1f ms",
+                             timing.tcp * 1000, (timing.tls ?? 0) * 1000,
+                             ((collector.firstByte ?? total) - sent) * 1000, total * 1000))
         try? await loop.submit { connection.handler.drain() }.get()
         try? await connection.channel.closeFuture.get()
     }

@@ -54,7 +54,7 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "HOST:PORT:ADDR: connect to ADDR for HOST:PORT (as curl).") var resolve: [String] = []
     @Option(help: "Seconds before giving up (exit 5); default 10, 60 for relay mode.") var timeout: Double?
     @Flag(help: "Print only the response body / result.") var quiet = false
-    @Flag(help: "Print more detail.") var verbose = false
+    @Flag(help: "Also print how the target is dialled, each PING's round trip and a timing summary.") var verbose = false
     @Flag(help: "Print one JSON document with the same facts.") var json = false
 
     var options: ProbeOptions {

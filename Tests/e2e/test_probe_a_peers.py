@@ -296,3 +296,17 @@ def test_connect_refused_by_peer_without_extended_connect(h2probe, pki, nghttpd)
                        *_tls_args(pki, nghttpd), input=b"hello")
     assert result.rc == 4, repr(result)
     assert_one_error_line(result, "protocol")
+
+
+def test_verbose_adds_dialling_ping_and_timing_lines(h2probe, pki, nghttpd):
+    """--verbose is not accepted and dropped: it adds the dialling line, one line per
+    PING and the timing summary, which the default output does not have."""
+    url = f"https://{HOST}:{nghttpd}/index.html"
+    plain = run_probe(h2probe, url, *_tls_args(pki, nghttpd))
+    verbose = run_probe(h2probe, url, *_tls_args(pki, nghttpd), "--verbose")
+    assert plain.rc == 0 and verbose.rc == 0, (plain, verbose)
+    for text in ("dialling 127.0.0.1:", "timing: TCP"):
+        assert text not in plain.out and text in verbose.out, verbose.out
+    ping = run_probe(h2probe, "ping", f"https://{HOST}:{nghttpd}/", "--count", "3",
+                     *_tls_args(pki, nghttpd), "--verbose")
+    assert ping.rc == 0 and len(re.findall(r"PING \d: [0-9.]+ ms", ping.out)) == 3, ping.out
