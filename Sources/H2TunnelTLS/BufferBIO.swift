@@ -32,8 +32,18 @@ final class BufferBIOState {
     }
 
     func write(_ source: UnsafeRawPointer, length: Int) {
-        if output == nil { output = allocator.buffer(capacity: max(length, 16 * 1024 + 64)) }
+        reserve(length)
         output!.writeBytes(UnsafeRawBufferPointer(start: source, count: length))
+    }
+
+    /// Makes room for `count` more bytes of ciphertext at once, so a 64 KiB plaintext
+    /// write does not grow (and copy) the buffer record by record.
+    func reserve(_ count: Int) {
+        if output == nil {
+            output = allocator.buffer(capacity: max(count, 16 * 1024 + 64))
+        } else {
+            output!.reserveCapacity(minimumWritableBytes: count)
+        }
     }
 }
 

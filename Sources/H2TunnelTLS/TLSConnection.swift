@@ -101,6 +101,9 @@ public final class TLSConnection: @unchecked Sendable {
 
     /// Encrypts all of `buffer` into the output BIO (a memory BIO never refuses).
     public func write(_ buffer: ByteBuffer) throws {
+        // Each record of up to 16 KiB adds a 5-byte header, a content-type byte and a
+        // 16-byte tag (RFC 8446 §5.2).
+        buffers.reserve(buffer.readableBytes + (buffer.readableBytes / 16384 + 1) * 22)
         try buffer.withUnsafeReadableBytes { bytes in
             var offset = 0
             while offset < bytes.count {
