@@ -106,7 +106,15 @@ public final class Agent: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let tls = TLSHandler(connection: try TLSConnection(context: relayContext, serverName: configuration.relayHostname))
                     try channel.pipeline.syncOperations.addHandlers([
-                        tls, RelayHandshakeHandler(session: session, settings: configuration.http2, logger: logger),
+                        tls, TLSHandshakeGate(alpn: TunnelProtocol.alpn, onRefused: { reason in
+                            logger.warning("cannot connect to relay", metadata: ["reason": "\(reason)"])
+                        }, onReady: { _, context in
+                            // Roles reversed: the agent is the HTTP/2 server (wire contract v1, §2).
+                            let handler = HTTP2ConnectionHandler(role: .server, settings: configuration.http2,
+                                                                 eventLoop: context.eventLoop, delegate: session)
+                            session.attach(handler)
+                            try context.pipeline.syncOperations.addHandler(handler, position: .after(context.handler))
+                        }),
                     ])
                 }
             }

@@ -121,13 +121,6 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
 
     // MARK: Public API
 
-    /// Takes the place of the handler at `context` (the one that waited for TLS), so the
-    /// plaintext that follows in the same read already reaches the session.
-    public func takeOver(from context: ChannelHandlerContext) throws {
-        try context.pipeline.syncOperations.addHandler(self, position: .after(context.handler))
-        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-    }
-
     /// The peer's SETTINGS arrived and it allows extended CONNECT (RFC 8441 §3).
     public var acceptsExtendedConnect: Bool {
         guard let session, isReady else { return false }

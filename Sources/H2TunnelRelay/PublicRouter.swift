@@ -43,8 +43,8 @@ final class PublicRouter: Sendable {
                 ])
             } else if name == configuration.agentHostname {
                 let tls = TLSHandler(connection: try TLSConnection(context: agentContext))
-                let endpoint = AgentEndpointHandler(registry: registry, settings: configuration.http2,
-                                                    remote: remote, logger: logger)
+                let endpoint = AgentEndpoint.gate(registry: registry, settings: configuration.http2,
+                                                  remote: remote, logger: logger)
                 let options = context.channel.syncOptions
                 try options?.setOption(.writeBufferWaterMark, value: SocketTuning.agentConnectionWaterMark)
                 try options?.setOption(SocketTuning.notSentLowWatermarkOption, value: SocketTuning.notSentLowWatermark)

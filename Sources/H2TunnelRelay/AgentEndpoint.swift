@@ -1,0 +1,38 @@
+import H2TunnelCore
+import H2TunnelHTTP2
+import H2TunnelTLS
+import Logging
+import NIOCore
+
+/// The agent endpoint after TLS: the tenant comes from the client certificate, and the
+/// relay becomes the HTTP/2 client of the connection (wire contract v1, §1–2).
+enum AgentEndpoint {
+    struct Refusal: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// What sits above TLS on a connection to the agent endpoint until the handshake is done.
+    static func gate(registry: AgentRegistry, settings: HTTP2Settings, remote: String, logger: Logger) -> TLSHandshakeGate {
+        TLSHandshakeGate(alpn: TunnelProtocol.alpn, onRefused: { reason in
+            // A certificate not from the agent CA, none at all, an expired one, no ALPN h2.
+            logger.warning("agent refused", metadata: ["reason": "\(reason)", "remote": "\(remote)"])
+        }, onReady: { handshake, context in
+            guard let tenant = tenant(of: handshake.peer) else {
+                throw Refusal(description: "no \(TunnelProtocol.tenantURIPrefix)<id> URI in the certificate")
+            }
+            let link = AgentLink(id: registry.makeID(), tenant: tenant, remote: remote,
+                                 eventLoop: context.eventLoop, registry: registry, logger: logger)
+            let handler = HTTP2ConnectionHandler(role: .client, settings: settings, eventLoop: context.eventLoop, delegate: link)
+            link.handler = handler
+            try context.pipeline.syncOperations.addHandler(handler, position: .after(context.handler))
+        })
+    }
+
+    /// The tenant id from the URI SAN `urn:h2tunnel:tenant:<id>`; exactly one must be present.
+    static func tenant(of names: CertificateNames?) -> String? {
+        let ids = (names?.uris ?? []).filter { $0.hasPrefix(TunnelProtocol.tenantURIPrefix) }
+            .map { String($0.dropFirst(TunnelProtocol.tenantURIPrefix.count)) }
+        guard ids.count == 1, let id = HostName.normalize(ids[0]), !id.contains(".") else { return nil }
+        return id
+    }
+}
