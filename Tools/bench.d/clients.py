@@ -42,6 +42,18 @@ def percentile(values, p):
     return s[k]
 
 
+def parse_head(head):
+    """Status and Content-Length of an HTTP/1.1 response head (without the blank line)."""
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    return status, length
+
+
 class Reader:
     """Minimal HTTP/1.1 response reader over a blocking (TLS) socket."""
 
@@ -59,13 +71,7 @@ class Reader:
         while b"\r\n\r\n" not in self.buf:
             self._fill()
         head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        lines = head.split(b"\r\n")
-        status = int(lines[0].split()[1])
-        length = 0
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value.strip())
+        status, length = parse_head(head)
         while len(self.buf) < length:
             self._fill()
         body, self.buf = self.buf[:length], self.buf[length:]
@@ -130,13 +136,7 @@ class KeepAlive:
 
 async def _read_response(reader):
     head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split()[1])
-    length = 0
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip())
+    status, length = parse_head(head[:-4])
     body = await reader.readexactly(length)
     return status, body
 
