@@ -90,6 +90,7 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
         let bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.recvAllocator, value: SocketTuning.splicedChannelReads)
             .channelOption(.autoRead, value: false)
             .connectTimeout(agent.configuration.upstreamConnectTimeout)
         // An IP literal is dialled directly: NIO's name path runs getaddrinfo on another

@@ -15,6 +15,11 @@ public enum SocketTuning {
     /// Large reads on the one connection that carries every tunnel: fewer syscalls per byte.
     public static let agentConnectionReads = AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 256 * 1024)
 
+    /// Reads on a tunnelled socket (browser at the relay, upstream at the agent): they
+    /// start small, so 10,000 idle browsers cost little, and grow to 256 KiB on a bulk
+    /// transfer, a quarter of the reads (and pipeline trips) of NIO's 64 KiB ceiling.
+    public static let splicedChannelReads = AdaptiveRecvByteBufferAllocator(minimum: 2048, initial: 2048, maximum: 256 * 1024)
+
     public static var notSentLowWatermarkOption: ChannelOptions.Types.SocketOption {
         ChannelOptions.tcpOption(NIOBSDSocket.Option(rawValue: 25))   // TCP_NOTSENT_LOWAT
     }

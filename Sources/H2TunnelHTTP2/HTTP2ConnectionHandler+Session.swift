@@ -17,6 +17,7 @@ extension HTTP2ConnectionHandler {
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamCloseThunk)
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, onFrameSendThunk)
         nghttp2_session_callbacks_set_send_data_callback(callbacks, sendDataThunk)
+        nghttp2_session_callbacks_set_data_source_read_length_callback(callbacks, dataLengthThunk)
 
         var option: OpaquePointer? = nil
         guard nghttp2_option_new(&option) == 0, let option else { throw HTTP2Error("nghttp2_option_new failed") }
@@ -40,6 +41,7 @@ extension HTTP2ConnectionHandler {
             .init(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: UInt32(settings.maxConcurrentStreams)),
             .init(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: UInt32(settings.initialStreamWindow)),
             .init(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: UInt32(settings.maxHeaderListSize)),
+            .init(settings_id: Int32(NGHTTP2_SETTINGS_MAX_FRAME_SIZE.rawValue), value: UInt32(settings.maxFrameSize)),
             // RFC 9218 §2.1: the tunnel does not use the RFC 7540 priority tree.
             .init(settings_id: Int32(NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES.rawValue), value: 1),
         ]
@@ -206,6 +208,15 @@ private func dataReadThunk(_ session: OpaquePointer?, _ streamID: Int32, _ buffe
                            _ length: Int, _ flags: UnsafeMutablePointer<UInt32>?,
                            _ source: UnsafeMutablePointer<nghttp2_data_source>?, _ userData: UnsafeMutableRawPointer?) -> Int {
     HTTP2ConnectionHandler.handler(from: userData).readData(streamID, buffer!, length, flags!)
+}
+
+/// DATA frames as large as the windows, the peer's SETTINGS_MAX_FRAME_SIZE and ours allow
+/// (nghttp2 otherwise stops at 16 KiB whatever the peer advertised).
+private func dataLengthThunk(_ session: OpaquePointer?, _ frameType: UInt8, _ streamID: Int32,
+                             _ connectionWindow: Int32, _ streamWindow: Int32, _ peerMaxFrame: UInt32,
+                             _ userData: UnsafeMutableRawPointer?) -> Int {
+    let handler = HTTP2ConnectionHandler.handler(from: userData)
+    return min(Int(connectionWindow), Int(streamWindow), Int(peerMaxFrame), handler.settings.maxFrameSize)
 }
 
 private func sendDataThunk(_ session: OpaquePointer?, _ frame: UnsafeMutablePointer<nghttp2_frame>?,

@@ -42,6 +42,8 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     /// Frames on their way to the channel, filled during `flushNow`.
     private var output: ByteBuffer?
     private var flushScheduled = false
+    /// `sendData` wrote to the channel itself during this `flushNow`.
+    private var wroteDirectly = false
     private var flushing = false
     private var isReady = false
     public private(set) var isDraining = false
@@ -272,7 +274,8 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
             output = nil
             wrote = true
         }
-        if wrote { context.flush() }
+        if wrote || wroteDirectly { context.flush() }
+        wroteDirectly = false
         flushing = false
         dispatchEvents()
         closeIfDrained()
@@ -280,6 +283,10 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
 
     /// Output is handed to TLS in chunks of this size: four full TLS records per write.
     static let writeChunk = 64 * 1024
+    /// DATA payloads at least this large go down the pipeline as the stream's own buffers
+    /// rather than being copied behind their frame header: TLS encrypts them in place of
+    /// a copy, at the price of one small record for the header (~5 % of agent CPU).
+    static let directPayload = 4 * 1024
 
     func appendOutput(_ bytes: UnsafeRawBufferPointer) {
         if output == nil { output = context?.channel.allocator.buffer(capacity: Self.writeChunk + 16 * 1024) }
@@ -289,9 +296,16 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     /// nghttp2's send_data_callback: the 9-byte frame header, then the payload straight from
     /// the stream's queue (no padding: no padding callback is set).
     func sendData(streamID: Int32, header: UnsafePointer<UInt8>, length: Int) -> Int32 {
-        guard let stream = streams[streamID] else { return Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
+        guard let stream = streams[streamID], let context else { return Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
         appendOutput(UnsafeRawBufferPointer(start: header, count: 9))
-        stream.send(length, into: &output!)
+        if length < Self.directPayload {
+            stream.send(length) { output!.writeImmutableBuffer($0) }
+            return 0
+        }
+        context.write(wrapOutboundOut(output!), promise: nil)
+        output = nil
+        wroteDirectly = true
+        stream.send(length) { context.write(wrapOutboundOut($0), promise: nil) }
         return 0
     }
 

@@ -6,10 +6,15 @@ public struct HTTP2Settings: Sendable {
     /// SETTINGS_INITIAL_WINDOW_SIZE (RFC 9113 §6.5.2): the most a peer may send on one
     /// stream before we have written it onward. Sized to the bandwidth-delay product of
     /// a fast WAN (1 Gbit/s × 8 ms), not the 64 KiB default that caps a stream at 64 KiB per RTT.
-    public var initialStreamWindow: Int = 1 << 20
+    public var initialStreamWindow: Int = 4 << 20
     /// The connection window: the most bytes all streams together may have in flight to us.
     /// It bounds the memory one peer can make us hold.
     public var connectionWindow: Int = 16 << 20
+    /// SETTINGS_MAX_FRAME_SIZE we advertise, and the most we put in one DATA frame when the
+    /// peer allows it: a quarter as many frames (headers, callbacks, events) per byte as the
+    /// 16 KiB default, while a frame still takes only ~0.1 ms of a 1 GB/s link, so streams
+    /// keep interleaving finely.
+    public var maxFrameSize: Int = 64 * 1024
     /// SETTINGS_MAX_CONCURRENT_STREAMS we advertise.
     public var maxConcurrentStreams: Int = 20_000
     /// SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 §3); only a server advertises it.

@@ -100,13 +100,13 @@ public final class HTTP2Stream: @unchecked Sendable {
         return take
     }
 
-    /// Moves `length` queued bytes into `output` (nghttp2's send_data_callback).
-    func send(_ length: Int, into output: inout ByteBuffer) {
+    /// Hands `length` queued bytes to `body`, as slices of the queued buffers (nghttp2's
+    /// send_data_callback).
+    func send(_ length: Int, _ body: (ByteBuffer) -> Void) {
         var left = length
         while left > 0, var head = outbound.first {
             let take = min(left, head.readableBytes)
-            var slice = head.readSlice(length: take)!
-            output.writeBuffer(&slice)
+            body(head.readSlice(length: take)!)
             left -= take
             if head.readableBytes == 0 { outbound.removeFirst() } else { outbound[outbound.startIndex] = head }
         }
