@@ -91,6 +91,7 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.recvAllocator, value: SocketTuning.splicedChannelReads)
+            .channelOption(.maxMessagesPerRead, value: 1)
             .channelOption(.autoRead, value: false)
             .connectTimeout(agent.configuration.upstreamConnectTimeout)
         // An IP literal is dialled directly: NIO's name path runs getaddrinfo on another

@@ -10,9 +10,10 @@ public final class HTTP2Stream: @unchecked Sendable {
     public let id: Int32
     public let eventLoop: EventLoop
     public internal(set) var headers = HTTP2Headers()
-    public weak var delegate: HTTP2StreamDelegate?
-    /// The owner's own data (the tunnel bridge), kept alive as long as the stream.
-    public var context: AnyObject?
+    /// Held strongly until the stream closes (the connection then lets go). Not `weak`:
+    /// a weak reference gives the delegate a side table, which makes every retain and
+    /// release of it a slow-path call (~9 % of relay CPU at 20,000 requests/s).
+    public var delegate: HTTP2StreamDelegate?
 
     unowned let connection: HTTP2ConnectionHandler
     var outbound = CircularBuffer<ByteBuffer>()
@@ -21,6 +22,10 @@ public final class HTTP2Stream: @unchecked Sendable {
     /// The data provider returned NGHTTP2_ERR_DEFERRED: `resume_data` is needed to go on.
     var deferred = false
     var wasWritable = true
+    /// Bytes sent since the queue was last empty, and whether that made the stream bulk
+    /// (`HTTP2Settings.bulkThreshold`).
+    var sentSinceDrained = 0
+    var isBulk = false
     /// Bytes received whose window has not been given back yet.
     var unconsumed = 0
     public internal(set) var isClosed = false

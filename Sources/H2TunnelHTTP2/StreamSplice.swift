@@ -90,7 +90,6 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
         streamLoop.preconditionInEventLoop()
         self.stream = stream
         stream.delegate = self
-        stream.context = self
         let held = heldForStream
         heldForStream = []
         sendToStream(held)

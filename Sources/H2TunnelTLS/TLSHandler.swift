@@ -111,8 +111,10 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard state == .idle else { return }
         state = .handshaking
         if let handshakeTimeout {
-            timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: handshakeTimeout) { [weak self] in
-                guard let self, self.state == .handshaking else { return }
+            timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: handshakeTimeout) {
+                // Strong on purpose (a weak self would put every retain of this handler
+                // on the slow path); the task is cancelled when the handshake ends.
+                guard self.state == .handshaking else { return }
                 self.fail(context: context, TLSError("TLS handshake timed out"))
             }
         }
