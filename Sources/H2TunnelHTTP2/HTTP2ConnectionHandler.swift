@@ -42,8 +42,6 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     /// Frames on their way to the channel, filled during `flushNow`.
     private var output: ByteBuffer?
     private var flushScheduled = false
-    /// Urgency changes decided while nghttp2 was sending, applied once `mem_send` returned.
-    private var urgencyChanges: [(stream: Int32, urgency: Int32)] = []
     /// `sendData` wrote to the channel itself during this `flushNow`.
     private var wroteDirectly = false
     private var flushing = false
@@ -264,7 +262,6 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
             if count > 0, let data {
                 appendOutput(UnsafeRawBufferPointer(start: data, count: count))
             }
-            if !urgencyChanges.isEmpty { applyUrgencyChanges() }
             if let out = output, out.readableBytes >= Self.writeChunk || count == 0 {
                 context.write(wrapOutboundOut(out), promise: nil)
                 output = nil
@@ -309,41 +306,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
             wroteDirectly = true
             stream.send(length) { context.write(wrapOutboundOut($0), promise: nil) }
         }
-        classify(stream, sent: length)
         return 0
-    }
-
-    /// Marks a stream bulk once it has sent `bulkThreshold` bytes without its queue running
-    /// dry, and normal again when it does (server role: nghttp2 schedules by urgency only
-    /// there).
-    private func classify(_ stream: HTTP2Stream, sent: Int) {
-        guard role == .server, let threshold = settings.bulkThreshold else { return }
-        if stream.outboundBytes == 0 {
-            stream.sentSinceDrained = 0
-            if stream.isBulk {
-                stream.isBulk = false
-                urgencyChanges.append((stream.id, Self.normalUrgency))
-            }
-        } else {
-            stream.sentSinceDrained += sent
-            if !stream.isBulk && stream.sentSinceDrained >= threshold {
-                stream.isBulk = true
-                urgencyChanges.append((stream.id, Self.bulkUrgency))
-            }
-        }
-    }
-
-    static let normalUrgency: Int32 = 3
-    static let bulkUrgency: Int32 = 4
-
-    /// Applied outside nghttp2's callbacks: the scheduler's queues must not change under it.
-    private func applyUrgencyChanges() {
-        guard let session else { return }
-        for change in urgencyChanges where streams[change.stream] != nil {
-            var priority = nghttp2_extpri(urgency: UInt32(change.urgency), inc: 1)
-            _ = nghttp2_session_change_extpri_stream_priority(session, change.stream, &priority, 1)
-        }
-        urgencyChanges.removeAll(keepingCapacity: true)
     }
 
     private func closeIfDrained() {

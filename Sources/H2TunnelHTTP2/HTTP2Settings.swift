@@ -23,12 +23,6 @@ public struct HTTP2Settings: Sendable {
     /// queued bytes, and resumes below `streamLowWatermark`.
     public var streamHighWatermark: Int = 256 * 1024
     public var streamLowWatermark: Int = 64 * 1024
-    /// Server role: a stream that has sent this much without its queue running dry is
-    /// bulk, and drops from RFC 9218 urgency 3 to 4 until its queue empties, so a page's
-    /// small responses on the same connection go first (fq_codel's "new flow" rule, with
-    /// HTTP/2's scheduler). The tunnel cannot see inside the TLS it carries; backlog is the
-    /// one signal it has. nil turns this off.
-    public var bulkThreshold: Int? = 1 << 20
     /// PING every `pingInterval`; a PING unanswered after `pingTimeout` closes the connection.
     public var pingInterval: TimeAmount? = .seconds(15)
     public var pingTimeout: TimeAmount = .seconds(10)

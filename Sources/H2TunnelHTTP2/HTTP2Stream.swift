@@ -22,10 +22,6 @@ public final class HTTP2Stream: @unchecked Sendable {
     /// The data provider returned NGHTTP2_ERR_DEFERRED: `resume_data` is needed to go on.
     var deferred = false
     var wasWritable = true
-    /// Bytes sent since the queue was last empty, and whether that made the stream bulk
-    /// (`HTTP2Settings.bulkThreshold`).
-    var sentSinceDrained = 0
-    var isBulk = false
     /// Bytes received whose window has not been given back yet.
     var unconsumed = 0
     public internal(set) var isClosed = false
