@@ -79,6 +79,9 @@ final class PublicRouter: Sendable {
             }
             return true
         }
+        // The ClientHello goes into the splice first, so the stream opens with it: HEADERS
+        // and the first DATA leave in one TLS write, and the agent wakes once, not twice.
+        try replay(bytes, context: context, sniffer: sniffer, into: [SpliceChannelHandler(splice: splice)])
         link.openTunnel(splice: splice, authority: host, browser: remote) { reason in
             logger.warning("browser refused", metadata: ["reason": "\(reason)", "remote": "\(remote)", "host": "\(host)"])
             splice.abortStream(HTTP2ErrorCode.cancel)
@@ -89,7 +92,6 @@ final class PublicRouter: Sendable {
                 }
             }
         }
-        try replay(bytes, context: context, sniffer: sniffer, into: [SpliceChannelHandler(splice: splice)])
     }
 
     /// Installs `handlers` after the sniffer, gives them the bytes it held, and removes it.
