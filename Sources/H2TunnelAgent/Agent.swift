@@ -114,6 +114,7 @@ public final class Agent: Sendable {
                                                                  eventLoop: context.eventLoop, delegate: session)
                             session.attach(handler)
                             try context.pipeline.syncOperations.addHandler(handler, position: .after(context.handler))
+                            LinkSendBuffer.manage(context.channel)
                         }),
                     ])
                 }

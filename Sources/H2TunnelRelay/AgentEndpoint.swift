@@ -25,6 +25,7 @@ enum AgentEndpoint {
             let handler = HTTP2ConnectionHandler(role: .client, settings: settings, eventLoop: context.eventLoop, delegate: link)
             link.handler = handler
             try context.pipeline.syncOperations.addHandler(handler, position: .after(context.handler))
+            LinkSendBuffer.manage(context.channel)
         })
     }
 

@@ -73,3 +73,16 @@ import Testing
         #expect(throws: ConfigFile.Error.self) { try file.required("cert", flag: nil) }
     }
 }
+
+@Suite struct LinkSendBufferTests {
+    /// Loopback and one-rack paths get a bounded buffer; WAN paths are left to the kernel.
+    @Test func followsTheBandwidthDelayProduct() {
+        let ceiling = 4 << 20
+        #expect(LinkSendBuffer.size(rttMicroseconds: 30, autotuneCeiling: ceiling) == LinkSendBuffer.minimum)
+        // 1 ms × 10 Gbit/s × 2 = 2.5 MB: above the minimum, below the ceiling.
+        #expect(LinkSendBuffer.size(rttMicroseconds: 1_000, autotuneCeiling: ceiling) == 2_500_000)
+        // 20 ms needs 50 MB: more than autotuning gives, so autotuning keeps the job.
+        #expect(LinkSendBuffer.size(rttMicroseconds: 20_000, autotuneCeiling: ceiling) == nil)
+        #expect(LinkSendBuffer.size(rttMicroseconds: 30, autotuneCeiling: 256 * 1024) == nil)
+    }
+}
