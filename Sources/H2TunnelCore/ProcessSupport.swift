@@ -61,3 +61,13 @@ public func makeLogger(label: String, level: String?) throws -> Logger {
 public func announce(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
+
+/// Raises the open-file limit to its hard maximum: every tunnel is a socket at the relay
+/// and at the agent, and the usual soft limit of 1,024 would refuse the 1,025th browser
+/// (Go's runtime and nginx's `worker_rlimit_nofile` do the same).
+public func raiseOpenFileLimit() {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+}

@@ -27,9 +27,11 @@ public enum SocketTuning {
     /// glibc returns freed memory to the kernel eagerly (madvise/trim on every large free),
     /// which on a data path that frees 64 KiB buffers all the time costs ~20 % CPU.
     /// Keeping a few MiB around is cheaper; peaks stay bounded by backpressure.
+    /// Freed memory that is not at the top of the heap comes back through `HeapTrimmer`.
     public static func tuneAllocator() {
         _ = mallopt(M_TRIM_THRESHOLD, 32 << 20)
         _ = mallopt(M_TOP_PAD, 4 << 20)
         _ = mallopt(M_MMAP_THRESHOLD, 4 << 20)
+        HeapTrimmer.start()
     }
 }

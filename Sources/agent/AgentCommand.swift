@@ -49,6 +49,7 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         SocketTuning.tuneAllocator()
+        raiseOpenFileLimit()
         let configuration: AgentConfiguration
         let logger: Logger
         let threadCount: Int
