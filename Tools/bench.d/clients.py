@@ -117,9 +117,11 @@ class KeepAlive:
             raise ValueError(f"bad response {status} {len(body)}")
         return time.perf_counter() - t0
 
-    def series(self, n):
+    def series(self, n, min_seconds=0.0):
+        """At least n sequential GETs, and for at least min_seconds."""
         lat, errors = [], 0
-        for _ in range(n):
+        until = time.perf_counter() + min_seconds
+        while len(lat) < n or time.perf_counter() < until:
             try:
                 lat.append(self.get())
             except (OSError, ssl.SSLError, ValueError):
