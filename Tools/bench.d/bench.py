@@ -730,6 +730,7 @@ def machine():
         "curl": ver(["curl", "-V"], r"curl (\S+)"),
         "openssl": ver(["openssl", "version"], r"OpenSSL (\S+)"),
         "python": platform.python_version(),
+        "hop_us": clients.process_hop_us(),
     }
 
 
@@ -784,7 +785,8 @@ def report(b, a):
     L.append("")
     L.append(f"- date: {now}; mode: {'quick (smoke test, small counts)' if b.quick else 'full'}; "
              f"wall time {b.elapsed:.0f} s")
-    L.append(f"- machine: `nproc`={m['nproc']}, {m['cpu']}, {m['mem']} RAM, Linux {m['kernel']}")
+    L.append(f"- machine: `nproc`={m['nproc']}, {m['cpu']}, {m['mem']} RAM, Linux {m['kernel']}; "
+             f"one loopback hop between two processes (1-byte ping-pong ÷ 2, Python) {m['hop_us']:.0f} µs")
     L.append(f"- software: nginx {m['nginx']}, {m['openssh']}, wrk {m['wrk']}, curl {m['curl']}, "
              f"OpenSSL {m['openssl']}, Python {m['python']}")
     L.append(f"- tunnel binaries: {a.bin} ({a.rev})")

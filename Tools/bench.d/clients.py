@@ -99,6 +99,32 @@ def new_connection_latency(port, ca, sni, n, timeout=10.0):
     return lat, errors
 
 
+def process_hop_us(rounds=5000):
+    """One byte bounced between two processes over loopback TCP: the cost of one hop
+    (write, wake the other process, read), half the round trip, in µs. Every extra
+    process on a path adds this to each crossing; it sets the floor of figures 2 and 3."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    pid = os.fork()
+    if pid == 0:
+        conn = socket.create_connection(("127.0.0.1", port))
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(rounds):
+            conn.sendall(conn.recv(1))
+        os._exit(0)
+    conn, _ = listener.accept()
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        conn.sendall(b"x")
+        conn.recv(1)
+    elapsed = time.perf_counter() - t0
+    os.waitpid(pid, 0)
+    conn.close()
+    listener.close()
+    return elapsed / rounds / 2 * 1e6
+
+
 class KeepAlive:
     """One verified TLS connection doing sequential small GETs."""
 
