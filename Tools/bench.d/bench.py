@@ -487,13 +487,20 @@ LogLevel ERROR
                 end = json.load(open(state + ".end"))
                 time.sleep(2.0)
                 after = rss_by_pid(pids())
+                if p in ("E", "E2"):
+                    held["open_streams_after"] = sum(x.get("openStreams", 0) for x in self.agents(p))
+                    if streams_before or held["open_streams_after"]:
+                        # Every client is gone by now: a stream still open is a leak to chase.
+                        self.notes.append(f"{p}: tunnel streams open with no client: {streams_before} before "
+                                          f"the idle phase, {held['open_streams_after']} 2 s after it")
             finally:
                 self.stop(f"hold-{p}")
             r = self.res[p]
             r["idle"] = {"held": held["held"], "errors": held["errors"], "open_s": held["open_s"],
                          "before_kib": sum(before.values()), "during_kib": sum(during.values()),
                          "after_close_kib": sum(after.values()), **end,
-                         **{k: held[k] for k in ("agent_connections", "open_streams", "open_streams_before") if k in held}}
+                         **{k: held[k] for k in ("agent_connections", "open_streams", "open_streams_before",
+                                                  "open_streams_after") if k in held}}
             if held["held"]:
                 r["idle_kib_per_conn"] = (sum(during.values()) - sum(before.values())) / held["held"]
                 if p in ("E", "E2"):
