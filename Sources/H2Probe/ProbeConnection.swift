@@ -157,7 +157,7 @@ final class ProbeConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
     static func connectTCP(host: String, port: Int, options: ProbeOptions, group: EventLoopGroup) async throws -> Channel {
         do {
             return try await ClientBootstrap(group: group)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelOption(.allowRemoteHalfClosure, value: true)
                 .channelOption(.autoRead, value: false)
                 .connectTimeout(.fractionalSeconds(options.timeout))

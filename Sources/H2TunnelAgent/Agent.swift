@@ -97,7 +97,7 @@ public final class Agent: Sendable {
         let relayContext = self.relayContext
         let logger = self.logger
         ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: SocketTuning.agentConnectionWaterMark)
             .channelOption(SocketTuning.notSentLowWatermarkOption, value: SocketTuning.notSentLowWatermark)
             .channelOption(.recvAllocator, value: SocketTuning.agentConnectionReads)

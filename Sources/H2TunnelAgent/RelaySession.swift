@@ -88,7 +88,7 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
         let logger = self.logger
         let streamID = stream.id
         let bootstrap = ClientBootstrap(group: loop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.recvAllocator, value: SocketTuning.splicedChannelReads)
             .channelOption(.maxMessagesPerRead, value: 1)
