@@ -36,7 +36,7 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: dataPathSettings),
-        // TLS on OpenSSL through memory BIOs; knows nothing of tunnels.
+        // TLS on OpenSSL through a BIO over NIO buffers; knows nothing of tunnels.
         .target(name: "H2TunnelTLS", dependencies: [
             "COpenSSL",
             .product(name: "NIOCore", package: "swift-nio"),

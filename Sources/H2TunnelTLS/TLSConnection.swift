@@ -101,7 +101,7 @@ public final class TLSConnection: @unchecked Sendable {
         return outcome ?? .wantMore
     }
 
-    /// Encrypts all of `buffer` into the output BIO (a memory BIO never refuses).
+    /// Encrypts all of `buffer` into the output BIO (it grows as needed, so never refuses).
     public func write(_ buffer: ByteBuffer) throws {
         // Each record of up to 16 KiB adds a 5-byte header, a content-type byte and a
         // 16-byte tag (RFC 8446 §5.2).
