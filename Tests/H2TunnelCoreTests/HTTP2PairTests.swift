@@ -58,6 +58,17 @@ struct Pair {
         try serverChannel.pipeline.syncOperations.addHandler(server)
     }
 
+    static let connect = [(":method", "CONNECT"), (":protocol", "h2tunnel-tls"), (":scheme", "https"),
+                          (":authority", "acme.tunnel.localhost:443"), (":path", "/")]
+
+    /// The server answers every request 200; then a CONNECT stream is opened for `delegate`
+    /// (not yet pumped, so the caller may queue a body first).
+    func openTunnel(delegate: Recorder) throws -> HTTP2Stream {
+        serverRecorder.onRequest = { stream in try? stream.respond(status: 200, withBody: true) }
+        try pump()
+        return try client.openStream(headers: Self.connect, delegate: delegate)
+    }
+
     /// Moves bytes both ways until both sides are quiet.
     func pump() throws {
         for _ in 0..<1000 {
@@ -78,8 +89,6 @@ struct Pair {
 }
 
 @Suite struct HTTP2PairTests {
-    let connect = [(":method", "CONNECT"), (":protocol", "h2tunnel-tls"), (":scheme", "https"),
-                   (":authority", "acme.tunnel.localhost:443"), (":path", "/")]
 
     @Test func extendedConnectNeedsTheServersSetting() throws {
         let pair = try Pair()
@@ -93,10 +102,8 @@ struct Pair {
     /// stream window; each consume lets exactly that much more through.
     @Test func flowControlFollowsConsumption() throws {
         let pair = try Pair()
-        pair.serverRecorder.onRequest = { stream in try? stream.respond(status: 200, withBody: true) }
-        try pair.pump()
         let recorder = Recorder()
-        let stream = try pair.client.openStream(headers: connect, delegate: recorder)
+        let stream = try pair.openTunnel(delegate: recorder)
         var payload = ByteBuffer()
         for i in 0..<(3 << 20) { payload.writeInteger(UInt8(truncatingIfNeeded: i &* 31)) }
         stream.write(payload)
@@ -128,10 +135,8 @@ struct Pair {
 
     @Test func resetArrivesAsReset() throws {
         let pair = try Pair()
-        pair.serverRecorder.onRequest = { stream in try? stream.respond(status: 200, withBody: true) }
-        try pair.pump()
         let recorder = Recorder()
-        let stream = try pair.client.openStream(headers: connect, delegate: recorder)
+        let stream = try pair.openTunnel(delegate: recorder)
         try pair.pump()
         stream.reset(HTTP2ErrorCode.connectError)
         try pair.pump()
@@ -140,15 +145,13 @@ struct Pair {
 
     @Test func goawayDrainsAndRefusesNewStreams() throws {
         let pair = try Pair()
-        pair.serverRecorder.onRequest = { stream in try? stream.respond(status: 200, withBody: true) }
-        try pair.pump()
         let recorder = Recorder()
-        let stream = try pair.client.openStream(headers: connect, delegate: recorder)
+        let stream = try pair.openTunnel(delegate: recorder)
         try pair.pump()
         pair.server.drain()
         try pair.pump()
         #expect(!pair.client.canOpenStream)
-        #expect(throws: HTTP2Error.self) { try pair.client.openStream(headers: connect, delegate: Recorder()) }
+        #expect(throws: HTTP2Error.self) { try pair.client.openStream(headers: Pair.connect, delegate: Recorder()) }
         // The open stream still finishes.
         stream.write(ByteBuffer(string: "last"))
         stream.end()
@@ -172,12 +175,10 @@ final class DataFrameLog: HTTP2FrameObserver {
     /// frames, not nghttp2's default 64 of 16 KiB, and every byte arrives in order.
     @Test func dataFramesFillTheAdvertisedSize() throws {
         let pair = try Pair()
-        pair.serverRecorder.onRequest = { stream in try? stream.respond(status: 200, withBody: true) }
-        try pair.pump()
         let log = DataFrameLog()
         pair.client.frameObserver = log
         let recorder = Recorder()
-        let stream = try pair.client.openStream(headers: HTTP2PairTests().connect, delegate: recorder)
+        let stream = try pair.openTunnel(delegate: recorder)
         var payload = ByteBuffer()
         for i in 0..<(1 << 20) { payload.writeInteger(UInt8(truncatingIfNeeded: i &* 7)) }
         stream.write(payload)
