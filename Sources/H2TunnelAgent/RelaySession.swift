@@ -107,7 +107,13 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
                         return
                     }
                     do {
-                        try stream.respond(status: 200, withBody: true)
+                        // With the ClientHello on its way upstream, the 200 waits for the
+                        // ServerHello and leaves with it: one record, one relay wake-up.
+                        if splice.holdsBytesForChannel {
+                            try stream.respondWithFirstData(status: 200)
+                        } else {
+                            try stream.respond(status: 200, withBody: true)
+                        }
                         try channel.pipeline.syncOperations.addHandler(SpliceChannelHandler(splice: splice))
                         try channel.syncOptions?.setOption(.autoRead, value: true)
                         connection.flush()

@@ -27,6 +27,8 @@ public final class HTTP2Stream: @unchecked Sendable {
     public internal(set) var isClosed = false
     /// Server role: a response was submitted.
     public internal(set) var responded = false
+    /// Server role: the status `respondWithFirstData` holds back until there is DATA to go with it.
+    private var heldStatus: Int?
 
     init(id: Int32, connection: HTTP2ConnectionHandler) {
         self.id = id
@@ -40,6 +42,7 @@ public final class HTTP2Stream: @unchecked Sendable {
     public func write(_ data: ByteBuffer) {
         eventLoop.preconditionInEventLoop()
         guard !isClosed, !endRequested, data.readableBytes > 0 else { return }
+        submitHeldResponse()
         outbound.append(data)
         outboundBytes += data.readableBytes
         wasWritable = isWritable
@@ -50,6 +53,7 @@ public final class HTTP2Stream: @unchecked Sendable {
     public func end() {
         eventLoop.preconditionInEventLoop()
         guard !isClosed, !endRequested else { return }
+        submitHeldResponse()
         endRequested = true
         resumeIfDeferred()
     }
@@ -74,6 +78,27 @@ public final class HTTP2Stream: @unchecked Sendable {
     public func respond(status: Int, headers extra: [(String, String)] = [], withBody: Bool) throws {
         eventLoop.preconditionInEventLoop()
         try connection.submitResponse(self, status: status, headers: extra, withBody: withBody)
+    }
+
+    /// Server role: a 200-class answer whose HEADERS wait for the stream's first DATA (or its
+    /// end), so both leave in one TLS record and the client wakes once, not twice. Only for a
+    /// stream whose answer is sure to follow, e.g. a tunnel whose upstream already holds the
+    /// browser's ClientHello; with bytes already queued the answer goes at once. A reset
+    /// before any DATA sends RST_STREAM alone.
+    public func respondWithFirstData(status: Int) throws {
+        eventLoop.preconditionInEventLoop()
+        guard outbound.isEmpty, !endRequested else {
+            try respond(status: status, withBody: true)
+            return
+        }
+        heldStatus = status
+    }
+
+    private func submitHeldResponse() {
+        guard let status = heldStatus else { return }
+        heldStatus = nil
+        // Throws only once the session is gone, and then so is this stream.
+        try? connection.submitResponse(self, status: status, headers: [], withBody: true)
     }
 
     private func resumeIfDeferred() {

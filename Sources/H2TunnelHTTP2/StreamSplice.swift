@@ -106,6 +106,13 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
         if endHeldForChannel { endChannelOutput() }
     }
 
+    /// On the channel's loop, before `attach(channel:)`: stream bytes wait for the channel
+    /// (at the agent, the browser's ClientHello, which the upstream is sure to answer).
+    public var holdsBytesForChannel: Bool {
+        channelLoop.preconditionInEventLoop()
+        return !heldForChannel.isEmpty
+    }
+
     /// The far end must not get this connection after all (the relay could not open it).
     public func abortStream(_ code: UInt32) {
         onStream {

@@ -133,6 +133,49 @@ struct Pair {
         #expect(pair.client.openStreamCount == 0 && pair.server.openStreamCount == 0)
     }
 
+    /// A held 200 stays unsent until the stream has DATA, then leaves with it in one write,
+    /// so the client is woken once for both.
+    @Test func heldResponseLeavesWithTheFirstData() throws {
+        let pair = try Pair()
+        pair.serverRecorder.onRequest = { stream in try? stream.respondWithFirstData(status: 200) }
+        try pair.pump()
+        let recorder = Recorder()
+        _ = try pair.client.openStream(headers: Pair.connect, delegate: recorder)
+        try pair.pump()
+        #expect(pair.serverRecorder.requests.count == 1)
+        #expect(recorder.headers.isEmpty)
+
+        pair.serverRecorder.requests[0].write(ByteBuffer(string: "server hello"))
+        pair.loop.run()
+        var writes: [ByteBuffer] = []
+        while let out = try pair.serverChannel.readOutbound(as: ByteBuffer.self) { writes.append(out) }
+        #expect(writes.count == 1)
+        for out in writes { try pair.clientChannel.writeInbound(out) }
+        pair.loop.run()
+        #expect(recorder.headers.first?[":status"] == "200")
+        #expect(String(buffer: recorder.received) == "server hello")
+    }
+
+    /// A held 200 goes with END_STREAM when the stream ends without DATA; a reset before
+    /// any DATA is a bare RST_STREAM, never a 200.
+    @Test func heldResponseEndsOrIsDroppedByReset() throws {
+        let pair = try Pair()
+        pair.serverRecorder.onRequest = { stream in try? stream.respondWithFirstData(status: 200) }
+        try pair.pump()
+        let ending = Recorder(), resetting = Recorder()
+        _ = try pair.client.openStream(headers: Pair.connect, delegate: ending)
+        _ = try pair.client.openStream(headers: Pair.connect, delegate: resetting)
+        try pair.pump()
+        #expect(pair.serverRecorder.requests.count == 2)
+        pair.serverRecorder.requests[0].end()
+        pair.serverRecorder.requests[1].reset(HTTP2ErrorCode.connectError)
+        try pair.pump()
+        #expect(ending.headers.first?[":status"] == "200")
+        #expect(ending.ended && ending.received.readableBytes == 0)
+        #expect(resetting.headers.isEmpty)
+        #expect(resetting.closedWith == HTTP2ErrorCode.connectError)
+    }
+
     @Test func resetArrivesAsReset() throws {
         let pair = try Pair()
         let recorder = Recorder()
