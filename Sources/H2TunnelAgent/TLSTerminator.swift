@@ -10,6 +10,7 @@ final class TLSTerminator: SpliceTransform {
 
     init(context: TLSContext) throws {
         connection = try TLSConnection(context: context)
+        connection.sendTicketsWithFirstWrite()
     }
 
     func fromStream(_ data: ByteBuffer) -> SpliceTransformOutput {

@@ -18,6 +18,8 @@ public final class TLSConnection: @unchecked Sendable {
     /// Client role: the server sent a CertificateRequest (it wants mTLS).
     public internal(set) var peerRequestedCertificate = false
     private var sentCloseNotify = false
+    /// TLS 1.3 session tickets held back for the first `write` (see `sendTicketsWithFirstWrite`).
+    private var heldTickets = 0
 
     /// For a client, `serverName` is sent as SNI and verified against the certificate.
     public init(context: TLSContext, serverName: String? = nil, allocator: ByteBufferAllocator = ByteBufferAllocator()) throws {
@@ -47,6 +49,17 @@ public final class TLSConnection: @unchecked Sendable {
     }
 
     deinit { SSL_free(ssl) }
+
+    /// Server role: TLS 1.3 session tickets (RFC 8446 §4.6.1) leave with the first
+    /// application data rather than on their own right after the client's Finished. A
+    /// tunnel then carries one flight, not two, to the browser: one record on the agent
+    /// connection and one wake-up of the relay and the browser fewer per connection. A
+    /// connection that never answers never sends them, and the browser only loses
+    /// resumption. TLS 1.2 sends its ticket in the handshake and is not affected.
+    public func sendTicketsWithFirstWrite() {
+        heldTickets = Int(SSL_get_num_tickets(ssl))
+        _ = SSL_set_num_tickets(ssl, 0)
+    }
 
     /// Ciphertext from the peer; kept by reference, not copied.
     public func feed(_ buffer: ByteBuffer) {
@@ -106,6 +119,11 @@ public final class TLSConnection: @unchecked Sendable {
         // Each record of up to 16 KiB adds a 5-byte header, a content-type byte and a
         // 16-byte tag (RFC 8446 §5.2).
         buffers.reserve(buffer.readableBytes + (buffer.readableBytes / 16384 + 1) * 22)
+        if heldTickets > 0 && isHandshakeComplete {
+            // Queued here, written by the SSL_write below, ahead of the data.
+            for _ in 0..<heldTickets { _ = SSL_new_session_ticket(ssl) }
+            heldTickets = 0
+        }
         try buffer.withUnsafeReadableBytes { bytes in
             var offset = 0
             ERR_clear_error()

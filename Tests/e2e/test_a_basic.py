@@ -5,13 +5,14 @@ tenant key."""
 import hashlib
 import os
 import re
+import socket
 import ssl
 from pathlib import Path
 
 import pytest
 
 from cluster import curl
-from tlsclient import connect
+from tlsclient import client_context, connect, read_head
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +74,27 @@ def test_admin_health_and_agent_listing(setup):
     assert entry["connection"] == agent.connection
     assert entry["remote"].startswith("127.0.0.1:")
     assert {"tenant", "connection", "remote", "connectedSince", "openStreams"} <= set(entry)
+
+
+def test_tls13_session_resumes_from_tickets_sent_with_the_response(setup, pki):
+    """The agent sends its TLS 1.3 session tickets with the first response bytes,
+    not as a flight of their own; a browser still gets them and resumes with them."""
+    relay, _ = setup
+    host = "acme.tunnel.localhost"
+    ctx = client_context(pki)
+    request = f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+
+    def get(session=None):
+        raw = socket.create_connection(("127.0.0.1", relay.port), timeout=20)
+        with ctx.wrap_socket(raw, server_hostname=host, session=session) as sock:
+            sock.sendall(request)
+            status, _, _ = read_head(sock)
+            while sock.recv(65536):
+                pass
+            return status, sock.session, sock.session_reused, sock.version()
+
+    status, session, reused, version = get()
+    assert status == 200 and version == "TLSv1.3" and not reused
+    assert session is not None and session.has_ticket
+    status, _, reused, _ = get(session)
+    assert status == 200 and reused
