@@ -18,8 +18,10 @@ public final class TLSConnection: @unchecked Sendable {
     /// Client role: the server sent a CertificateRequest (it wants mTLS).
     public internal(set) var peerRequestedCertificate = false
     private var sentCloseNotify = false
-    /// TLS 1.3 session tickets held back for the first `write` (see `sendTicketsWithFirstWrite`).
-    private var heldTickets = 0
+    /// Server role: hold the TLS 1.3 session tickets (see `sendTicketsWithFirstWrite`).
+    private var holdsTickets = false
+    /// The tickets, in a buffer of their own size, until other output can take them along.
+    private var heldTickets: ByteBuffer?
 
     /// For a client, `serverName` is sent as SNI and verified against the certificate.
     public init(context: TLSContext, serverName: String? = nil, allocator: ByteBufferAllocator = ByteBufferAllocator()) throws {
@@ -50,16 +52,16 @@ public final class TLSConnection: @unchecked Sendable {
 
     deinit { SSL_free(ssl) }
 
-    /// Server role: TLS 1.3 session tickets (RFC 8446 §4.6.1) leave with the first
-    /// application data rather than on their own right after the client's Finished. A
+    /// Server role: TLS 1.3 session tickets (RFC 8446 §4.6.1) leave with the next output
+    /// (the first application data) rather than on their own right after the client's Finished. A
     /// tunnel then carries one flight, not two, to the browser: one record on the agent
     /// connection and one wake-up of the relay and the browser fewer per connection. A
     /// connection that never answers never sends them, and the browser only loses
     /// resumption. TLS 1.2 sends its ticket in the handshake and is not affected.
-    public func sendTicketsWithFirstWrite() {
-        heldTickets = Int(SSL_get_num_tickets(ssl))
-        _ = SSL_set_num_tickets(ssl, 0)
-    }
+    /// They are the bytes the handshake's last step wrote, copied out of the 16 KiB output
+    /// buffer so an idle connection holds ~500 bytes, not the buffer. (Asking OpenSSL for the
+    /// tickets later, with `SSL_new_session_ticket`, costs 16 KiB more per connection.)
+    public func sendTicketsWithFirstWrite() { holdsTickets = true }
 
     /// Ciphertext from the peer; kept by reference, not copied.
     public func feed(_ buffer: ByteBuffer) {
@@ -74,9 +76,17 @@ public final class TLSConnection: @unchecked Sendable {
     public func handshake() -> HandshakeResult {
         if isHandshakeComplete { return .complete }
         ERR_clear_error()
+        let outputBefore = buffers.output?.readableBytes ?? 0
         let rc = SSL_do_handshake(ssl)
         if rc == 1 {
             isHandshakeComplete = true
+            // TLS 1.3 only: a TLS 1.2 server's last flight is its Finished, which must go.
+            if holdsTickets, outputBefore == 0, SSL_version(ssl) == TLS1_3_VERSION, let tickets = buffers.output {
+                heldTickets = buffers.allocator.buffer(capacity: tickets.readableBytes)
+                heldTickets!.writeImmutableBuffer(tickets)
+                buffers.output = nil
+            }
+            holdsTickets = false
             return .complete
         }
         let error = SSL_get_error(ssl, rc)
@@ -119,11 +129,6 @@ public final class TLSConnection: @unchecked Sendable {
         // Each record of up to 16 KiB adds a 5-byte header, a content-type byte and a
         // 16-byte tag (RFC 8446 §5.2).
         buffers.reserve(buffer.readableBytes + (buffer.readableBytes / 16384 + 1) * 22)
-        if heldTickets > 0 && isHandshakeComplete {
-            // Queued here, written by the SSL_write below, ahead of the data.
-            for _ in 0..<heldTickets { _ = SSL_new_session_ticket(ssl) }
-            heldTickets = 0
-        }
         try buffer.withUnsafeReadableBytes { bytes in
             var offset = 0
             ERR_clear_error()
@@ -147,9 +152,15 @@ public final class TLSConnection: @unchecked Sendable {
     }
 
     /// Ciphertext to send, if any. Call after every other call, failed ones too (alerts).
+    /// Held tickets wait while there is nothing else, and go first when there is: records
+    /// must leave in the order they were sealed.
     public func takeOutput() -> ByteBuffer? {
-        defer { buffers.output = nil }
-        return buffers.output
+        guard var output = buffers.output else { return nil }
+        buffers.output = nil
+        guard var tickets = heldTickets else { return output }
+        heldTickets = nil
+        tickets.writeBuffer(&output)
+        return tickets
     }
 
     public var negotiatedALPN: String? {
