@@ -93,6 +93,7 @@ let package = Package(
             "H2TunnelCore", "H2TunnelTLS", "H2TunnelHTTP2",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
     ]
 )

@@ -90,7 +90,7 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
         let bootstrap = ClientBootstrap(group: loop)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.recvAllocator, value: SocketTuning.splicedChannelReads)
+            .channelOption(.recvAllocator, value: SplicedReadAllocator(on: loop))
             .channelOption(.maxMessagesPerRead, value: 1)
             .channelOption(.autoRead, value: false)
             .connectTimeout(agent.configuration.upstreamConnectTimeout)

@@ -15,14 +15,6 @@ public enum SocketTuning {
     /// Large reads on the one connection that carries every tunnel: fewer syscalls per byte.
     public static let agentConnectionReads = AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 256 * 1024)
 
-    /// Reads on a tunnelled socket (browser at the relay, upstream at the agent): they
-    /// start small, so 10,000 idle browsers cost little, and stop at 64 KiB. With one
-    /// read per socket per loop turn (`maxMessagesPerRead` 1), that bounds how long a
-    /// bulk download holds the loop before a page's small request gets its turn:
-    /// against 256 KiB reads, small-request p50 under 4 bulk downloads fell from 6.2 to
-    /// 3.9 ms, at the same MB/s (agent CPU per GB within noise, +5 % at most).
-    public static let splicedChannelReads = AdaptiveRecvByteBufferAllocator(minimum: 2048, initial: 2048, maximum: 64 * 1024)
-
     public static var notSentLowWatermarkOption: ChannelOptions.Types.SocketOption {
         ChannelOptions.tcpOption(NIOBSDSocket.Option(rawValue: 25))   // TCP_NOTSENT_LOWAT
     }

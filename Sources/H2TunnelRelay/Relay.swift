@@ -30,10 +30,10 @@ public final class Relay: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.recvAllocator, value: SocketTuning.splicedChannelReads)
             .childChannelOption(.maxMessagesPerRead, value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.syncOptions?.setOption(.recvAllocator, value: SplicedReadAllocator(on: channel.eventLoop))
                     try channel.pipeline.syncOperations.addHandler(ClientHelloSniffer(router: router, timeout: timeout))
                 }
             }

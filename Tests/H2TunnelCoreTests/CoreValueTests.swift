@@ -1,5 +1,7 @@
 import Foundation
 import H2TunnelCore
+import NIOCore
+import NIOPosix
 import Testing
 
 @Suite struct HostNameTests {
@@ -84,5 +86,58 @@ import Testing
         // 20 ms needs 50 MB: more than autotuning gives, so autotuning keeps the job.
         #expect(LinkSendBuffer.size(rttMicroseconds: 20_000, autotuneCeiling: ceiling) == nil)
         #expect(LinkSendBuffer.size(rttMicroseconds: 30, autotuneCeiling: 256 * 1024) == nil)
+    }
+
+    /// The minimum RTT is read from where `<linux/tcp.h>` puts it, on a real connection.
+    @Test func readsTheMinimumRTTOfALiveConnection() async throws {
+        #expect(MemoryLayout<LinkSendBuffer.TCPInfoWithMinRTT>.offset(of: \.minRTT) == 148)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = try await ServerBootstrap(group: group)
+            .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let client = try await ClientBootstrap(group: group).connect(to: server.localAddress!).get()
+        for _ in 0..<20 { try await client.writeAndFlush(ByteBuffer(string: "ping")).get() }
+        let rtt = try await LinkSendBuffer.rtt(of: client as! SocketOptionProvider).get()
+        // Loopback: tens of µs, never more than a second; the smoothed RTT is not below it.
+        #expect(rtt.minimum > 0 && rtt.minimum < 1_000_000)
+        #expect(rtt.minimum <= rtt.smoothed && rtt.path == rtt.minimum)
+        try await client.close()
+        try await server.close()
+        try await group.shutdownGracefully()
+    }
+}
+
+@Suite struct SplicedReadTests {
+    @Test func competingBulkReadersShareOneTurnsBudget() {
+        #expect(SplicedReadBudget.share(bulkReaders: 1) == SplicedReadBudget.largest)
+        #expect(SplicedReadBudget.share(bulkReaders: 2) == SplicedReadBudget.largest)
+        #expect(SplicedReadBudget.share(bulkReaders: 4) == 32 * 1024)
+        #expect(SplicedReadBudget.share(bulkReaders: 8) == SplicedReadBudget.smallest)
+        #expect(SplicedReadBudget.share(bulkReaders: 500) == SplicedReadBudget.smallest)
+    }
+
+    /// A lone bulk reader reads large; four get a quarter of the budget each; a reader
+    /// that reads short leaves the count, and one that went quiet expires from it.
+    @Test func readSizesFollowTheCompetition() {
+        let budget = SplicedReadBudget()
+        var readers = (0..<4).map { _ in SplicedReadAllocator(budget: budget) }
+        #expect(readers[0].size == SplicedReadAllocator.initial)
+        _ = readers[0].record(actualReadBytes: readers[0].size)
+        #expect(readers[0].size == SplicedReadBudget.largest)
+        for i in 0..<4 { _ = readers[i].record(actualReadBytes: readers[i].size) }
+        #expect(budget.bulkReaders == 4)
+        _ = readers[0].record(actualReadBytes: readers[0].size)
+        #expect(readers[0].size == 32 * 1024)
+
+        // Keeping up (a short read) is not competing; the buffer follows what came.
+        _ = readers[3].record(actualReadBytes: 10_000)
+        #expect(budget.bulkReaders == 3 && readers[3].size == 32 * 1024)
+        _ = readers[2].record(actualReadBytes: 100)
+        #expect(readers[2].size == SplicedReadAllocator.initial)
+
+        // Readers that stop reading (closed, paused) expire after the window.
+        let later = NIODeadline.now() + SplicedReadBudget.window + .milliseconds(1)
+        #expect(budget.fullRead(by: -1, at: later) == SplicedReadBudget.largest)
+        #expect(budget.bulkReaders == 1)
     }
 }
