@@ -128,6 +128,11 @@ public final class TLSConnection: @unchecked Sendable {
     public func write(_ buffer: ByteBuffer) throws {
         // Each record of up to 16 KiB adds a 5-byte header, a content-type byte and a
         // 16-byte tag (RFC 8446 §5.2).
+        if buffers.output == nil, let tickets = heldTickets {
+            // The records below are appended behind the tickets, not copied behind them later.
+            heldTickets = nil
+            buffers.output = tickets
+        }
         buffers.reserve(buffer.readableBytes + (buffer.readableBytes / 16384 + 1) * 22)
         try buffer.withUnsafeReadableBytes { bytes in
             var offset = 0
@@ -153,7 +158,8 @@ public final class TLSConnection: @unchecked Sendable {
 
     /// Ciphertext to send, if any. Call after every other call, failed ones too (alerts).
     /// Held tickets wait while there is nothing else, and go first when there is: records
-    /// must leave in the order they were sealed.
+    /// must leave in the order they were sealed. (`write` puts them in front itself;
+    /// this is for other output, such as an alert or a close_notify.)
     public func takeOutput() -> ByteBuffer? {
         guard var output = buffers.output else { return nil }
         buffers.output = nil

@@ -69,6 +69,13 @@ struct Pair {
         return try client.openStream(headers: Self.connect, delegate: delegate)
     }
 
+    /// `count` bytes of a pattern that repeats rarely, so a lost or reordered chunk shows.
+    static func patterned(_ count: Int, step: Int) -> ByteBuffer {
+        var payload = ByteBuffer()
+        for i in 0..<count { payload.writeInteger(UInt8(truncatingIfNeeded: i &* step)) }
+        return payload
+    }
+
     /// Moves bytes both ways until both sides are quiet.
     func pump() throws {
         for _ in 0..<1000 {
@@ -104,8 +111,7 @@ struct Pair {
         let pair = try Pair()
         let recorder = Recorder()
         let stream = try pair.openTunnel(delegate: recorder)
-        var payload = ByteBuffer()
-        for i in 0..<(3 << 20) { payload.writeInteger(UInt8(truncatingIfNeeded: i &* 31)) }
+        let payload = Pair.patterned(3 << 20, step: 31)
         stream.write(payload)
         stream.end()
         try pair.pump()
@@ -222,8 +228,7 @@ final class DataFrameLog: HTTP2FrameObserver {
         pair.client.frameObserver = log
         let recorder = Recorder()
         let stream = try pair.openTunnel(delegate: recorder)
-        var payload = ByteBuffer()
-        for i in 0..<(1 << 20) { payload.writeInteger(UInt8(truncatingIfNeeded: i &* 7)) }
+        let payload = Pair.patterned(1 << 20, step: 7)
         stream.write(payload)
         stream.end()
         try pair.pump()

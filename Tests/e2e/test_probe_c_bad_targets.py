@@ -117,23 +117,14 @@ def test_openssl_s_server_http11_only(h2probe, pki, procs):
 
 
 @pytest.mark.parametrize("extra", MODES)
-def test_http11_server_over_h2c(h2probe, bad, extra):
-    server = bad("http11")
-    result = run_probe(h2probe, f"http://127.0.0.1:{server.port}/", *extra)
-    _check(result, 4, "protocol", extra)
-
-
-@pytest.mark.parametrize("extra", MODES)
-def test_garbage_after_tls(h2probe, pki, bad, extra):
-    server = bad("tls-garbage")
-    result = run_probe(h2probe, f"https://{HOST}:{server.port}/", *_tls(pki, server.port), *extra)
-    _check(result, 4, "protocol", extra)
-
-
-@pytest.mark.parametrize("extra", MODES)
-def test_garbage_over_tcp(h2probe, bad, extra):
-    server = bad("tcp-garbage")
-    result = run_probe(h2probe, f"http://127.0.0.1:{server.port}/", *extra)
+@pytest.mark.parametrize("kind, tls", [("http11", False), ("tls-garbage", True), ("tcp-garbage", False)],
+                         ids=["http11-server-over-h2c", "garbage-after-tls", "garbage-over-tcp"])
+def test_server_that_does_not_speak_http2(h2probe, pki, bad, kind, tls, extra):
+    server = bad(kind)
+    if tls:
+        result = run_probe(h2probe, f"https://{HOST}:{server.port}/", *_tls(pki, server.port), *extra)
+    else:
+        result = run_probe(h2probe, f"http://127.0.0.1:{server.port}/", *extra)
     _check(result, 4, "protocol", extra)
 
 
