@@ -45,6 +45,9 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     /// `sendData` wrote to the channel itself during this `flushNow`.
     private var wroteDirectly = false
     private var flushing = false
+    /// The channel became writable again inside our own `context.flush()` (the socket took
+    /// everything): that event found `flushing` set, so the pass must be repeated.
+    private var writableDuringFlush = false
     private var isReady = false
     public private(set) var isDraining = false
     public private(set) var isClosed = false
@@ -100,7 +103,9 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { flushNow() }
+        if context.channel.isWritable {
+            if flushing { writableDuringFlush = true } else { flushNow() }
+        }
         context.fireChannelWritabilityChanged()
     }
 
@@ -279,6 +284,10 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         flushing = false
         dispatchEvents()
         closeIfDrained()
+        if writableDuringFlush {
+            writableDuringFlush = false
+            if context.channel.isWritable { scheduleFlush() }
+        }
     }
 
     /// Output is handed to TLS in chunks of this size: four full TLS records per write.
@@ -297,6 +306,11 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     /// the stream's queue (no padding: no padding callback is set).
     func sendData(streamID: Int32, header: UnsafePointer<UInt8>, length: Int) -> Int32 {
         guard let stream = streams[streamID], let context else { return Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
+        // One `mem_send` call goes on to the next DATA frame by itself, as far as the flow
+        // windows allow (16 MiB for the connection); only this stops it. Without it a slow
+        // agent uplink would queue megabytes in NIO, ahead of PING ACKs, WINDOW_UPDATEs
+        // and the next page's HEADERS. nghttp2 offers this frame again on the next call.
+        guard context.channel.isWritable else { return Int32(NGHTTP2_ERR_WOULDBLOCK.rawValue) }
         appendOutput(UnsafeRawBufferPointer(start: header, count: 9))
         if length < Self.directPayload {
             stream.send(length) { output!.writeImmutableBuffer($0) }

@@ -33,6 +33,38 @@ final class Recorder: HTTP2StreamDelegate, HTTP2ConnectionDelegate {
     func streamWritabilityChanged(_ stream: HTTP2Stream) {}
 }
 
+/// Marks an EmbeddedChannel unwritable once `limit` bytes were written through it, as
+/// NIO does above its high watermark.
+final class WritabilityGate: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    let channel: EmbeddedChannel
+    let limit: Int
+    var written = 0
+
+    init(channel: EmbeddedChannel, limit: Int) {
+        self.channel = channel
+        self.limit = limit
+    }
+
+    /// Like a socket that takes everything at once: writable again during the flush itself.
+    var drainsOnFlush = false
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        written += unwrapOutboundIn(data).readableBytes
+        if written >= limit { channel.isWritable = false }
+        context.write(data, promise: promise)
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        context.flush()
+        if drainsOnFlush && !channel.isWritable {
+            written = 0
+            channel.isWritable = true
+            context.pipeline.fireChannelWritabilityChanged()
+        }
+    }
+}
+
 struct Pair {
     let loop = EmbeddedEventLoop()
     let client: HTTP2ConnectionHandler
@@ -103,6 +135,46 @@ struct Pair {
         #expect(pair.clientRecorder.ready && pair.serverRecorder.ready)
         #expect(pair.client.acceptsExtendedConnect)
         #expect(!pair.server.acceptsExtendedConnect)   // the relay never advertises it
+    }
+
+    /// nghttp2 sends DATA frame after frame within one `mem_send` call as far as the
+    /// windows allow; a channel that stops being writable stops them within one frame,
+    /// and the rest follows once it is writable again.
+    @Test func dataWaitsWhileTheChannelIsFull() throws {
+        let pair = try Pair()
+        let recorder = Recorder()
+        let stream = try pair.openTunnel(delegate: recorder)
+        try pair.pump()
+        let gate = WritabilityGate(channel: pair.clientChannel, limit: 128 * 1024)
+        try pair.clientChannel.pipeline.syncOperations.addHandler(gate, position: .first)
+        let payload = Pair.patterned(1 << 20, step: 13)
+        stream.write(payload)
+        pair.loop.run()
+        #expect(gate.written >= gate.limit)
+        #expect(gate.written <= gate.limit + HTTP2Settings().maxFrameSize + 9)
+
+        pair.clientChannel.isWritable = true
+        gate.written = -(1 << 30)
+        pair.clientChannel.pipeline.fireChannelWritabilityChanged()
+        try pair.pump()
+        #expect(pair.serverRecorder.received == payload)
+    }
+
+    /// The channel turns writable again inside the connection's own flush (NIO does that
+    /// when the socket takes everything): the connection must go on sending, not wait
+    /// for an event that already came.
+    @Test func dataGoesOnWhenTheChannelDrainsDuringTheFlush() throws {
+        let pair = try Pair()
+        let recorder = Recorder()
+        let stream = try pair.openTunnel(delegate: recorder)
+        try pair.pump()
+        let gate = WritabilityGate(channel: pair.clientChannel, limit: 128 * 1024)
+        gate.drainsOnFlush = true
+        try pair.clientChannel.pipeline.syncOperations.addHandler(gate, position: .first)
+        let payload = Pair.patterned(1 << 20, step: 17)
+        stream.write(payload)
+        try pair.pump()
+        #expect(pair.serverRecorder.received == payload)
     }
 
     /// Credit follows consumption: with nothing consumed the sender stops exactly at the
