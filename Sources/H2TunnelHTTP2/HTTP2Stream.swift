@@ -45,7 +45,10 @@ public final class HTTP2Stream: @unchecked Sendable {
         submitHeldResponse()
         outbound.append(data)
         outboundBytes += data.readableBytes
-        wasWritable = isWritable
+        // Once not writable, only `send` (the queue drained below the low watermark) makes
+        // it writable again, with the event that resumes the source: a write landing while
+        // the queue is between the watermarks must not clear it silently.
+        wasWritable = wasWritable && isWritable
         resumeIfDeferred()
     }
 

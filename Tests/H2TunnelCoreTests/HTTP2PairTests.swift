@@ -12,6 +12,8 @@ final class Recorder: HTTP2StreamDelegate, HTTP2ConnectionDelegate {
     var chunks = 0
     var ended = false
     var closedWith: UInt32?
+    /// `isWritable` at each writability notification.
+    var writability: [Bool] = []
     var onRequest: ((HTTP2Stream) -> Void)?
 
     func connectionDidBecomeReady(_ connection: HTTP2ConnectionHandler) { ready = true }
@@ -30,7 +32,7 @@ final class Recorder: HTTP2StreamDelegate, HTTP2ConnectionDelegate {
     }
     func streamDidReceiveEnd(_ stream: HTTP2Stream) { ended = true }
     func streamDidClose(_ stream: HTTP2Stream, errorCode: UInt32) { closedWith = errorCode }
-    func streamWritabilityChanged(_ stream: HTTP2Stream) {}
+    func streamWritabilityChanged(_ stream: HTTP2Stream) { writability.append(stream.isWritable) }
 }
 
 /// Marks an EmbeddedChannel unwritable once `limit` bytes were written through it, as
@@ -175,6 +177,33 @@ struct Pair {
         stream.write(payload)
         try pair.pump()
         #expect(pair.serverRecorder.received == payload)
+    }
+
+    /// A source paused above the high watermark hears "writable" once the queue is below
+    /// the low one, even when a write landed while the queue was between the two.
+    @Test func aWriteBetweenTheWatermarksKeepsTheResumeEvent() throws {
+        let pair = try Pair()
+        let recorder = Recorder()
+        let stream = try pair.openTunnel(delegate: recorder)
+        try pair.pump()
+        let window = HTTP2Settings().initialStreamWindow
+        stream.write(Pair.patterned(window + 700 * 1024, step: 5))
+        try pair.pump()
+        #expect(!stream.isWritable)
+
+        // Half a window of credit leaves 188 KiB queued: between the watermarks.
+        let server = pair.serverRecorder.requests[0]
+        server.consume(window / 2)
+        try pair.pump()
+        #expect(stream.isWritable && recorder.writability.isEmpty)
+        stream.write(Pair.patterned(10 * 1024, step: 5))
+
+        server.consume(window / 2)
+        try pair.pump()
+        server.consume(window)
+        try pair.pump()
+        #expect(pair.serverRecorder.received.readableBytes == window + 710 * 1024)
+        #expect(recorder.writability == [true])
     }
 
     /// Credit follows consumption: with nothing consumed the sender stops exactly at the
