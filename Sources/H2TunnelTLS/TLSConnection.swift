@@ -18,6 +18,9 @@ public final class TLSConnection: @unchecked Sendable {
     /// Client role: the server sent a CertificateRequest (it wants mTLS).
     public internal(set) var peerRequestedCertificate = false
     private var sentCloseNotify = false
+    /// The close_notify or failure a `read` met after decrypting data: it returned the
+    /// data, and the next call reports this (both often arrive in one segment).
+    private var heldOutcome: ReadResult?
     /// Server role: hold the TLS 1.3 session tickets (see `sendTicketsWithFirstWrite`).
     private var holdsTickets = false
     /// The tickets, in a buffer of their own size, until other output can take them along.
@@ -96,6 +99,10 @@ public final class TLSConnection: @unchecked Sendable {
 
     /// Decrypts what has arrived, up to `limit` bytes in one buffer.
     public func read(allocator: ByteBufferAllocator, limit: Int = 64 * 1024) -> ReadResult {
+        if let held = heldOutcome {
+            heldOutcome = nil
+            return held
+        }
         // Plaintext is never larger than the ciphertext waiting (plus a record OpenSSL
         // already holds): size the buffer to it rather than to the limit.
         let waiting = buffers.inputBytes + Int(SSL_pending(ssl))
@@ -120,8 +127,12 @@ public final class TLSConnection: @unchecked Sendable {
             }
             break
         }
-        if buffer.readableBytes > 0 { return .data(buffer) }
-        return outcome ?? .wantMore
+        guard buffer.readableBytes > 0 else { return outcome ?? .wantMore }
+        switch outcome {
+        case .closed, .failed: heldOutcome = outcome
+        default: break
+        }
+        return .data(buffer)
     }
 
     /// Encrypts all of `buffer` into the output BIO (it grows as needed, so never refuses).

@@ -47,6 +47,33 @@ import Testing
         #expect(String(buffer: plain) == "hello")
     }
 
+    /// The last bytes and the close_notify behind them arrive together: the data comes
+    /// first, and the close is still reported (the upstream then gets its FIN).
+    @Test func closeNotifyBehindTheLastDataIsReported() throws {
+        let client = try TLSConnection(context: TLSContext(TLSConfiguration(
+            role: .client, trustRootsPath: PKIFixture.path("ca.pem"), alpnProtocols: ["h2"])),
+            serverName: "agents.relay.localhost")
+        let server = try TLSConnection(context: serverContext(mTLS: false))
+        let (c, s) = pump(client, server)
+        guard case .complete = c, case .complete = s else {
+            Issue.record("handshake did not complete: \(c) \(s)")
+            return
+        }
+        _ = server.takeOutput()
+        try client.write(ByteBuffer(string: "last bytes"))
+        client.shutdown()
+        server.feed(client.takeOutput()!)
+        guard case .data(let plain) = server.read(allocator: allocator) else {
+            Issue.record("no plaintext")
+            return
+        }
+        #expect(String(buffer: plain) == "last bytes")
+        guard case .closed = server.read(allocator: allocator) else {
+            Issue.record("close_notify not reported")
+            return
+        }
+    }
+
     /// With tickets held, the handshake flight to the browser carries none, and the first
     /// data flight carries them ahead of the data, which still reads back intact.
     @Test func sessionTicketsLeaveWithTheFirstWrite() throws {
