@@ -114,6 +114,12 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
                         } else {
                             try stream.respond(status: 200, withBody: true)
                         }
+                        guard splice.wantsChannel else {
+                            // The browser's TLS failed first: its alert leaves behind the 200.
+                            channel.close(promise: nil)
+                            connection.flush()
+                            return
+                        }
                         try channel.pipeline.syncOperations.addHandler(SpliceChannelHandler(splice: splice))
                         try channel.syncOptions?.setOption(.autoRead, value: true)
                         connection.flush()

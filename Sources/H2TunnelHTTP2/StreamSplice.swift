@@ -106,6 +106,14 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
         if endHeldForChannel { endChannelOutput() }
     }
 
+    /// On the channel's loop, before `attach(channel:)`: false once the splice gave up on
+    /// its socket before it existed (the browser's TLS failed while the upstream was
+    /// connecting). Such a socket is closed, not attached: nothing would ever close it.
+    public var wantsChannel: Bool {
+        channelLoop.preconditionInEventLoop()
+        return !channelDone
+    }
+
     /// On the channel's loop, before `attach(channel:)`: stream bytes wait for the channel
     /// (at the agent, the browser's ClientHello, which the upstream is sure to answer).
     public var holdsBytesForChannel: Bool {
@@ -140,7 +148,12 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
             if out.failed {
                 stream.consume(data.readableBytes)
                 stream.end()
-                onChannel { self.resetChannel() }
+                onChannel {
+                    // The stream ends on its own, after the alert: closing the socket must
+                    // not reset it (a reset would drop the alert still queued on it).
+                    self.inputEnded = true
+                    self.resetChannel()
+                }
                 return
             }
             peerClosed = out.peerClosed

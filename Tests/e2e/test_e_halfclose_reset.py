@@ -95,3 +95,33 @@ def _peek(server):
         return server.events.get_nowait()
     except queue.Empty:
         return "no event"
+
+
+def test_refused_client_hello_resets_the_new_upstream(servers, pki):
+    """tcp:// mode: the agent's TLS refuses the ClientHello (no cipher suite it can
+    use with its ECDSA key) while the upstream connection is still being set up;
+    that upstream is reset as soon as it connects, not left open until the
+    browser goes away."""
+    relay, by_mode = servers
+    host, server = by_mode["tcp"]
+    while not server.events.empty():
+        server.events.get_nowait()
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("AES128-SHA256")   # RSA only
+    sock = socket.create_connection(("127.0.0.1", relay.port), timeout=10)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname=host)
+    try:
+        with pytest.raises(ssl.SSLError, match="(?i)handshake.failure"):
+            while True:
+                try:
+                    tls.do_handshake()
+                except ssl.SSLWantReadError:
+                    sock.sendall(outgoing.read())
+                    incoming.write(sock.recv(65536))
+        # The browser's socket stays open: only the fix closes the upstream now.
+        kind, detail = _event(server, timeout=5)
+        assert kind == "error" and ("Reset" in detail or "EOF" in detail), detail
+    finally:
+        sock.close()

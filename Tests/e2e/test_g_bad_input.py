@@ -3,12 +3,13 @@ a good browser that is using the relay at the same time."""
 
 import os
 import socket
+import ssl
 import threading
 import time
 
 import pytest
 
-from cluster import curl
+from cluster import TENANT_DOMAIN, curl
 from tlsclient import (TLS_ALERT, TLS_HANDSHAKE, UNRECOGNIZED_NAME, BioClient,
                        alert_description, client_hello, read_until_closed)
 
@@ -127,3 +128,14 @@ def test_silent_client_closed_after_timeout(relay, good_traffic):
     assert data == b"" and outcome in ("eof", "reset"), outcome
     assert 0.5 <= elapsed <= 5, f"closed after {elapsed:.2f}s with --client-hello-timeout 1"
     relay.proc.wait_stderr(r"browser refused\b.*\breason=timeout\b")
+
+
+def test_corrupt_record_after_the_handshake_gets_an_alert(relay, good_traffic, pki):
+    """tcp:// mode: a record that fails authentication after the handshake gets the
+    agent's bad_record_mac alert (RFC 8446 §5.2) before the close, not a bare reset."""
+    with _raw(relay) as sock:
+        client = BioClient(pki, sock, f"acme.{TENANT_DOMAIN}")
+        client.handshake()
+        sock.sendall(b"\x17\x03\x03\x00\x20" + os.urandom(32))
+        with pytest.raises(ssl.SSLError, match="(?i)bad.record.mac"):
+            client.read_all()
