@@ -152,6 +152,14 @@ extension HTTP2ConnectionHandler {
             if let session { _ = nghttp2_session_consume(session, id, length) }
             return 0
         }
+        // A slice keeps its whole read buffer alive (up to 256 KiB) while it waits for a
+        // slow socket, and flow control counts only the slice. A payload under a quarter of
+        // its buffer is copied out, so a stream never pins more than 4× its window: a
+        // stalled SSE stream of 200-byte events would otherwise hold 1,300× its window.
+        if length * 4 < input.buffer.storageCapacity {
+            enqueue(.data(id, ByteBuffer(bytes: UnsafeRawBufferPointer(start: data, count: length))))
+            return 0
+        }
         let offset = UnsafeRawPointer(data) - input.base
         guard let slice = input.buffer.getSlice(at: input.buffer.readerIndex + offset, length: length) else {
             return Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)

@@ -10,6 +10,8 @@ final class Recorder: HTTP2StreamDelegate, HTTP2ConnectionDelegate {
     var headers: [HTTP2Headers] = []
     var received = ByteBuffer()
     var chunks = 0
+    /// The most read-buffer storage one received DATA chunk kept alive, per byte of it.
+    var pinnedPerByte = 0
     var ended = false
     var closedWith: UInt32?
     /// `isWritable` at each writability notification.
@@ -26,6 +28,7 @@ final class Recorder: HTTP2StreamDelegate, HTTP2ConnectionDelegate {
     func connectionDidClose(_ connection: HTTP2ConnectionHandler, reason: String?) {}
     func stream(_ stream: HTTP2Stream, didReceiveHeaders headers: HTTP2Headers) { self.headers.append(headers) }
     func stream(_ stream: HTTP2Stream, didReceiveData data: ByteBuffer) {
+        pinnedPerByte = max(pinnedPerByte, data.storageCapacity / max(1, data.readableBytes))
         var data = data
         received.writeBuffer(&data)
         chunks += 1
@@ -204,6 +207,25 @@ struct Pair {
         try pair.pump()
         #expect(pair.serverRecorder.received.readableBytes == window + 710 * 1024)
         #expect(recorder.writability == [true])
+    }
+
+    /// Small DATA in a large read buffer is copied out rather than sliced: a slice
+    /// waiting for a slow socket would keep the whole buffer alive.
+    @Test func smallDataDoesNotPinItsReadBuffer() throws {
+        let pair = try Pair()
+        let recorder = Recorder()
+        let stream = try pair.openTunnel(delegate: recorder)
+        try pair.pump()
+        let server = pair.serverRecorder.requests[0]
+        for i in 0..<20 {
+            server.write(ByteBuffer(string: "event \(i)\n"))
+            try pair.pump()
+        }
+        server.write(Pair.patterned(200_000, step: 3))
+        try pair.pump()
+        #expect(recorder.chunks > 20 && recorder.received.readableBytes > 200_000)
+        #expect(recorder.pinnedPerByte <= 4)
+        stream.reset(HTTP2ErrorCode.cancel)
     }
 
     /// Credit follows consumption: with nothing consumed the sender stops exactly at the
