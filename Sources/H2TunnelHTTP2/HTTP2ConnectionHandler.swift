@@ -164,6 +164,15 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         return stream
     }
 
+    /// Client role: `settings.lifetimeStreams` streams were opened. The owner should drain
+    /// this connection so its peer dials another.
+    public var isSpent: Bool {
+        guard let session, role == .client else { return false }
+        // Client stream IDs are 1, 3, 5, …: the next one tells how many were used.
+        let opened = (Int(nghttp2_session_get_next_stream_id(session)) - 1) / 2
+        return opened >= settings.lifetimeStreams
+    }
+
     /// Stops new streams, tells the peer (GOAWAY, RFC 9113 §6.8) and closes once the open
     /// streams have finished.
     public func drain() {

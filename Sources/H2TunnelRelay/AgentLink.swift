@@ -74,6 +74,14 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
             handler.flush()
             shared.withLockedValue { $0.openStreams += 1 }
             splice.onStreamClosed = { [self] _ in self.shared.withLockedValue { $0.openStreams -= 1 } }
+            if handler.isSpent {
+                // GOAWAY: the agent dials a new connection at once (make-before-break) and
+                // this one finishes its streams. Without it, a connection whose stream IDs
+                // ran out would refuse every browser until the agent reconnected.
+                logger.info("agent connection replaced", metadata: ["reason": "lifetime streams reached"])
+                shared.withLockedValue { $0.healthy = false }
+                handler.drain()
+            }
         } catch {
             onFailure("open-failed")
         }

@@ -40,12 +40,15 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("ping-interval"), help: "Seconds between PINGs on agent connections (default 15).") var pingInterval: Double?
     @Option(name: .customLong("ping-timeout"), help: "Seconds a PING may stay unanswered before the agent is dropped (default 10).") var pingTimeout: Double?
     @Option(name: .customLong("grace-period"), help: "Seconds a shutdown waits for open tunnels (default 30).") var gracePeriod: Double?
+    @Option(name: .customLong("agent-connection-streams"),
+            help: "Browser connections one agent connection carries before the agent is asked for a fresh one (default and most 1,073,641,824: HTTP/2 stream IDs are never reused).")
+    var agentConnectionStreams: Int?
     @Option(help: "Event-loop threads (default: half the cores, at least 1).") var threads: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error (default info).") var logLevel: String?
 
     static let keys: Set<String> = ["listen", "hostname", "cert", "key", "agent-hostname", "agent-ca", "tenant-domain",
                                     "admin-listen", "client-hello-timeout", "ping-interval", "ping-timeout",
-                                    "grace-period", "log-level", "threads"]
+                                    "grace-period", "log-level", "threads", "agent-connection-streams"]
 
     func run() async throws {
         SocketTuning.tuneAllocator()
@@ -96,6 +99,13 @@ struct Run: AsyncParsableCommand {
         configuration.gracePeriod = .fractionalSeconds(try file.double("grace-period", flag: gracePeriod, default: 30))
         configuration.http2.pingInterval = .fractionalSeconds(try file.double("ping-interval", flag: pingInterval, default: 15))
         configuration.http2.pingTimeout = .fractionalSeconds(try file.double("ping-timeout", flag: pingTimeout, default: 10))
+        let most = configuration.http2.lifetimeStreams
+        let streams = Int(try file.double("agent-connection-streams", flag: agentConnectionStreams.map(Double.init),
+                                          default: Double(most)))
+        guard (1...most).contains(streams) else {
+            throw ConfigFile.Error(description: "--agent-connection-streams must be between 1 and \(most)")
+        }
+        configuration.http2.lifetimeStreams = streams
         return configuration
     }
 }

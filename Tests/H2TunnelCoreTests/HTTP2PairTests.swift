@@ -79,12 +79,13 @@ struct Pair {
     let clientRecorder = Recorder()
     let serverRecorder = Recorder()
 
-    init() throws {
+    init(client configure: (inout HTTP2Settings) -> Void = { _ in }) throws {
         var serverSettings = HTTP2Settings()
         serverSettings.enableConnectProtocol = true
         serverSettings.pingInterval = nil
         var clientSettings = HTTP2Settings()
         clientSettings.pingInterval = nil
+        configure(&clientSettings)
         client = HTTP2ConnectionHandler(role: .client, settings: clientSettings, eventLoop: loop, delegate: clientRecorder)
         server = HTTP2ConnectionHandler(role: .server, settings: serverSettings, eventLoop: loop, delegate: serverRecorder)
         clientChannel = EmbeddedChannel(loop: loop)
@@ -226,6 +227,18 @@ struct Pair {
         #expect(recorder.chunks > 20 && recorder.received.readableBytes > 200_000)
         #expect(recorder.pinnedPerByte <= 4)
         stream.reset(HTTP2ErrorCode.cancel)
+    }
+
+    /// A client connection says when it has opened its lifetime's streams.
+    @Test func aConnectionIsSpentAfterItsLifetimeStreams() throws {
+        let pair = try Pair { $0.lifetimeStreams = 3 }
+        var spent: [Bool] = []
+        for _ in 0..<5 {
+            _ = try pair.openTunnel(delegate: Recorder())
+            spent.append(pair.client.isSpent)
+        }
+        #expect(spent == [false, false, true, true, true])
+        #expect(!pair.server.isSpent)
     }
 
     /// Credit follows consumption: with nothing consumed the sender stops exactly at the

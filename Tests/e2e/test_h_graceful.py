@@ -44,3 +44,19 @@ def test_sigterm_during_download(procs, pki, demo_app, which):
     proc = relay.proc if which == "relay" else agent.proc
     _download_with_signal(pki, relay, proc)
     assert proc.wait_exit(40) == 0, proc.stderr_tail()
+
+
+def test_spent_agent_connection_is_replaced(procs, pki, demo_app):
+    """After --agent-connection-streams browsers the relay sends GOAWAY; the agent
+    dials a fresh connection at once (make-before-break) and browsers never notice.
+    This is what keeps a long-lived agent connection from running out of HTTP/2
+    stream IDs (2^30 per connection, never reused)."""
+    from cluster import curl, wait_until
+    relay = procs.relay(extra=["--agent-connection-streams", "3"])
+    procs.agent(relay, demo_app.upstream)
+    first = relay.agents("acme")[0]["connection"]
+    for i in range(7):
+        r = curl(pki, relay, "acme", "/")
+        assert r.returncode == 0 and r.stdout.startswith(b"Hello"), (i, r.stderr[-300:])
+    ids = lambda: [a["connection"] for a in relay.agents("acme")]
+    wait_until(lambda: ids() and first not in ids(), 5, "the first agent connection replaced")
