@@ -241,6 +241,27 @@ struct Pair {
         #expect(!pair.server.isSpent)
     }
 
+    /// The far end resets with NO_ERROR while the socket still reads (RFC 9113 §8.1):
+    /// the socket gets what was sent and is closed, not left open with its bytes dropped.
+    @Test func aNoErrorResetClosesTheSocket() throws {
+        let pair = try Pair()
+        pair.serverRecorder.onRequest = { stream in try? stream.respond(status: 200, withBody: true) }
+        try pair.pump()
+        let splice = StreamSplice(streamLoop: pair.loop, channelLoop: pair.loop)
+        let socket = EmbeddedChannel(loop: pair.loop)
+        try socket.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 3)).wait()
+        try socket.pipeline.syncOperations.addHandler(SpliceChannelHandler(splice: splice))
+        splice.attach(stream: try pair.client.openStream(headers: Pair.connect, delegate: splice))
+        try pair.pump()
+        let server = pair.serverRecorder.requests[0]
+        server.write(ByteBuffer(string: "bye"))
+        try pair.pump()
+        server.reset(HTTP2ErrorCode.noError)
+        try pair.pump()
+        #expect(try socket.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == "bye")
+        #expect(!socket.isActive)
+    }
+
     /// Credit follows consumption: with nothing consumed the sender stops exactly at the
     /// stream window; each consume lets exactly that much more through.
     @Test func flowControlFollowsConsumption() throws {
