@@ -107,6 +107,16 @@ struct Pair {
         return try client.openStream(headers: Self.connect, delegate: delegate)
     }
 
+    /// Opens a tunnel whose client channel turns unwritable after `limit` bytes.
+    func gatedTunnel(limit: Int, drainsOnFlush: Bool = false) throws -> (HTTP2Stream, WritabilityGate) {
+        let stream = try openTunnel(delegate: Recorder())
+        try pump()
+        let gate = WritabilityGate(channel: clientChannel, limit: limit)
+        gate.drainsOnFlush = drainsOnFlush
+        try clientChannel.pipeline.syncOperations.addHandler(gate, position: .first)
+        return (stream, gate)
+    }
+
     /// `count` bytes of a pattern that repeats rarely, so a lost or reordered chunk shows.
     static func patterned(_ count: Int, step: Int) -> ByteBuffer {
         var payload = ByteBuffer()
@@ -148,11 +158,7 @@ struct Pair {
     /// and the rest follows once it is writable again.
     @Test func dataWaitsWhileTheChannelIsFull() throws {
         let pair = try Pair()
-        let recorder = Recorder()
-        let stream = try pair.openTunnel(delegate: recorder)
-        try pair.pump()
-        let gate = WritabilityGate(channel: pair.clientChannel, limit: 128 * 1024)
-        try pair.clientChannel.pipeline.syncOperations.addHandler(gate, position: .first)
+        let (stream, gate) = try pair.gatedTunnel(limit: 128 * 1024)
         let payload = Pair.patterned(1 << 20, step: 13)
         stream.write(payload)
         pair.loop.run()
@@ -171,12 +177,7 @@ struct Pair {
     /// for an event that already came.
     @Test func dataGoesOnWhenTheChannelDrainsDuringTheFlush() throws {
         let pair = try Pair()
-        let recorder = Recorder()
-        let stream = try pair.openTunnel(delegate: recorder)
-        try pair.pump()
-        let gate = WritabilityGate(channel: pair.clientChannel, limit: 128 * 1024)
-        gate.drainsOnFlush = true
-        try pair.clientChannel.pipeline.syncOperations.addHandler(gate, position: .first)
+        let (stream, _) = try pair.gatedTunnel(limit: 128 * 1024, drainsOnFlush: true)
         let payload = Pair.patterned(1 << 20, step: 17)
         stream.write(payload)
         try pair.pump()

@@ -25,6 +25,13 @@ import Testing
             trustRootsPath: mTLS ? PKIFixture.path("agent-ca.pem") : nil, alpnProtocols: ["h2"], requireALPN: true))
     }
 
+    /// A client like a browser's: no certificate, the development CA, ALPN `alpn`.
+    func browser(alpn: [String] = ["h2"]) throws -> TLSConnection {
+        try TLSConnection(context: TLSContext(TLSConfiguration(
+            role: .client, trustRootsPath: PKIFixture.path("ca.pem"), alpnProtocols: alpn)),
+            serverName: "agents.relay.localhost")
+    }
+
     @Test func mutualTLSCarriesTheTenantAndData() throws {
         let client = try TLSConnection(context: TLSContext(TLSConfiguration(
             role: .client, certificateChainPath: PKIFixture.path("tenants/acme/agent.pem"),
@@ -50,9 +57,7 @@ import Testing
     /// The last bytes and the close_notify behind them arrive together: the data comes
     /// first, and the close is still reported (the upstream then gets its FIN).
     @Test func closeNotifyBehindTheLastDataIsReported() throws {
-        let client = try TLSConnection(context: TLSContext(TLSConfiguration(
-            role: .client, trustRootsPath: PKIFixture.path("ca.pem"), alpnProtocols: ["h2"])),
-            serverName: "agents.relay.localhost")
+        let client = try browser()
         let server = try TLSConnection(context: serverContext(mTLS: false))
         let (c, s) = pump(client, server)
         guard case .complete = c, case .complete = s else {
@@ -78,9 +83,7 @@ import Testing
     /// data flight carries them ahead of the data, which still reads back intact.
     @Test func sessionTicketsLeaveWithTheFirstWrite() throws {
         func run(holdingTickets: Bool) throws -> (handshake: Int, firstWrite: Int, read: String) {
-            let client = try TLSConnection(context: TLSContext(TLSConfiguration(
-                role: .client, trustRootsPath: PKIFixture.path("ca.pem"), alpnProtocols: ["h2"])),
-                serverName: "agents.relay.localhost")
+            let client = try browser()
             let server = try TLSConnection(context: serverContext(mTLS: false))
             if holdingTickets { server.sendTicketsWithFirstWrite() }
             var handshakeBytes = 0
@@ -136,9 +139,7 @@ import Testing
     }
 
     @Test func noSharedALPNIsRefusedWhenRequired() throws {
-        let client = try TLSConnection(context: TLSContext(TLSConfiguration(
-            role: .client, trustRootsPath: PKIFixture.path("ca.pem"), alpnProtocols: ["http/1.1"])),
-            serverName: "agents.relay.localhost")
+        let client = try browser(alpn: ["http/1.1"])
         let server = try TLSConnection(context: serverContext(mTLS: false))
         let (_, s) = pump(client, server)
         guard case .failed = s else {
