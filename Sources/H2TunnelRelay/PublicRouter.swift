@@ -38,7 +38,8 @@ final class PublicRouter: Sendable {
             if name == configuration.hostname {
                 let tls = TLSHandler(connection: try TLSConnection(context: siteContext))
                 try replay(bytes, context: context, sniffer: sniffer, into: [
-                    tls, HTTPResponseEncoder(), ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)),
+                    tls, IdleStateHandler(allTimeout: RelaySiteHandler.idleTimeout),
+                    HTTPResponseEncoder(), ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)),
                     RelaySiteHandler(hostname: configuration.hostname),
                 ])
             } else if name == configuration.agentHostname {

@@ -22,6 +22,21 @@ final class RelaySiteHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
+    /// The browser closed its side (close_notify or FIN), or went quiet for
+    /// `RelaySiteHandler.idleTimeout`: close ours. Nothing else would, and each such
+    /// socket would stay in CLOSE_WAIT, holding a descriptor, for good.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            context.close(promise: nil)
+        } else if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    static let idleTimeout = TimeAmount.seconds(60)
+
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         context.close(promise: nil)
     }

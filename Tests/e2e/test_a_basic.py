@@ -98,3 +98,22 @@ def test_tls13_session_resumes_from_tickets_sent_with_the_response(setup, pki):
     assert session is not None and session.has_ticket
     status, _, reused, _ = get(session)
     assert status == 200 and reused
+
+
+def test_relay_site_closes_when_the_browser_does(setup, pki):
+    """The relay's own hostname: once the browser has closed its side (close_notify,
+    then FIN), the relay closes too, answering with its own close_notify, rather
+    than holding the socket in CLOSE_WAIT for good."""
+    relay, _ = setup
+    from cluster import RELAY_HOST
+    sock = connect(pki, relay.port, RELAY_HOST, timeout=5)
+    sock.sendall(f"GET / HTTP/1.1\r\nHost: {RELAY_HOST}\r\n\r\n".encode())
+    status, headers, body = read_head(sock)
+    while len(body) < int(headers["content-length"]):
+        body += sock.recv(65536)
+    assert status == 200 and body.startswith(b"H2Tunnel relay")
+    raw = sock.unwrap()   # close_notify; returns once the relay's arrives (timeout 5 s)
+    raw.shutdown(socket.SHUT_WR)
+    raw.settimeout(5)
+    assert raw.recv(1) == b""
+    raw.close()
