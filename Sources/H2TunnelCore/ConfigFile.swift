@@ -52,19 +52,31 @@ public struct ConfigFile: Sendable {
         return value
     }
 
-    public func double(_ key: String, flag: Double?, default value: Double) throws -> Double {
-        if let flag { return flag }
-        guard let text = values[key] else { return value }
-        guard let number = Double(text), number >= 0 else {
-            throw Error(description: "config file \(path): '\(key)' must be a non-negative number")
+    /// A number from the flag, else the file, else `default`; outside `range` (or not a
+    /// finite number) is an error naming the flag, wherever it came from. Unchecked, a
+    /// negative reconnect delay or an infinite grace period traps hours later.
+    public func double(_ key: String, flag: Double?, default value: Double, in range: ClosedRange<Double>) throws -> Double {
+        var number = value
+        if let flag {
+            number = flag
+        } else if let text = values[key] {
+            guard let parsed = Double(text) else {
+                throw Error(description: "config file \(path): '\(key)' must be a number")
+            }
+            number = parsed
+        }
+        guard number.isFinite, range.contains(number) else {
+            throw Error(description: "--\(key) must be between \(Self.format(range.lowerBound)) and \(Self.format(range.upperBound)), not \(number)")
         }
         return number
     }
 
-    /// `--threads`: the flag, else the file, else `default`; at least 1.
+    /// `--threads`: the flag, else the file, else `default`; 1 to 1,024.
     public func threadCount(flag: Int?, default value: Int) throws -> Int {
-        let count = Int(try double("threads", flag: flag.map(Double.init), default: Double(value)))
-        guard count >= 1 else { throw Error(description: "--threads must be at least 1") }
-        return count
+        Int(try double("threads", flag: flag.map(Double.init), default: Double(value), in: 1...1024))
+    }
+
+    private static func format(_ number: Double) -> String {
+        number == number.rounded() ? String(Int(number)) : String(number)
     }
 }

@@ -95,17 +95,13 @@ struct Run: AsyncParsableCommand {
             certificatePath: try file.required("cert", flag: cert), privateKeyPath: try file.required("key", flag: key),
             agentHostname: agentHostname, agentCAPath: try file.required("agent-ca", flag: agentCA),
             tenantDomain: tenantDomain, adminHost: admin?.host, adminPort: admin?.port ?? 0)
-        configuration.clientHelloTimeout = .fractionalSeconds(try file.double("client-hello-timeout", flag: clientHelloTimeout, default: 10))
-        configuration.gracePeriod = .fractionalSeconds(try file.double("grace-period", flag: gracePeriod, default: 30))
-        configuration.http2.pingInterval = .fractionalSeconds(try file.double("ping-interval", flag: pingInterval, default: 15))
-        configuration.http2.pingTimeout = .fractionalSeconds(try file.double("ping-timeout", flag: pingTimeout, default: 10))
-        let most = configuration.http2.lifetimeStreams
-        let streams = Int(try file.double("agent-connection-streams", flag: agentConnectionStreams.map(Double.init),
-                                          default: Double(most)))
-        guard (1...most).contains(streams) else {
-            throw ConfigFile.Error(description: "--agent-connection-streams must be between 1 and \(most)")
-        }
-        configuration.http2.lifetimeStreams = streams
+        configuration.clientHelloTimeout = .fractionalSeconds(try file.double("client-hello-timeout", flag: clientHelloTimeout, default: 10, in: 0.1...3600))
+        configuration.gracePeriod = .fractionalSeconds(try file.double("grace-period", flag: gracePeriod, default: 30, in: 0...86_400))
+        configuration.http2.pingInterval = .fractionalSeconds(try file.double("ping-interval", flag: pingInterval, default: 15, in: 0.1...3600))
+        configuration.http2.pingTimeout = .fractionalSeconds(try file.double("ping-timeout", flag: pingTimeout, default: 10, in: 0.1...3600))
+        let most = Double(configuration.http2.lifetimeStreams)
+        configuration.http2.lifetimeStreams = Int(try file.double(
+            "agent-connection-streams", flag: agentConnectionStreams.map(Double.init), default: most, in: 1...most))
         return configuration
     }
 }

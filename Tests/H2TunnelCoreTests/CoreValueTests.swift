@@ -61,8 +61,20 @@ import Testing
         let file = try ConfigFile.load(try write(#"{"listen": "0.0.0.0:443", "grace-period": 5}"#), knownKeys: ["listen", "grace-period"])
         #expect(file.string("listen", flag: nil) == "0.0.0.0:443")
         #expect(file.string("listen", flag: "127.0.0.1:1") == "127.0.0.1:1")
-        #expect(try file.double("grace-period", flag: nil, default: 30) == 5)
-        #expect(try file.double("grace-period", flag: 2, default: 30) == 2)
+        #expect(try file.double("grace-period", flag: nil, default: 30, in: 0...60) == 5)
+        #expect(try file.double("grace-period", flag: 2, default: 30, in: 0...60) == 2)
+    }
+
+    /// Out of range, NaN or infinite is refused at start, from a flag as from the file:
+    /// unchecked, these trapped later (a negative reconnect delay, `inf` seconds).
+    @Test func numbersOutsideTheirRangeAreRefused() throws {
+        let file = try ConfigFile.load(try write(#"{"threads": 1e20, "ping-interval": 0}"#), knownKeys: ["threads", "ping-interval"])
+        #expect(throws: ConfigFile.Error.self) { try file.threadCount(flag: nil, default: 1) }
+        #expect(throws: ConfigFile.Error.self) { try file.double("ping-interval", flag: nil, default: 15, in: 0.1...3600) }
+        for bad in [-1, .nan, .infinity, 1e10] {
+            #expect(throws: ConfigFile.Error.self) { try file.double("reconnect-base", flag: bad, default: 0.5, in: 0.01...3600) }
+        }
+        #expect(try file.threadCount(flag: 4, default: 1) == 4)
     }
 
     @Test func unknownKeyIsAnError() throws {
