@@ -27,6 +27,10 @@ public final class Agent: Sendable {
         var nextID = 0
         var stopping = false
         var dialing = false
+        var reconnectScheduled = false
+
+        /// A connection that is not draining: another dial would only duplicate it.
+        var hasLiveSession: Bool { sessions.keys.contains { !draining.contains($0) } }
     }
     private let state: NIOLockedValueBox<State>
 
@@ -86,7 +90,9 @@ public final class Agent: Sendable {
 
     private func dial() {
         let id: Int? = state.withLockedValue { state in
-            guard !state.stopping, !state.dialing else { return nil }
+            // Several paths ask for a dial (a GOAWAY, a failed dial's retry, a closed
+            // connection's retry); after a relay restart two of them used to connect.
+            guard !state.stopping, !state.dialing, !state.hasLiveSession else { return nil }
             state.dialing = true
             state.nextID += 1
             return state.nextID
@@ -158,10 +164,15 @@ public final class Agent: Sendable {
 
     private func scheduleReconnect() {
         let delay: Double? = state.withLockedValue { state in
-            state.stopping ? nil : state.backoff.next()
+            guard !state.stopping, !state.reconnectScheduled else { return nil }
+            state.reconnectScheduled = true
+            return state.backoff.next()
         }
         guard let delay else { return }
         logger.info("reconnecting", metadata: ["in": "\(String(format: "%.2f", delay))s"])
-        group.any().scheduleTask(in: .fractionalSeconds(delay)) { self.dial() }
+        group.any().scheduleTask(in: .fractionalSeconds(delay)) {
+            self.state.withLockedValue { $0.reconnectScheduled = false }
+            self.dial()
+        }
     }
 }

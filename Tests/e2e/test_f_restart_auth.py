@@ -40,6 +40,11 @@ def test_relay_restart_same_port(procs, pki, demo_app):
     relay2.wait_agent("acme", timeout=1 + 5, proc=agent.proc)
     assert time.monotonic() - started <= 6
     assert _works(pki, relay2)
+    # The failed make-before-break dial and the old connection's close each scheduled
+    # a reconnect; only one may connect. Absence can only be shown by waiting: longer
+    # than --reconnect-max (1 s) plus a connection set-up.
+    time.sleep(2.5)
+    assert len(relay2.agents("acme")) == 1, relay2.agents("acme")
 
 
 def test_rogue_agent_refused(procs, pki, demo_app):
