@@ -40,6 +40,27 @@ public struct ClientHelloParser: Sendable {
         self.maxHandshakeBytes = maxHandshakeBytes
     }
 
+    /// A lower bound on the bytes that hold the ClientHello these bytes begin: its
+    /// handshake length plus the headers seen so far. Nil until the 4-byte handshake
+    /// header is in (it may span records), or when these are not handshake records.
+    /// The relay parses only once this many bytes are in: parsing everything again on
+    /// every segment of a ClientHello sent a byte at a time would cost O(n²).
+    public static func announcedLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        var header = 0, got = 0, offset = 0, records = 0
+        while got < 4 {
+            guard bytes.count >= offset + 5, bytes[offset] == 0x16 else { return nil }
+            let recordLength = Int(bytes[offset + 3]) << 8 | Int(bytes[offset + 4])
+            let take = min(recordLength, 4 - got)
+            guard take > 0, bytes.count >= offset + 5 + take else { return nil }
+            for i in 0..<take { header = header << 8 | Int(bytes[offset + 5 + i]) }
+            got += take
+            records += 1
+            offset += 5 + recordLength
+        }
+        guard header >> 24 == 0x01 else { return nil }
+        return 4 + (header & 0xFF_FFFF) + 5 * records
+    }
+
     public func parse(_ buffer: ByteBuffer) -> ClientHelloParseResult {
         buffer.withUnsafeReadableBytes { self.parse(bytes: $0) }
     }

@@ -38,11 +38,19 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
         guard !decided else { return }
         var bytes = unwrapInboundIn(data)
         if buffered == nil { buffered = bytes } else { buffered!.writeBuffer(&bytes) }
+        // Not before the announced bytes are in (an announced size over the limit goes
+        // to the parser at once, which refuses it): one parse per ClientHello, not one
+        // per segment of a ClientHello sent a byte at a time.
+        let limit = parser.maxHandshakeBytes + 5 * 4
+        if let announced = buffered!.withUnsafeReadableBytes({ ClientHelloParser.announcedLength($0) }),
+           announced <= limit, buffered!.readableBytes < announced {
+            return
+        }
         switch parser.parse(buffered!) {
         case .needMore:
             // Records carry at most 16 KiB each; more than that plus headers without a
             // complete ClientHello is already over the limit.
-            if buffered!.readableBytes > parser.maxHandshakeBytes + 5 * 4 {
+            if buffered!.readableBytes > limit {
                 refuse(context: context, reason: "bad-client-hello", alert: nil)
             }
         case .notTLS:

@@ -48,6 +48,23 @@ import Testing
         #expect(parse(records) == .complete(ClientHelloInfo(serverName: "acme.tunnel.localhost", alpnProtocols: ["h2", "http/1.1"])))
     }
 
+    /// The announced length is known from the first 9 bytes (or once the handshake
+    /// header is in, across records) and never exceeds what the ClientHello really takes.
+    @Test func announcedLengthIsALowerBoundKnownEarly() throws {
+        let hello = try Self.clientHello(serverName: "acme.tunnel.localhost")
+        let announced = { (bytes: [UInt8]) in bytes.withUnsafeBytes { ClientHelloParser.announcedLength($0) } }
+        #expect(announced(Array(hello.prefix(8))) == nil)
+        #expect(announced(Array(hello.prefix(9))) == hello.count)
+        #expect(announced(hello) == hello.count)
+        // The handshake header split over a 2-byte record and the rest.
+        let body = Array(hello.dropFirst(5))
+        let split: [UInt8] = [0x16, 0x03, 0x01, 0x00, 0x02] + body.prefix(2)
+            + [0x16, 0x03, 0x01, UInt8((body.count - 2) >> 8), UInt8((body.count - 2) & 0xFF)] + body.dropFirst(2)
+        #expect(announced(Array(split.prefix(13))) == nil)
+        #expect(announced(Array(split.prefix(14))) == split.count)
+        #expect(announced(Array("GET / HTTP/1.1\r\n\r\n".utf8)) == nil)
+    }
+
     @Test func notTLS() {
         #expect(parse(Array("GET / HTTP/1.1\r\n\r\n".utf8)) == .notTLS)
         #expect(parse([0x16, 0x47]) == .notTLS)
