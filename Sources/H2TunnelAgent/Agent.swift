@@ -78,7 +78,7 @@ public final class Agent: Sendable {
             return Array(state.sessions.values)
         }
         logger.info("agent draining", metadata: ["connections": "\(sessions.count)"])
-        for entry in sessions { entry.session.drain() }
+        for entry in sessions { entry.session.drain(on: entry.channel.eventLoop) }
         let closed = EventLoopFuture.andAllComplete(sessions.map { $0.channel.closeFuture }, on: group.any())
         await firstOf(closed, orAfter: configuration.gracePeriod)
         for entry in sessions { entry.channel.close(promise: nil) }

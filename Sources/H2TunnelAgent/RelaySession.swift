@@ -11,8 +11,11 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
     let id: Int
     private let agent: Agent
     private let logger: Logger
+    /// Touched on the connection's event loop only.
     private(set) var handler: HTTP2ConnectionHandler?
     private(set) var wasReady = false
+    /// The agent is stopping while this connection was still in its handshake.
+    private var drainWhenReady = false
 
     init(id: Int, agent: Agent, logger: Logger) {
         self.id = id
@@ -24,15 +27,22 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
 
     func attach(_ handler: HTTP2ConnectionHandler) { self.handler = handler }
 
-    func drain() {
-        guard let handler else { return }
-        handler.eventLoop.execute { handler.drain() }
+    /// GOAWAY, now or, for a connection still in its TLS handshake, as soon as it is
+    /// ready: it must not start taking browsers while the agent stops.
+    func drain(on loop: EventLoop) {
+        loop.execute {
+            if let handler = self.handler, self.wasReady { handler.drain() } else { self.drainWhenReady = true }
+        }
     }
 
     // MARK: HTTP2ConnectionDelegate
 
     func connectionDidBecomeReady(_ connection: HTTP2ConnectionHandler) {
         wasReady = true
+        if drainWhenReady {
+            connection.drain()
+            return
+        }
         agent.sessionReady(self)
         logger.info("agent connected", metadata: ["relay": "\(agent.configuration.relayHost):\(agent.configuration.relayPort)",
                                                   "tenant": "\(agent.tenant)"])
