@@ -120,17 +120,16 @@ import Testing
 }
 
 @Suite struct SplicedReadTests {
-    @Test func activeReadersShareOneTurnsBudget() {
-        #expect(SplicedReadBudget.share(activeReaders: 1) == SplicedReadBudget.alone)
-        #expect(SplicedReadBudget.share(activeReaders: 2) == SplicedReadBudget.largest)
-        #expect(SplicedReadBudget.share(activeReaders: 4) == 32 * 1024)
-        #expect(SplicedReadBudget.share(activeReaders: 8) == SplicedReadBudget.smallest)
-        #expect(SplicedReadBudget.share(activeReaders: 500) == SplicedReadBudget.smallest)
+    @Test func competingBulkReadersShareOneTurnsBudget() {
+        #expect(SplicedReadBudget.share(bulkReaders: 1) == SplicedReadBudget.largest)
+        #expect(SplicedReadBudget.share(bulkReaders: 2) == SplicedReadBudget.largest)
+        #expect(SplicedReadBudget.share(bulkReaders: 4) == 32 * 1024)
+        #expect(SplicedReadBudget.share(bulkReaders: 8) == SplicedReadBudget.smallest)
+        #expect(SplicedReadBudget.share(bulkReaders: 500) == SplicedReadBudget.smallest)
     }
 
-    /// A reader alone reads large; four get a quarter of the budget each; a reader that
-    /// reads short still counts (a small request ends the lone mode), and one that went
-    /// quiet expires from the count.
+    /// A lone bulk reader reads large; four get a quarter of the budget each; a reader
+    /// that reads short leaves the count, and one that went quiet expires from it.
     @Test func readSizesFollowTheCompetition() {
         let budget = SplicedReadBudget()
         var readers = (0..<4).map { _ in SplicedReadAllocator(budget: budget) }
@@ -138,31 +137,35 @@ import Testing
         _ = readers[0].record(actualReadBytes: readers[0].size)
         #expect(readers[0].size == SplicedReadBudget.alone)
         for i in 0..<4 { _ = readers[i].record(actualReadBytes: readers[i].size) }
-        #expect(budget.activeReaders == 4)
+        #expect(budget.bulkReaders == 4)
         _ = readers[0].record(actualReadBytes: readers[0].size)
         #expect(readers[0].size == 32 * 1024)
 
-        // A short read sizes the next buffer from what came, and the reader stays counted.
+        // Keeping up (a short read) is not competing; the buffer follows what came.
         _ = readers[3].record(actualReadBytes: 10_000)
-        #expect(budget.activeReaders == 4 && readers[3].size == 32 * 1024)
+        #expect(budget.bulkReaders == 3 && readers[3].size == 32 * 1024)
         _ = readers[2].record(actualReadBytes: 100)
         #expect(readers[2].size == SplicedReadAllocator.initial)
 
         // Readers that stop reading (closed, paused, quiet) expire after the window.
         let later = NIODeadline.now() + SplicedReadBudget.window + .milliseconds(1)
         #expect(budget.fullRead(by: readers.count + 1, at: later) == SplicedReadBudget.alone)
-        #expect(budget.activeReaders == 1)
+        #expect(budget.bulkReaders == 1)
     }
 
-    /// One small request beside a lone bulk reader cuts the bulk reader's next read to a
-    /// share, so the request does not wait behind 512 KiB at every hop.
-    @Test func aSmallReaderEndsTheLoneMode() {
+    /// One small request beside a lone bulk reader brings the bulk reader back to a
+    /// share, so the request does not wait behind 512 KiB at every hop; many small
+    /// readers do not shrink that share further.
+    @Test func smallReadersEndTheLoneModeOnly() {
         let budget = SplicedReadBudget()
         var bulk = SplicedReadAllocator(budget: budget)
-        var small = SplicedReadAllocator(budget: budget)
+        var small = (0..<50).map { _ in SplicedReadAllocator(budget: budget) }
         _ = bulk.record(actualReadBytes: bulk.size)
         #expect(bulk.size == SplicedReadBudget.alone)
-        _ = small.record(actualReadBytes: 300)
+        _ = small[0].record(actualReadBytes: 300)
+        _ = bulk.record(actualReadBytes: bulk.size)
+        #expect(bulk.size == SplicedReadBudget.largest)
+        for i in small.indices { _ = small[i].record(actualReadBytes: 300) }
         _ = bulk.record(actualReadBytes: bulk.size)
         #expect(bulk.size == SplicedReadBudget.largest)
     }
