@@ -129,9 +129,15 @@ public final class Agent: Sendable {
             .whenComplete { result in
                 switch result {
                 case .success(let channel):
-                    self.state.withLockedValue {
-                        $0.dialing = false
-                        $0.sessions[id] = (session, channel)
+                    let stopping = self.state.withLockedValue { state -> Bool in
+                        state.dialing = false
+                        if !state.stopping { state.sessions[id] = (session, channel) }
+                        return state.stopping
+                    }
+                    guard !stopping else {
+                        // Connected after shutdown began: it must not start taking browsers.
+                        channel.close(promise: nil)
+                        return
                     }
                     channel.closeFuture.whenComplete { _ in self.sessionClosed(id: id) }
                 case .failure(let error):

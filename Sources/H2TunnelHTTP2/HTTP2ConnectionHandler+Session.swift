@@ -153,10 +153,11 @@ extension HTTP2ConnectionHandler {
             return 0
         }
         // A slice keeps its whole read buffer alive (up to 256 KiB) while it waits for a
-        // slow socket, and flow control counts only the slice. A payload under a quarter of
-        // its buffer is copied out, so a stream never pins more than 4× its window: a
-        // stalled SSE stream of 200-byte events would otherwise hold 1,300× its window.
-        if length * 4 < input.buffer.storageCapacity {
+        // slow socket, and flow control counts only the slice: a stalled SSE stream of
+        // 200-byte events would hold 1,300× its window. A small payload (under 16 KiB and
+        // a quarter of its buffer) is copied out; bulk frames, 16 KiB and up, stay
+        // slices. So a stream pins at most 16× its window, and bulk data is not copied.
+        if length < Self.copiedPayload && length * 4 < input.buffer.storageCapacity {
             enqueue(.data(id, ByteBuffer(bytes: UnsafeRawBufferPointer(start: data, count: length))))
             return 0
         }

@@ -305,6 +305,8 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     /// rather than being copied behind their frame header: TLS encrypts them in place of
     /// a copy, at the price of one small record for the header (~5 % of agent CPU).
     static let directPayload = 4 * 1024
+    /// Received DATA below this size is copied out of a large read buffer (see `onDataChunk`).
+    static let copiedPayload = 16 * 1024
 
     func appendOutput(_ bytes: UnsafeRawBufferPointer) {
         if output == nil { output = context?.channel.allocator.buffer(capacity: Self.writeChunk + 16 * 1024) }

@@ -204,10 +204,13 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
         if errorCode != HTTP2ErrorCode.noError {
             onChannel { self.resetChannel() }
         } else {
+            // DATA of this same read goes first: it is still in the batch.
+            sendBatch()
             onChannel {
                 // After both END_STREAMs our input has ended already. If it has not, the
                 // peer reset with NO_ERROR (RFC 9113 §8.1: it needs nothing more from us):
                 // stop reading and close once the socket's output is finished.
+                self.pauseReading()
                 self.inputEnded = true
                 self.endChannelOutput()
                 self.closeChannelIfDone()

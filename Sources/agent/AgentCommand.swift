@@ -91,8 +91,7 @@ struct Run: AsyncParsableCommand {
             tenantKeyPath: try file.required("tenant-key", flag: tenantKey),
             upstream: try Upstream.parse(try file.required("upstream", flag: upstream)))
         configuration.reconnectBase = try file.double("reconnect-base", flag: reconnectBase, default: 0.5, in: 0.01...3600)
-        configuration.reconnectMax = try file.double("reconnect-max", flag: reconnectMax, default: 30,
-                                                     in: configuration.reconnectBase...86_400)
+        configuration.reconnectMax = try file.double("reconnect-max", flag: reconnectMax, default: 30, in: 0.01...86_400)
         configuration.gracePeriod = .fractionalSeconds(try file.double("grace-period", flag: gracePeriod, default: 30, in: 0...86_400))
         configuration.http2.pingInterval = .fractionalSeconds(try file.double("ping-interval", flag: pingInterval, default: 15, in: 0.1...3600))
         configuration.http2.pingTimeout = .fractionalSeconds(try file.double("ping-timeout", flag: pingTimeout, default: 10, in: 0.1...3600))
