@@ -80,6 +80,7 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
                 // ran out would refuse every browser until the agent reconnected.
                 logger.info("agent connection replaced", metadata: ["reason": "lifetime streams reached"])
                 shared.withLockedValue { $0.healthy = false }
+                registry.expectReplacement(of: self)
                 handler.drain()
             }
         } catch {

@@ -65,10 +65,31 @@ final class PublicRouter: Sendable {
     /// into it; the ClientHello already read goes out right after HEADERS (no extra RTT).
     private func tunnel(tenant: String, host: String, bytes: ByteBuffer, context: ChannelHandlerContext,
                         sniffer: ClientHelloSniffer, remote: String) throws {
-        guard let link = registry.connection(forTenant: tenant) else {
-            sniffer.refuse(context: context, reason: "tenant-offline", alert: .internalError, detail: host)
+        if let link = registry.connection(forTenant: tenant) {
+            try tunnel(through: link, host: host, bytes: bytes, context: context, sniffer: sniffer, remote: remote)
             return
         }
+        // None now; if the tenant's spent connection is being replaced, the new one is a
+        // round trip away (README wire contract §8): wait for it rather than refuse.
+        let bound = NIOLoopBound((context, sniffer), eventLoop: context.eventLoop)
+        registry.connection(forTenant: tenant, waitingOn: context.eventLoop).whenComplete { result in
+            let (context, sniffer) = bound.value
+            // The browser may have left while it waited: no stream for a closed socket.
+            guard context.channel.isActive else { return }
+            guard case .success(let link?) = result else {
+                sniffer.refuse(context: context, reason: "tenant-offline", alert: .internalError, detail: host)
+                return
+            }
+            do {
+                try self.tunnel(through: link, host: host, bytes: bytes, context: context, sniffer: sniffer, remote: remote)
+            } catch {
+                sniffer.refuse(context: context, reason: "internal", alert: .internalError, detail: "\(error)")
+            }
+        }
+    }
+
+    private func tunnel(through link: AgentLink, host: String, bytes: ByteBuffer, context: ChannelHandlerContext,
+                        sniffer: ClientHelloSniffer, remote: String) throws {
         let channel = context.channel
         let splice = StreamSplice(streamLoop: link.eventLoop, channelLoop: channel.eventLoop)
         let logger = self.logger

@@ -60,3 +60,27 @@ def test_spent_agent_connection_is_replaced(procs, pki, demo_app):
         assert r.returncode == 0 and r.stdout.startswith(b"Hello"), (i, r.stderr[-300:])
     ids = lambda: [a["connection"] for a in relay.agents("acme")]
     wait_until(lambda: ids() and first not in ids(), 5, "the first agent connection replaced")
+
+
+def test_browsers_wait_for_the_replacement_connection(procs, pki, demo_app):
+    """Browsers that arrive between the relay's GOAWAY on a spent agent connection and
+    the agent's new connection wait for the new one instead of getting tenant-offline:
+    4 × 15 concurrent curls across about a dozen replacements all succeed."""
+    import threading
+    from cluster import curl
+    relay = procs.relay(extra=["--agent-connection-streams", "5"])
+    procs.agent(relay, demo_app.upstream)
+    failures = []
+
+    def browse():
+        for _ in range(15):
+            r = curl(pki, relay, "acme", "/")
+            if r.returncode != 0 or not r.stdout.startswith(b"Hello"):
+                failures.append(r.stderr[-200:])
+
+    threads = [threading.Thread(target=browse) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not failures, (len(failures), failures[:2])
