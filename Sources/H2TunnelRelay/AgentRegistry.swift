@@ -21,6 +21,11 @@ public final class AgentRegistry: AgentDirectory {
         /// Browsers waiting for such a tenant's new connection.
         var waiters: [String: [Waiter]] = [:]
         var nextWaiter = 0
+
+        /// New streams go to the newest connection that is not draining.
+        func newest(of tenant: String) -> AgentLink? {
+            links[tenant]?.last(where: { $0.isHealthy })
+        }
     }
     private let state = NIOLockedValueBox(State())
     private let nextID = NIOLockedValueBox<Int>(0)
@@ -55,7 +60,7 @@ public final class AgentRegistry: AgentDirectory {
     func connection(forTenant tenant: String, waitingOn loop: EventLoop) -> EventLoopFuture<AgentLink?> {
         let now = NIODeadline.now()
         let (link, waiter, deadline) = state.withLockedValue { state -> (AgentLink?, Waiter?, NIODeadline) in
-            if let link = state.links[tenant]?.last(where: { $0.isHealthy }) { return (link, nil, now) }
+            if let link = state.newest(of: tenant) { return (link, nil, now) }
             guard let until = state.replacing[tenant], until > now else { return (nil, nil, now) }
             state.nextWaiter += 1
             let waiter = Waiter(id: state.nextWaiter, promise: loop.makePromise())
@@ -84,7 +89,7 @@ public final class AgentRegistry: AgentDirectory {
     /// Several connections per tenant are allowed (HA, draining); new streams go to the
     /// newest one that is not draining.
     public func connection(forTenant tenant: String) -> AgentLink? {
-        state.withLockedValue { $0.links[tenant]?.last(where: { $0.isHealthy }) }
+        state.withLockedValue { $0.newest(of: tenant) }
     }
 
     public var all: [AgentLink] {
