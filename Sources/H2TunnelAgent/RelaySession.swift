@@ -69,6 +69,13 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
         agent.sessionDraining(self)
     }
 
+    func connection(_ connection: HTTP2ConnectionHandler, willResetStalledStream stream: HTTP2Stream, heldBytes: Int) {
+        logger.warning("tunnel reset: app stopped reading", metadata: [
+            "stream": "\(stream.id)", "held": "\(heldBytes)",
+            "reason": "receive budget spent, nothing read for \(connection.settings.stallTimeout.nanoseconds / 1_000_000_000) s",
+        ])
+    }
+
     func connectionDidClose(_ connection: HTTP2ConnectionHandler, reason: String?) {
         logger.info("relay connection closed", metadata: ["reason": "\(reason ?? "drained")"])
         handler = nil

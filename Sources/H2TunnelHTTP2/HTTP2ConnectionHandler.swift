@@ -55,12 +55,17 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     private var pingTask: RepeatedTask?
     private var pingDeadline: Scheduled<Void>?
     private var pingWaiters: [(sent: NIODeadline, promise: EventLoopPromise<TimeAmount>)] = []
+    /// When received bytes give their connection window back (see `ReceiveBudget`).
+    var receiveBudget: ReceiveBudget
+    /// The next look for stalled streams, scheduled only while over the receive budget.
+    var stallCheck: Scheduled<Void>?
 
     public init(role: Role, settings: HTTP2Settings, eventLoop: EventLoop, delegate: HTTP2ConnectionDelegate?) {
         self.role = role
         self.settings = settings
         self.eventLoop = eventLoop
         self.delegate = delegate
+        self.receiveBudget = ReceiveBudget(budget: settings.receiveBudget)
     }
 
     deinit {
@@ -229,8 +234,10 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
 
     func consume(_ stream: HTTP2Stream, count: Int) {
         guard let session else { return }
-        _ = nghttp2_session_consume_connection(session, count)
+        let credit = receiveBudget.released(count)
+        if credit > 0 { _ = nghttp2_session_consume_connection(session, credit) }
         if !stream.isClosed { _ = nghttp2_session_consume_stream(session, stream.id, count) }
+        stream.lastProgress = eventLoop.now
         scheduleFlush()
     }
 
@@ -365,7 +372,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
             stream.delegate?.stream(stream, didReceiveHeaders: stream.headers)
         case .data(let id, let data):
             guard let stream = streams[id] else { return }
-            stream.unconsumed += data.readableBytes
+            hold(data.readableBytes, for: stream)
             stream.delegate?.stream(stream, didReceiveData: data)
         case .end(let id):
             guard let stream = streams[id] else { return }
@@ -398,7 +405,8 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     private func finish(_ stream: HTTP2Stream, code: UInt32) {
         stream.isClosed = true
         if stream.unconsumed > 0, let session {
-            _ = nghttp2_session_consume_connection(session, stream.unconsumed)
+            let credit = receiveBudget.released(stream.unconsumed)
+            if credit > 0 { _ = nghttp2_session_consume_connection(session, credit) }
             stream.unconsumed = 0
         }
         stream.delegate?.streamDidClose(stream, errorCode: code)
@@ -418,6 +426,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         isClosed = true
         pingTask?.cancel()
         pingDeadline?.cancel()
+        stallCheck?.cancel()
         let lost = streams.values
         streams = [:]
         let waiters = pingWaiters

@@ -7,9 +7,17 @@ public struct HTTP2Settings: Sendable {
     /// stream before we have written it onward. Sized to the bandwidth-delay product of
     /// a fast WAN (1 Gbit/s × 8 ms), not the 64 KiB default that caps a stream at 64 KiB per RTT.
     public var initialStreamWindow: Int = 1 << 20
-    /// The connection window: the most bytes all streams together may have in flight to us.
-    /// It bounds the memory one peer can make us hold.
+    /// The connection window: the most bytes all streams together may have in flight to us
+    /// beyond what `receiveBudget` lets us hold.
     public var connectionWindow: Int = 16 << 20
+    /// Received bytes held (not yet written onward) whose connection window is given back
+    /// on receipt, so streams whose readers stop cannot take the connection window from
+    /// the others (`ReceiveBudget`). Memory one connection can make us hold:
+    /// `receiveBudget` + `connectionWindow`.
+    public var receiveBudget: Int = 16 << 20
+    /// Over the receive budget, a stream that holds bytes and has written none of them
+    /// onward for this long is reset (CANCEL): it is what keeps the others waiting.
+    public var stallTimeout: TimeAmount = .seconds(5)
     /// SETTINGS_MAX_FRAME_SIZE we advertise, and the most we put in one DATA frame when the
     /// peer allows it: a quarter as many frames (headers, callbacks, events) per byte as the
     /// 16 KiB default, while a frame still takes only ~0.1 ms of a 1 GB/s link, so streams

@@ -24,6 +24,9 @@ public final class HTTP2Stream: @unchecked Sendable {
     var wasWritable = true
     /// Bytes received whose window has not been given back yet.
     var unconsumed = 0
+    /// When bytes of this stream were last written onward, or began to wait: a stream
+    /// holding bytes with no progress since is stalled (see `resetStalledStreams`).
+    var lastProgress = NIODeadline.uptimeNanoseconds(0)
     public internal(set) var isClosed = false
     /// Server role: a response was submitted.
     public internal(set) var responded = false

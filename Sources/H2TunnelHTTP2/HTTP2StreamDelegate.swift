@@ -27,4 +27,12 @@ public protocol HTTP2ConnectionDelegate: AnyObject {
     func connectionDidReceiveGoAway(_ connection: HTTP2ConnectionHandler, errorCode: UInt32)
     /// The connection closed; `reason` is nil after an orderly end.
     func connectionDidClose(_ connection: HTTP2ConnectionHandler, reason: String?)
+    /// Over its receive budget, the connection resets `stream` (CANCEL) because its reader
+    /// took none of the `heldBytes` it holds for `HTTP2Settings.stallTimeout`. For the log.
+    func connection(_ connection: HTTP2ConnectionHandler, willResetStalledStream stream: HTTP2Stream, heldBytes: Int)
+}
+
+extension HTTP2ConnectionDelegate {
+    /// h2probe has nothing to report about it; relay and agent log it.
+    public func connection(_ connection: HTTP2ConnectionHandler, willResetStalledStream stream: HTTP2Stream, heldBytes: Int) {}
 }

@@ -13,6 +13,7 @@ final class AdminHandler: ChannelInboundHandler {
         var remote: String
         var connectedSince: String
         var openStreams: Int
+        var stalledResets: Int
     }
 
     private let registry: AgentRegistry
@@ -42,7 +43,8 @@ final class AdminHandler: ChannelInboundHandler {
         let formatter = ISO8601DateFormatter()
         let entries = registry.all.map {
             AgentEntry(tenant: $0.tenant, connection: $0.id, remote: $0.remote,
-                       connectedSince: formatter.string(from: $0.connectedSince), openStreams: $0.openStreams)
+                       connectedSince: formatter.string(from: $0.connectedSince), openStreams: $0.openStreams,
+                       stalledResets: $0.stalledResets)
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

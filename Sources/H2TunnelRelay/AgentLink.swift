@@ -20,7 +20,7 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
     private let logger: Logger
     private let closed: EventLoopPromise<Void>
     /// Read from other loops (routing, admin), written on `eventLoop`.
-    private let shared = NIOLockedValueBox((healthy: false, openStreams: 0))
+    private let shared = NIOLockedValueBox((healthy: false, openStreams: 0, stalledResets: 0))
 
     init(id: Int, tenant: String, remote: String, eventLoop: EventLoop, registry: AgentRegistry, logger: Logger) {
         self.id = id
@@ -37,6 +37,9 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
 
     public var isHealthy: Bool { shared.withLockedValue { $0.healthy } }
     public var openStreams: Int { shared.withLockedValue { $0.openStreams } }
+    /// Tunnels reset because their browser stopped reading while the connection was over
+    /// its receive budget (`HTTP2Settings.stallTimeout`).
+    public var stalledResets: Int { shared.withLockedValue { $0.stalledResets } }
 
     /// Opens the tunnel stream for one browser connection, on this link's loop.
     /// `onFailure` runs (on this loop) when no stream could be opened.
@@ -122,6 +125,14 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
     public func connectionDidReceiveGoAway(_ connection: HTTP2ConnectionHandler, errorCode: UInt32) {
         shared.withLockedValue { $0.healthy = false }
         logger.info("agent draining", metadata: ["code": "\(HTTP2ErrorCode.name(errorCode))"])
+    }
+
+    public func connection(_ connection: HTTP2ConnectionHandler, willResetStalledStream stream: HTTP2Stream, heldBytes: Int) {
+        shared.withLockedValue { $0.stalledResets += 1 }
+        logger.warning("tunnel reset: browser stopped reading", metadata: [
+            "stream": "\(stream.id)", "held": "\(heldBytes)",
+            "reason": "receive budget spent, nothing read for \(connection.settings.stallTimeout.nanoseconds / 1_000_000_000) s",
+        ])
     }
 
     public func connectionDidClose(_ connection: HTTP2ConnectionHandler, reason: String?) {

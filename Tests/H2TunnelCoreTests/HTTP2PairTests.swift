@@ -17,6 +17,8 @@ final class Recorder: HTTP2StreamDelegate, HTTP2ConnectionDelegate {
     /// `isWritable` at each writability notification.
     var writability: [Bool] = []
     var onRequest: ((HTTP2Stream) -> Void)?
+    /// Streams the connection reset as stalled.
+    var stalledResets: [Int32] = []
 
     func connectionDidBecomeReady(_ connection: HTTP2ConnectionHandler) { ready = true }
     func connection(_ connection: HTTP2ConnectionHandler, didReceiveRequest stream: HTTP2Stream) {
@@ -26,6 +28,9 @@ final class Recorder: HTTP2StreamDelegate, HTTP2ConnectionDelegate {
     }
     func connectionDidReceiveGoAway(_ connection: HTTP2ConnectionHandler, errorCode: UInt32) {}
     func connectionDidClose(_ connection: HTTP2ConnectionHandler, reason: String?) {}
+    func connection(_ connection: HTTP2ConnectionHandler, willResetStalledStream stream: HTTP2Stream, heldBytes: Int) {
+        stalledResets.append(stream.id)
+    }
     func stream(_ stream: HTTP2Stream, didReceiveHeaders headers: HTTP2Headers) { self.headers.append(headers) }
     func stream(_ stream: HTTP2Stream, didReceiveData data: ByteBuffer) {
         pinnedPerByte = max(pinnedPerByte, data.storageCapacity / max(1, data.readableBytes))

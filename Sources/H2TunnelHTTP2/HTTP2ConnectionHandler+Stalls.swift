@@ -1,0 +1,42 @@
+import NIOCore
+internal import CNGHTTP2
+
+/// Streams whose readers stopped: the receive budget (`ReceiveBudget`) absorbs them, and
+/// once it is spent the oldest stalls are reset so the connection window comes back.
+extension HTTP2ConnectionHandler {
+    /// Takes `count` received bytes into `stream`'s account and the connection's budget,
+    /// giving connection window back at once while the budget allows.
+    func hold(_ count: Int, for stream: HTTP2Stream) {
+        if stream.unconsumed == 0 { stream.lastProgress = eventLoop.now }
+        stream.unconsumed += count
+        let credit = receiveBudget.received(count)
+        if credit > 0, let session { _ = nghttp2_session_consume_connection(session, credit) }
+        if receiveBudget.isExceeded { watchForStalls() }
+    }
+
+    /// Looks for stalled streams every second while the budget is exceeded.
+    func watchForStalls() {
+        guard stallCheck == nil, !isClosed else { return }
+        let interval = min(TimeAmount.seconds(1), settings.stallTimeout)
+        stallCheck = eventLoop.scheduleTask(in: interval) {
+            self.stallCheck = nil
+            self.resetStalledStreams()
+        }
+    }
+
+    /// Over budget, resets (CANCEL) every stream that holds bytes and has written none
+    /// onward for `stallTimeout`: each gives its bytes' window back as it closes. Readers
+    /// that are merely slow keep their streams.
+    func resetStalledStreams() {
+        guard receiveBudget.isExceeded, !isClosed else { return }
+        let now = eventLoop.now
+        let stalled = streams.values.filter {
+            !$0.isClosed && $0.unconsumed > 0 && now - $0.lastProgress >= settings.stallTimeout
+        }
+        for stream in stalled {
+            delegate?.connection(self, willResetStalledStream: stream, heldBytes: stream.unconsumed)
+            stream.reset(HTTP2ErrorCode.cancel)
+        }
+        watchForStalls()
+    }
+}
