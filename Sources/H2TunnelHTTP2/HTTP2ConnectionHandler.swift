@@ -54,7 +54,12 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     private var closeReason: String?
     private var pingTask: RepeatedTask?
     private var pingDeadline: Scheduled<Void>?
-    private var pingWaiters: [(sent: NIODeadline, promise: EventLoopPromise<TimeAmount>)] = []
+    /// Every PING we sent and await the ACK of, oldest first (ACKs come in order): the
+    /// liveness PINGs, the one sent at start to learn the round-trip time, h2probe's.
+    private var pingsInFlight: [(sent: NIODeadline, promise: EventLoopPromise<TimeAmount>?)] = []
+    /// The smallest PING round trip seen: the path's own delay, without the queues a
+    /// busy connection adds. Stream windows are tuned against it (`tuneWindow`).
+    public private(set) var minRTT: TimeAmount?
     /// When received bytes give their connection window back (see `ReceiveBudget`).
     var receiveBudget: ReceiveBudget
     /// The next look for stalled streams, scheduled only while over the receive budget.
@@ -198,8 +203,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
             promise.fail(HTTP2Error("connection closed"))
             return promise.futureResult
         }
-        pingWaiters.append((.now(), promise))
-        _ = nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
+        submitPing(promise)
         flushNow()
         return promise.futureResult
     }
@@ -236,7 +240,10 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         guard let session else { return }
         let credit = receiveBudget.released(count)
         if credit > 0 { _ = nghttp2_session_consume_connection(session, credit) }
-        if !stream.isClosed { _ = nghttp2_session_consume_stream(session, stream.id, count) }
+        if !stream.isClosed {
+            _ = nghttp2_session_consume_stream(session, stream.id, count)
+            tuneWindow(stream, consumed: count)
+        }
         stream.lastProgress = eventLoop.now
         scheduleFlush()
     }
@@ -386,13 +393,18 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         case .settings:
             guard !isReady else { return }
             isReady = true
+            // One PING at once: the round-trip time is known before the first window fills.
+            submitPing(nil)
+            scheduleFlush()
             delegate?.connectionDidBecomeReady(self)
         case .pingAck:
             pingDeadline?.cancel()
             pingDeadline = nil
-            if !pingWaiters.isEmpty {
-                let waiter = pingWaiters.removeFirst()
-                waiter.promise.succeed(.now() - waiter.sent)
+            if !pingsInFlight.isEmpty {
+                let ping = pingsInFlight.removeFirst()
+                let rtt = eventLoop.now - ping.sent
+                minRTT = min(minRTT ?? rtt, rtt)
+                ping.promise?.succeed(rtt)
             }
         case .goaway(let code):
             isDraining = true
@@ -429,9 +441,9 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         stallCheck?.cancel()
         let lost = streams.values
         streams = [:]
-        let waiters = pingWaiters
-        pingWaiters = []
-        for waiter in waiters { waiter.promise.fail(HTTP2Error("connection closed")) }
+        let pings = pingsInFlight
+        pingsInFlight = []
+        for ping in pings { ping.promise?.fail(HTTP2Error("connection closed")) }
         for stream in lost { finish(stream, code: HTTP2ErrorCode.cancel) }
         let delegate = self.delegate
         self.delegate = nil
@@ -452,9 +464,16 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         }
     }
 
-    private func sendPing() {
-        guard let session, !isClosed, pingDeadline == nil else { return }
+    /// Queues a PING; its ACK gives a round-trip sample and completes `promise`.
+    private func submitPing(_ promise: EventLoopPromise<TimeAmount>?) {
+        guard let session else { return }
+        pingsInFlight.append((eventLoop.now, promise))
         _ = nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
+    }
+
+    private func sendPing() {
+        guard !isClosed, pingDeadline == nil else { return }
+        submitPing(nil)
         pingDeadline = eventLoop.scheduleTask(in: settings.pingTimeout) {
             self.pingDeadline = nil
             self.fail("PING not acknowledged within \(self.settings.pingTimeout.nanoseconds / 1_000_000) ms")

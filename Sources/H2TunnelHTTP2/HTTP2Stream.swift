@@ -27,6 +27,12 @@ public final class HTTP2Stream: @unchecked Sendable {
     /// When bytes of this stream were last written onward, or began to wait: a stream
     /// holding bytes with no progress since is stalled (see `resetStalledStreams`).
     var lastProgress = NIODeadline.uptimeNanoseconds(0)
+    /// Our receive window for this stream: SETTINGS_INITIAL_WINDOW_SIZE, doubled by
+    /// `tuneWindow` while the window, not the reader, is what limits the stream.
+    var receiveWindow: Int
+    /// Bytes written onward since `windowRoundStart`; a round ends every half window.
+    var consumedThisRound = 0
+    var windowRoundStart: NIODeadline
     public internal(set) var isClosed = false
     /// Server role: a response was submitted.
     public internal(set) var responded = false
@@ -37,6 +43,8 @@ public final class HTTP2Stream: @unchecked Sendable {
         self.id = id
         self.connection = connection
         self.eventLoop = connection.eventLoop
+        self.receiveWindow = connection.settings.initialStreamWindow
+        self.windowRoundStart = connection.eventLoop.now
     }
 
     public var isWritable: Bool { outboundBytes < connection.settings.streamHighWatermark }

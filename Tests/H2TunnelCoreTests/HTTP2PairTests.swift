@@ -129,6 +129,19 @@ struct Pair {
         return payload
     }
 
+    /// Like `pump`, but every flight takes `delay` on its way: a long path.
+    func pump(delay: TimeAmount) throws {
+        for _ in 0..<1000 {
+            loop.run()
+            var flights: [(EmbeddedChannel, ByteBuffer)] = []
+            while let out = try clientChannel.readOutbound(as: ByteBuffer.self) { flights.append((serverChannel, out)) }
+            while let out = try serverChannel.readOutbound(as: ByteBuffer.self) { flights.append((clientChannel, out)) }
+            if flights.isEmpty { return }
+            loop.advanceTime(by: delay)
+            for (channel, bytes) in flights { try channel.writeInbound(bytes) }
+        }
+    }
+
     /// Moves bytes both ways until both sides are quiet.
     func pump() throws {
         for _ in 0..<1000 {

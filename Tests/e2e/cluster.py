@@ -182,16 +182,17 @@ class Processes:
 
     def agent(self, relay: "Relay", upstream: str, tenant: str = "acme",
               cert_tenant: str | None = None, client_cert: tuple | None = None,
-              extra: list | None = None, wait: bool = True) -> "Agent":
+              extra: list | None = None, wait: bool = True, relay_port: int | None = None) -> "Agent":
         """An agent for `tenant`. `cert_tenant` picks another tenant's server cert,
-        `client_cert` another (cert, key) pair, both for refusal tests."""
+        `client_cert` another (cert, key) pair, both for refusal tests; `relay_port`
+        dials something in front of the relay (a delay proxy) instead of the relay."""
         pki = self.pki
         cert, key = client_cert or (pki / "tenants" / tenant / "agent.pem",
                                     pki / "tenants" / tenant / "agent.key")
         served = pki / "tenants" / (cert_tenant or tenant)
         previous = {a["connection"] for a in relay.agents(tenant)}
         argv = [self.bins / "agent", "run",
-                "--relay", f"127.0.0.1:{relay.port}", "--relay-hostname", AGENT_HOST,
+                "--relay", f"127.0.0.1:{relay_port or relay.port}", "--relay-hostname", AGENT_HOST,
                 "--relay-ca", pki / "ca.pem", "--cert", cert, "--key", key,
                 "--tenant-cert", served / "tenant.pem", "--tenant-key", served / "tenant.key",
                 "--upstream", upstream, "--reconnect-base", "0.1", "--reconnect-max", "1",

@@ -37,6 +37,9 @@ PATH_NAMES = {
     "E": "relay+agent tls://",
     "E2": "relay+agent tcp://",
 }
+#: One-way delay of the long link in figure 8: a 20 ms round trip, a relay in a
+#: neighbouring region.
+LINK_DELAY_MS = 10
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -67,6 +70,7 @@ class Bench:
             "fair_n": 200 if q else 1000,
             "bulk": 4,
             "fair_s": 1.0 if q else 4.0,
+            "long_reps": 1 if q else 3,
         }
         nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         if nofile < self.cfg["idle_n"] + 2000:
@@ -236,20 +240,44 @@ LogLevel ERROR
 """)
         sshd = self.start("sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", f"{d}/sshd_config"])
         self.wait_for("sshd", lambda: port_open(sport))
+        self.sshd = (sshd, sport, d)
+        self.start_ssh_client("C", sport)
+
+    def start_ssh_client(self, path, sport):
+        """`ssh -R` for `path`, dialling sshd at `sport` (sshd's port, or a delay proxy's)."""
+        sshd, _, d = self.sshd
+        cport = free_port()
         # -tt: a session with a pty, kept open, so both ends mark the connection
         # interactive and set TCP_NODELAY (as an ssh user's real session would).
-        ssh = self.start("ssh", [
+        ssh = self.start(f"ssh-{path}", [
             "ssh", "-tt", "-p", str(sport), "-i", f"{d}/id",
             "-o", "Ciphers=aes128-gcm@openssh.com", "-o", "Compression=no",
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "LogLevel=ERROR",
             "-R", f"127.0.0.1:{cport}:127.0.0.1:{self.origin_tls}",
             "root@127.0.0.1", "sleep 86400"], stdin=subprocess.PIPE)
-        self.wait_for("ssh -R", lambda: port_open(cport))
-        self.port["C"] = cport
-        self.proxy_pids["C"] = lambda: [sshd.pid] + descendants(sshd.pid) + [ssh.pid]
+        self.wait_for(f"ssh -R ({path})", lambda: port_open(cport))
+        self.port[path] = cport
+        self.proxy_pids[path] = lambda: [sshd.pid] + descendants(sshd.pid) + [ssh.pid]
 
-    def start_tunnel(self, path, upstream):
+    def start_delay(self, name, to_port, delay_ms):
+        """A delay proxy (`delayproxy.py`) in front of `to_port`; returns its port."""
+        p = self.start(f"delay-{name}", [sys.executable, os.path.join(HERE, "delayproxy.py"),
+                                         "--listen", "0", "--to", f"127.0.0.1:{to_port}",
+                                         "--delay-ms", str(delay_ms)])
+        out = os.path.join(self.logs, f"delay-{name}.out")
+        found = {}
+
+        def ready():
+            m = re.search(r"delayproxy ready port=(\d+)", open(out).read())
+            if m:
+                found["port"] = int(m.group(1))
+            return bool(m)
+
+        self.wait_for(f"delay proxy {name}", ready)
+        return found["port"]
+
+    def start_tunnel(self, path, upstream, link_delay_ms=0):
         pki = self.a.pki
         b = self.a.bin
         relay = self.start(f"relay-{path}", [
@@ -269,8 +297,11 @@ LogLevel ERROR
             return bool(m)
 
         self.wait_for(f"relay {path}", relay_ready)
+        link = ready["public"]
+        if link_delay_ms:
+            link = self.start_delay(path, link, link_delay_ms)
         agent = self.start(f"agent-{path}", [
-            f"{b}/agent", "run", "--relay", f"127.0.0.1:{ready['public']}",
+            f"{b}/agent", "run", "--relay", f"127.0.0.1:{link}",
             "--relay-hostname", "agents.relay.localhost", "--relay-ca", f"{pki}/ca.pem",
             "--cert", f"{pki}/tenants/acme/agent.pem", "--key", f"{pki}/tenants/acme/agent.key",
             "--tenant-cert", f"{pki}/tenants/acme/tenant.pem",
@@ -324,29 +355,16 @@ LogLevel ERROR
         for rep in range(n):
             for p in self.live():
                 for kind in ("down", "up"):
-                    if kind == "down":
-                        args = ["-o", "/dev/null", "-w", "%{http_code} %{size_download}",
-                                self.url(p, "/big")]
-                    else:
-                        args = ["-o", "/dev/null", "-H", "Expect:", "-T", self.big,
-                                "-w", "%{http_code} %{size_upload}", self.url(p, f"/up/{p}-{rep}")]
                     pids = self.proxy_pids[p]()
                     before = cpu_by_pid(pids)
                     tb = thread_cpu(self.roles[p]) if p in ("E", "E2") else None
                     t0 = time.perf_counter()
-                    r = self.curl(p, args)
+                    mbps = self.one_transfer(p, kind, rep)
                     dt = time.perf_counter() - t0
                     after = cpu_by_pid(pids)
-                    fields = r.stdout.split()
-                    if r.returncode != 0 or len(fields) != 2 or int(fields[1]) != self.big_bytes \
-                            or fields[0] not in ("200", "201", "204"):
-                        self.notes.append(f"{p} {kind} #{rep} failed: rc={r.returncode} "
-                                          f"{r.stdout.strip()} {r.stderr.strip()[:200]}")
+                    if mbps is None:
                         continue
-                    if kind == "up" and not self.take_upload(f"{p}-{rep}"):
-                        self.notes.append(f"{p} up #{rep}: origin stored a different size")
-                        continue
-                    (down if kind == "down" else up)[p].append(self.big_bytes / dt / 1e6)
+                    (down if kind == "down" else up)[p].append(mbps)
                     moved[p] += self.big_bytes
                     for role, d in self.cpu_roles(p, before, after).items():
                         cpu[p][role] = cpu[p].get(role, 0.0) + d
@@ -366,6 +384,55 @@ LogLevel ERROR
                 r["cpu_per_GB"] = {k: v / gb for k, v in cpu[p].items()}
             r["busiest_threads_during_download"] = dict(
                 sorted(threads[p].items(), key=lambda kv: -kv[1])[:4])
+
+    def one_transfer(self, p, kind, rep):
+        """One download or upload of the big file on path `p`: MB/s, or None (noted)."""
+        if kind == "down":
+            args = ["-o", "/dev/null", "-w", "%{http_code} %{size_download}", self.url(p, "/big")]
+        else:
+            args = ["-o", "/dev/null", "-H", "Expect:", "-T", self.big,
+                    "-w", "%{http_code} %{size_upload}", self.url(p, f"/up/{p}-{rep}")]
+        t0 = time.perf_counter()
+        r = self.curl(p, args)
+        dt = time.perf_counter() - t0
+        fields = r.stdout.split()
+        if r.returncode != 0 or len(fields) != 2 or int(fields[1]) != self.big_bytes \
+                or fields[0] not in ("200", "201", "204"):
+            self.notes.append(f"{p} {kind} #{rep} failed: rc={r.returncode} "
+                              f"{r.stdout.strip()} {r.stderr.strip()[:200]}")
+            return None
+        if kind == "up" and not self.take_upload(f"{p}-{rep}"):
+            self.notes.append(f"{p} up #{rep}: origin stored a different size")
+            return None
+        return self.big_bytes / dt / 1e6
+
+    def fig_long_link(self):
+        """Downloads and uploads when the link between the two halves of a tunnel is long:
+        a delay proxy (`delayproxy.py`, LINK_DELAY_MS each way) between agent and relay,
+        and between ssh and sshd. The browser and the origin stay on loopback."""
+        d = LINK_DELAY_MS
+        names = []
+        try:
+            names += ["ssh-Cw", "delay-Cw"]
+            self.start_ssh_client("Cw", self.start_delay("Cw", self.sshd[1], d))
+            names += ["agent-Ew", "delay-Ew", "relay-Ew"]
+            self.start_tunnel("Ew", f"tls://127.0.0.1:{self.origin_tls}", link_delay_ms=d)
+            names += ["agent-E2w", "delay-E2w", "relay-E2w"]
+            self.start_tunnel("E2w", f"tcp://127.0.0.1:{self.origin_plain}", link_delay_ms=d)
+            got = {p: {"down": [], "up": []} for p in ("C", "E", "E2")}
+            for rep in range(self.cfg["long_reps"]):
+                for p in got:
+                    for kind in ("down", "up"):
+                        mbps = self.one_transfer(p + "w", kind, rep)
+                        if mbps is not None:
+                            got[p][kind].append(mbps)
+            for p, r in got.items():
+                self.res[p]["long_down_MBps"] = statistics.median(r["down"]) if r["down"] else None
+                self.res[p]["long_up_MBps"] = statistics.median(r["up"]) if r["up"] else None
+                self.res[p]["long_all"] = r
+        finally:
+            for name in names:
+                self.stop(name)
 
     def take_upload(self, name):
         """Checks the origin stored the whole upload, then deletes it.
@@ -590,7 +657,8 @@ LogLevel ERROR
         self.setup()
         steps = [("download/upload", self.fig_transfer), ("new-connection latency", self.fig_newconn),
                  ("keep-alive wrk", self.fig_wrk), ("200x20", self.fig_many),
-                 ("fairness", self.fig_fair), ("idle connections", self.fig_idle)]
+                 ("fairness", self.fig_fair), ("idle connections", self.fig_idle),
+                 ("long link", self.fig_long_link)]
         for name, fn in steps:
             ts = time.monotonic()
             print(f"bench: {name} ...", file=sys.stderr, flush=True)
@@ -786,6 +854,8 @@ def report(b, a):
         ("7 small p99 ms, 4 bulk downloads", lambda p: get(p, "fair_load_p99_ms"), "", None),
         ("7 loaded ÷ idle p99", lambda p: get(p, "fair_ratio"), "≤2",
          lambda v, A, C: v is not None and v <= 2),
+        (f"8 download MB/s, {2 * LINK_DELAY_MS} ms link", lambda p: get(p, "long_down_MBps"), "", None),
+        (f"8 upload MB/s, {2 * LINK_DELAY_MS} ms link", lambda p: get(p, "long_up_MBps"), "", None),
     ]
     L = []
     L.append("# H2Tunnel benchmark report")
@@ -844,6 +914,10 @@ def report(b, a):
             bits.append("busiest threads during download (CPU ÷ wall) " + ", ".join(
                 f"{k.split(':')[0]}/{k.split(':')[2]} {v:.0%}"
                 for k, v in r["busiest_threads_during_download"].items()))
+        if r.get("long_all"):
+            la = r["long_all"]
+            bits.append(f"{2 * LINK_DELAY_MS} ms link: down MB/s " + ", ".join(f"{x:.0f}" for x in la["down"])
+                        + "; up MB/s " + ", ".join(f"{x:.0f}" for x in la["up"]))
         if "newconn_errors" in r:
             bits.append(f"new-conn errors {r['newconn_errors']}")
         if "wrk_requests" in r:
@@ -887,7 +961,12 @@ def report(b, a):
         "open (each did one request), ÷ N. Fairness: one keep-alive connection does sequential `/1k` "
         "GETs, first alone, then while 4 curl downloads of `/big` loop on the same path (for E/E2: the "
         "same agent connection), each series at least n requests and at least the same number of "
-        "seconds, so every path is measured while its downloads are under way. The machine has 2 cores shared by clients, origin and proxies, so "
+        "seconds, so every path is measured while its downloads are under way. Figure 8 (beyond issue 4's "
+        f"list): the same transfers when the link between a tunnel's two halves is long: a user-space delay "
+        f"proxy (`delayproxy.py`; this kernel has no netem) adds {LINK_DELAY_MS} ms each way between agent and "
+        "relay (E, E2) and between ssh and sshd (C), while browser and origin stay on loopback; it shows what "
+        "the windows allow (ssh's channel window is a fixed 2 MiB; the tunnel's stream windows grow with the "
+        "path). The machine has 2 cores shared by clients, origin and proxies, so "
         "absolute figures are low and noisy: read the ratios.")
     if b.notes:
         L.append("")

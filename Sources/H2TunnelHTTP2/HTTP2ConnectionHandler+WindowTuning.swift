@@ -1,0 +1,30 @@
+import NIOCore
+internal import CNGHTTP2
+
+/// Receive windows sized to the path: a stream's window doubles while it, not the reader,
+/// limits the stream.
+///
+/// A fixed window caps a stream at one window per round trip: 1 MiB over a 20 ms path is
+/// 50 MB/s, whatever the link and the reader could do (`ssh -R`, with its fixed 2 MiB
+/// channel window, does twice that there). nghttp2 gives a stream's window back every
+/// half window written onward. When the reader writes half a window onward in less than
+/// two round trips, the sender was waiting on the window rather than the reader on the
+/// sender, so the window doubles, up to `HTTP2Settings.maxStreamWindow` (the rule of
+/// Chromium's QUIC flow controller). A reader slower than the path never grows its
+/// window, so slow browsers do not make us hold more.
+extension HTTP2ConnectionHandler {
+    func tuneWindow(_ stream: HTTP2Stream, consumed count: Int) {
+        stream.consumedThisRound += count
+        guard stream.consumedThisRound >= stream.receiveWindow / 2 else { return }
+        let now = eventLoop.now
+        defer {
+            stream.consumedThisRound = 0
+            stream.windowRoundStart = now
+        }
+        guard let session, let rtt = minRTT, stream.receiveWindow < settings.maxStreamWindow,
+              now - stream.windowRoundStart < rtt * 2 else { return }
+        let window = min(stream.receiveWindow * 2, settings.maxStreamWindow)
+        guard nghttp2_session_set_local_window_size(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream.id, Int32(window)) == 0 else { return }
+        stream.receiveWindow = window
+    }
+}

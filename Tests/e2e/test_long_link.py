@@ -1,0 +1,69 @@
+"""A relay far from the agent: stream windows grow with the path.
+
+A delay proxy (Tools/bench.d/delayproxy.py) adds 10 ms each way between agent
+and relay. With a fixed 1 MiB stream window a transfer moves at most 1 MiB per
+20 ms round trip, so 128 MiB cannot take less than 2.56 s; `ssh -R`, with its
+fixed 2 MiB channel window, needs at least 1.28 s. The tunnel grows a stream's
+window while the window is what limits it, and finishes well under both bounds
+(about 0.8 s in a debug build here). Both directions are checked (an upload echoed back), bytes intact.
+"""
+
+import hashlib
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cluster import REPO, curl
+from tlsclient import pattern_sha256
+
+DELAY_MS = 10
+SIZE = 128 << 20
+FIXED_WINDOW_BOUND_S = SIZE / (1 << 20) * (2 * DELAY_MS / 1000)
+
+
+@pytest.fixture(scope="module")
+def setup(module_procs, demo_app):
+    relay = module_procs.relay()
+    proxy = module_procs.start("delayproxy", [sys.executable, REPO / "Tools" / "bench.d" / "delayproxy.py",
+                                              "--listen", "0", "--to", f"127.0.0.1:{relay.port}",
+                                              "--delay-ms", str(DELAY_MS)])
+    port = int(proxy.wait_line(r"^delayproxy ready port=(\d+)$").group(1))
+    agent = module_procs.agent(relay, demo_app.upstream, relay_port=port)
+    return relay, agent
+
+
+def test_download_beats_any_fixed_window(setup, pki):
+    relay, _ = setup
+    started = time.monotonic()
+    result = subprocess.run(
+        ["curl", "-sS", "--max-time", "60", "--cacert", str(pki / "ca.pem"),
+         "--resolve", f"acme.tunnel.localhost:{relay.port}:127.0.0.1",
+         relay.url("acme", f"/bytes/{SIZE}")], capture_output=True, timeout=70)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr.decode()
+    assert len(result.stdout) == SIZE
+    assert hashlib.sha256(result.stdout).hexdigest() == pattern_sha256(SIZE)
+    assert elapsed < FIXED_WINDOW_BOUND_S, (
+        f"{SIZE >> 20} MiB took {elapsed:.2f} s over a {2 * DELAY_MS} ms link: "
+        f"no faster than a fixed 1 MiB window allows ({FIXED_WINDOW_BOUND_S:.2f} s)")
+
+
+def test_echo_both_ways_beats_any_fixed_window(setup, pki, tmp_path):
+    """128 MiB up to the app's /echo and the same back down, at once."""
+    relay, _ = setup
+    body, back = tmp_path / "upload", tmp_path / "echoed"
+    block = bytes(range(256)) * 4096
+    with open(body, "wb") as f:
+        for _ in range(SIZE // len(block)):
+            f.write(block)
+    started = time.monotonic()
+    result = curl(pki, relay, "acme", "/echo", "-H", "Expect:", "--data-binary", f"@{body}",
+                  "-o", str(back), timeout=60)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr.decode()
+    assert back.read_bytes() == body.read_bytes()
+    assert elapsed < FIXED_WINDOW_BOUND_S, (
+        f"{SIZE >> 20} MiB each way took {elapsed:.2f} s over a {2 * DELAY_MS} ms link: "
+        f"no faster than a fixed 1 MiB window allows ({FIXED_WINDOW_BOUND_S:.2f} s)")
