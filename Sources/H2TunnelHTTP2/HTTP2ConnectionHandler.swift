@@ -394,8 +394,11 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
             guard !isReady else { return }
             isReady = true
             // One PING at once: the round-trip time is known before the first window fills.
-            submitPing(nil)
-            scheduleFlush()
+            // Not without liveness PINGs (h2probe): it sends only what it was asked to.
+            if settings.pingInterval != nil {
+                submitPing(nil)
+                scheduleFlush()
+            }
             delegate?.connectionDidBecomeReady(self)
         case .pingAck:
             pingDeadline?.cancel()

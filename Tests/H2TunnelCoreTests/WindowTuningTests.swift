@@ -6,7 +6,7 @@ import Testing
     /// A 12 MiB download on a 20 ms path, read `pace` apart per pump; returns the
     /// stream's final receive window after checking every byte.
     static func download(pace: TimeAmount) throws -> (window: Int, rtt: TimeAmount?) {
-        let pair = try Pair()
+        let pair = try Pair { $0.pingInterval = .hours(1) }   // liveness on: a PING at start
         try pair.pump(delay: .milliseconds(10))       // SETTINGS, then the first PING: 20 ms
         let recorder = Recorder()
         let stream = try pair.openTunnel(delegate: recorder)

@@ -631,6 +631,29 @@ LogLevel ERROR
             r["fair_errors"] = e1 + e2
             r["fair_bulk_completed"] = done[0]
 
+    def check_streams_closed(self, phase):
+        """Every client of `phase` is gone: a tunnel stream still open 3 s later is a leak
+        to chase, noted with the agent's sockets so the next engineer can see which half
+        still holds it."""
+        for p in ("E", "E2"):
+            if p not in self.live():
+                continue
+            deadline = time.monotonic() + 3.0
+            while True:
+                open_streams = sum(x.get("openStreams", 0) for x in self.agents(p))
+                if open_streams == 0 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            if open_streams:
+                ss = subprocess.run(["ss", "-tanp"], capture_output=True, text=True).stdout
+                agent = f"pid={self.roles[p]['agent']},"
+                states = {}
+                for line in ss.splitlines():
+                    if agent in line:
+                        states[line.split()[0]] = states.get(line.split()[0], 0) + 1
+                self.notes.append(f"{p}: {open_streams} tunnel streams still open 3 s after '{phase}' "
+                                  f"ended; agent sockets by state: {states}")
+
     # -------------------------------------------------------------------- run
     def setup(self):
         self.files()
@@ -668,6 +691,7 @@ LogLevel ERROR
                 self.notes.append(f"figure '{name}' aborted: {e!r}")
                 print(f"bench: {name} aborted: {e!r}", file=sys.stderr, flush=True)
             print(f"bench: {name} done in {time.monotonic() - ts:.1f}s", file=sys.stderr, flush=True)
+            self.check_streams_closed(name)
         self.elapsed = time.monotonic() - t0
 
 
