@@ -76,6 +76,8 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     private var outputEnded = false
     private var outputEndRequested = false
     private var channelDone = false
+    /// The stream ends by itself after a TLS alert; closing the socket must not reset it.
+    private var streamEndsItself = false
 
     public init(streamLoop: EventLoop, channelLoop: EventLoop, transform: SpliceTransform? = nil) {
         self.streamLoop = streamLoop
@@ -152,6 +154,7 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
                     // The stream ends on its own, after the alert: closing the socket must
                     // not reset it (a reset would drop the alert still queued on it).
                     self.inputEnded = true
+                    self.streamEndsItself = true
                     self.resetChannel()
                 }
                 return
@@ -196,11 +199,11 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     }
 
     public func streamDidClose(_ stream: HTTP2Stream, errorCode: UInt32) {
+        onStreamClosed?(errorCode)
+        onStreamClosed = nil
         guard !streamDone else { return }
         streamDone = true
         self.stream = nil
-        onStreamClosed?(errorCode)
-        onStreamClosed = nil
         if errorCode != HTTP2ErrorCode.noError {
             onChannel { self.resetChannel() }
         } else {
@@ -281,9 +284,12 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
             inputEnded = true
             onStream { self.endStream() }
         }
-        guard !inputEnded else { return }   // after a FIN the stream finishes on its own
+        // Both halves done: the stream finishes on its own. Otherwise the socket is gone with
+        // one half still open: after the browser's FIN, its socket can still die before all
+        // our output reached it (a write fails), and the far end would go on sending into
+        // nothing until its own end, possibly never.
+        guard !(inputEnded && outputEnded), !streamEndsItself else { return }
         onStream {
-            // Closed under a stream still open: the far end must not wait for more.
             if let stream = self.stream, !self.streamDone { stream.reset(HTTP2ErrorCode.cancel) }
         }
     }

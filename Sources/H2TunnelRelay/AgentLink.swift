@@ -71,12 +71,14 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
             // oldest stream first: a bulk download cannot starve a page load.
             ("priority", "u=3, i"),
         ]
+        // Counted before the stream exists: it can close inside `flush` (a GOAWAY read with
+        // the SETTINGS, a failed write), and that close must find the decrement in place.
+        shared.withLockedValue { $0.openStreams += 1 }
+        splice.onStreamClosed = { [self] _ in self.shared.withLockedValue { $0.openStreams -= 1 } }
         do {
             let stream = try handler.openStream(headers: headers, delegate: splice)
             splice.attach(stream: stream)
             handler.flush()
-            shared.withLockedValue { $0.openStreams += 1 }
-            splice.onStreamClosed = { [self] _ in self.shared.withLockedValue { $0.openStreams -= 1 } }
             if handler.isSpent {
                 // GOAWAY: the agent dials a new connection at once (make-before-break) and
                 // this one finishes its streams. Without it, a connection whose stream IDs
@@ -87,6 +89,8 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
                 handler.drain()
             }
         } catch {
+            splice.onStreamClosed = nil
+            shared.withLockedValue { $0.openStreams -= 1 }
             onFailure("open-failed")
         }
     }

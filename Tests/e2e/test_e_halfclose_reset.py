@@ -90,6 +90,23 @@ def test_upstream_reset_reaches_client_as_reset(mode, pki):
     assert outcome == "reset", f"client saw {outcome}, not a reset"
 
 
+def test_client_gone_after_half_close_stops_the_upstream(mode, pki):
+    """A browser that half-closed and then vanished (its socket closed with the
+    response still coming) must not leave the upstream sending into nothing: the
+    relay resets the stream when it can no longer write to the browser."""
+    relay, host, server = mode
+    sock = connect(pki, relay.port, host, timeout=20)
+    try:
+        sock.sendall(b"FLOOD\n")
+        socket.socket.shutdown(sock, socket.SHUT_WR)  # raw FIN: the browser's half-close
+        assert server.waiting.wait(15), f"upstream never got the command: {_peek(server)}"
+        assert sock.recv(65536)                        # the flood is coming through
+    finally:
+        sock.close()  # unread data: the kernel answers further bytes with RST
+    event = _event(server, timeout=10)
+    assert event[0] == "flood", event
+
+
 def _peek(server):
     try:
         return server.events.get_nowait()

@@ -44,7 +44,8 @@ class ScriptedServer:
         self.tls = tls_context
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
-        #: ("halfclose", bytes_received) / ("wait", "eof"|"reset"|…) / ("reset", None)
+        #: ("halfclose", bytes_received) / ("wait", "eof"|"reset"|…) / ("reset", None) /
+        #: ("flood", why its sending stopped)
         self.events: queue.Queue = queue.Queue()
         #: Set when a WAIT connection has read its command line.
         self.waiting = threading.Event()
@@ -105,6 +106,16 @@ class ScriptedServer:
             self.events.put(("wait", "reset"))
         except (ssl.SSLError, OSError) as exc:
             self.events.put(("wait", f"error {exc!r}"))
+
+    def _flood(self, conn):
+        """Sends until the tunnel closes this connection, without reading."""
+        self.waiting.set()
+        block = b"x" * 65536
+        try:
+            while True:
+                conn.sendall(block)
+        except (ConnectionError, ssl.SSLError, OSError) as exc:
+            self.events.put(("flood", type(exc).__name__))
 
     def _reset(self, conn):
         linger_zero(conn)  # works on an SSLSocket too; its close() sends no close_notify
