@@ -24,16 +24,18 @@ extension HTTP2ConnectionHandler {
         }
     }
 
-    /// Over budget, resets (CANCEL) every stream that holds bytes and has written none
-    /// onward for `stallTimeout`: each gives its bytes' window back as it closes. Readers
-    /// that are merely slow keep their streams.
+    /// Over budget, resets (CANCEL) streams that hold bytes and have written none onward
+    /// for `stallTimeout`, longest stalled first, until what they give back brings the
+    /// connection under its budget. Readers that keep reading keep their streams.
     func resetStalledStreams() {
         guard receiveBudget.isExceeded, !isClosed else { return }
         let now = eventLoop.now
         let stalled = streams.values.filter {
-            !$0.isClosed && $0.unconsumed > 0 && now - $0.lastProgress >= settings.stallTimeout
-        }
-        for stream in stalled {
+            !$0.isClosed && !$0.resetRequested && $0.unconsumed > 0 && now - $0.lastProgress >= settings.stallTimeout
+        }.sorted { $0.lastProgress < $1.lastProgress }
+        var excess = receiveBudget.held - receiveBudget.budget
+        for stream in stalled where excess > 0 {
+            excess -= stream.unconsumed
             delegate?.connection(self, willResetStalledStream: stream, heldBytes: stream.unconsumed)
             stream.reset(HTTP2ErrorCode.cancel)
         }

@@ -56,7 +56,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     private var pingDeadline: Scheduled<Void>?
     /// Every PING we sent and await the ACK of, oldest first (ACKs come in order): the
     /// liveness PINGs, the one sent at start to learn the round-trip time, h2probe's.
-    private var pingsInFlight: [(sent: NIODeadline, promise: EventLoopPromise<TimeAmount>?)] = []
+    private var pingsInFlight: [(sent: NIODeadline, liveness: Bool, promise: EventLoopPromise<TimeAmount>?)] = []
     /// The smallest PING round trip seen: the path's own delay, without the queues a
     /// busy connection adds. Stream windows are tuned against it (`tuneWindow`).
     public private(set) var minRTT: TimeAmount?
@@ -203,7 +203,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
             promise.fail(HTTP2Error("connection closed"))
             return promise.futureResult
         }
-        submitPing(promise)
+        submitPing(promise: promise)
         flushNow()
         return promise.futureResult
     }
@@ -396,15 +396,17 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
             // One PING at once: the round-trip time is known before the first window fills.
             // Not without liveness PINGs (h2probe): it sends only what it was asked to.
             if settings.pingInterval != nil {
-                submitPing(nil)
+                submitPing()
                 scheduleFlush()
             }
             delegate?.connectionDidBecomeReady(self)
         case .pingAck:
-            pingDeadline?.cancel()
-            pingDeadline = nil
             if !pingsInFlight.isEmpty {
                 let ping = pingsInFlight.removeFirst()
+                if ping.liveness {
+                    pingDeadline?.cancel()
+                    pingDeadline = nil
+                }
                 let rtt = eventLoop.now - ping.sent
                 minRTT = min(minRTT ?? rtt, rtt)
                 ping.promise?.succeed(rtt)
@@ -467,16 +469,17 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         }
     }
 
-    /// Queues a PING; its ACK gives a round-trip sample and completes `promise`.
-    private func submitPing(_ promise: EventLoopPromise<TimeAmount>?) {
+    /// Queues a PING; its ACK gives a round-trip sample, completes `promise` and, for a
+    /// liveness PING, disarms the timeout.
+    private func submitPing(liveness: Bool = false, promise: EventLoopPromise<TimeAmount>? = nil) {
         guard let session else { return }
-        pingsInFlight.append((eventLoop.now, promise))
+        pingsInFlight.append((eventLoop.now, liveness, promise))
         _ = nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
     }
 
     private func sendPing() {
         guard !isClosed, pingDeadline == nil else { return }
-        submitPing(nil)
+        submitPing(liveness: true)
         pingDeadline = eventLoop.scheduleTask(in: settings.pingTimeout) {
             self.pingDeadline = nil
             self.fail("PING not acknowledged within \(self.settings.pingTimeout.nanoseconds / 1_000_000) ms")

@@ -33,7 +33,11 @@ public final class HTTP2Stream: @unchecked Sendable {
     /// Bytes written onward since `windowRoundStart`; a round ends every half window.
     var consumedThisRound = 0
     var windowRoundStart: NIODeadline
+    /// Bytes held here when the round started: a reader behind its sender.
+    var heldAtRoundStart = 0
     public internal(set) var isClosed = false
+    /// We asked for RST_STREAM; it may still wait in nghttp2's queue.
+    var resetRequested = false
     /// Server role: a response was submitted.
     public internal(set) var responded = false
     /// Server role: the status `respondWithFirstData` holds back until there is DATA to go with it.
@@ -76,6 +80,7 @@ public final class HTTP2Stream: @unchecked Sendable {
     public func reset(_ code: UInt32) {
         eventLoop.preconditionInEventLoop()
         guard !isClosed else { return }
+        resetRequested = true
         connection.resetStream(self, code: code)
     }
 

@@ -17,6 +17,8 @@ final class Recorder: HTTP2StreamDelegate, HTTP2ConnectionDelegate {
     /// `isWritable` at each writability notification.
     var writability: [Bool] = []
     var onRequest: ((HTTP2Stream) -> Void)?
+    /// A reader as fast as the path: every DATA is written onward (consumed) as it arrives.
+    var writesOnwardAtOnce = false
     /// Streams the connection reset as stalled.
     var stalledResets: [Int32] = []
 
@@ -33,6 +35,7 @@ final class Recorder: HTTP2StreamDelegate, HTTP2ConnectionDelegate {
     }
     func stream(_ stream: HTTP2Stream, didReceiveHeaders headers: HTTP2Headers) { self.headers.append(headers) }
     func stream(_ stream: HTTP2Stream, didReceiveData data: ByteBuffer) {
+        if writesOnwardAtOnce { stream.consume(data.readableBytes) }
         pinnedPerByte = max(pinnedPerByte, data.storageCapacity / max(1, data.readableBytes))
         var data = data
         received.writeBuffer(&data)

@@ -6,10 +6,13 @@ A tunnelled download whose browser stops reading holds its stream's window
 fix those bytes also held as much of the agent connection's window (16 MiB),
 so sixteen stalled downloads, which anyone who can reach the company's
 hostname can open, froze every other tunnel of that company. Now the relay
-absorbs them in its receive budget (16 MiB), and beyond it resets the tunnels
-whose browser took nothing for 5 s.
+absorbs them in its receive budget (16 MiB) and the window beyond it, and
+resets the tunnels whose browser took nothing for 5 s, longest stalled first,
+as many as bring it back under budget.
 """
 
+import selectors
+import ssl
 import time
 
 import pytest
@@ -54,14 +57,15 @@ def stalled_resets(relay):
     return sum(a["stalledResets"] for a in relay.agents("acme"))
 
 
-def test_stalled_readers_within_the_budget_cost_others_nothing(setup, pki):
+def test_stalled_readers_within_budget_and_window_cost_others_nothing(setup, pki):
     relay, _ = setup
-    socks = stall(pki, relay, 24)   # 24 MiB held: more than the 16 MiB connection window
+    socks = stall(pki, relay, 24)   # up to 24 MiB held: more than the 16 MiB connection window
     try:
         time.sleep(1)   # nothing to wait for: the stalled streams fill up by themselves
         elapsed = fresh_download(pki, relay)
+        # Done before any stalled tunnel could have been reset (5 s without progress): the
+        # budget and the window absorbed them, nobody had to go for it.
         assert elapsed < 5, f"a fresh download took {elapsed:.1f} s beside 24 stalled ones"
-        assert stalled_resets(relay) == 0
     finally:
         for sock, _ in socks:
             sock.close()
@@ -75,19 +79,43 @@ def test_beyond_the_budget_stalled_tunnels_are_reset_and_others_go_on(setup, pki
         elapsed = fresh_download(pki, relay)
         print(f"fresh download beside 48 stalled: {elapsed:.2f} s")
         assert elapsed < 20, f"a fresh download took {elapsed:.1f} s"
-        wait_until(lambda: stalled_resets(relay) - before >= 16, 10, "stalled tunnels reset")
+        wait_until(lambda: stalled_resets(relay) - before >= 1, 10, "stalled tunnels reset")
         assert "tunnel reset: browser stopped reading" in relay.proc.stderr_text()
-        # A reset tunnel's browser gets the bytes it was sent, in order, then the close.
-        for sock, body in socks[:4]:
-            sock.settimeout(10)
-            got = bytearray(body)
-            try:
-                while chunk := sock.recv(1 << 20):
-                    got += chunk
-            except ConnectionResetError:
-                pass
-            assert len(got) < EACH
-            assert bytes(got) == pattern_chunk(0, len(got))
+        # Every browser got its bytes in order; a reset one then sees its connection close.
+        closed = drain(socks, quiet=2.0)
+        assert 1 <= closed <= stalled_resets(relay) - before
     finally:
         for sock, _ in socks:
             sock.close()
+
+
+def drain(socks, quiet, enough=8 << 20):
+    """Reads every socket until it closes, has brought `enough` bytes (it is alive and
+    flowing again), or none has had anything for `quiet` seconds; checks each one's
+    bytes against the /bytes pattern; returns how many were closed."""
+    sel = selectors.DefaultSelector()
+    got = {}
+    for sock, body in socks:
+        sock.setblocking(False)
+        sel.register(sock, selectors.EVENT_READ)
+        got[sock] = bytearray(body)
+    closed = 0
+    while sel.get_map() and (events := sel.select(timeout=quiet)):
+        for key, _ in events:
+            sock = key.fileobj
+            try:
+                chunk = sock.recv(1 << 20)
+            except (BlockingIOError, ssl.SSLWantReadError):
+                continue
+            except (ConnectionResetError, ssl.SSLEOFError):
+                chunk = b""
+            if chunk:
+                got[sock] += chunk
+                if len(got[sock]) >= enough:
+                    sel.unregister(sock)
+            else:
+                closed += 1
+                sel.unregister(sock)
+    for data in got.values():
+        assert bytes(data) == pattern_chunk(0, len(data))
+    return closed
