@@ -137,7 +137,10 @@ extension HTTP2ConnectionHandler {
         case NGHTTP2_SETTINGS.rawValue:
             if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 { enqueue(.settings) }
         case NGHTTP2_PING.rawValue:
-            if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0 { enqueue(.pingAck) }
+            if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0 {
+                var opaque = frame.pointee.ping.opaque_data
+                enqueue(.pingAck(withUnsafeBytes(of: &opaque) { $0.loadUnaligned(as: UInt64.self) }))
+            }
         case NGHTTP2_GOAWAY.rawValue:
             enqueue(.goaway(frame.pointee.goaway.error_code))
         default:

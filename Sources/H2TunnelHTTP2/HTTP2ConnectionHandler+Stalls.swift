@@ -33,7 +33,9 @@ extension HTTP2ConnectionHandler {
         let stalled = streams.values.filter {
             !$0.isClosed && !$0.resetRequested && $0.unconsumed > 0 && now - $0.lastProgress >= settings.stallTimeout
         }.sorted { $0.lastProgress < $1.lastProgress }
-        var excess = receiveBudget.held - receiveBudget.budget
+        // Bytes of streams whose reset still waits in nghttp2's queue are as good as gone.
+        let leaving = streams.values.reduce(0) { $0 + ($1.resetRequested && !$1.isClosed ? $1.unconsumed : 0) }
+        var excess = receiveBudget.held - receiveBudget.budget - leaving
         for stream in stalled where excess > 0 {
             excess -= stream.unconsumed
             delegate?.connection(self, willResetStalledStream: stream, heldBytes: stream.unconsumed)

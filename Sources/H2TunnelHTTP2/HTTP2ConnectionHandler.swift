@@ -22,7 +22,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         case closed(Int32, UInt32)
         case writable(Int32)
         case settings
-        case pingAck
+        case pingAck(UInt64)
         case goaway(UInt32)
     }
 
@@ -56,7 +56,9 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     private var pingDeadline: Scheduled<Void>?
     /// Every PING we sent and await the ACK of, oldest first (ACKs come in order): the
     /// liveness PINGs, the one sent at start to learn the round-trip time, h2probe's.
-    private var pingsInFlight: [(sent: NIODeadline, liveness: Bool, promise: EventLoopPromise<TimeAmount>?)] = []
+    private var pingsInFlight: [(payload: UInt64, sent: NIODeadline, liveness: Bool, promise: EventLoopPromise<TimeAmount>?)] = []
+    /// The next PING's payload: each ACK names the PING it answers, whatever else arrives.
+    private var nextPingPayload: UInt64 = 1
     /// The smallest PING round trip seen: the path's own delay, without the queues a
     /// busy connection adds. Stream windows are tuned against it (`tuneWindow`).
     public private(set) var minRTT: TimeAmount?
@@ -400,9 +402,9 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
                 scheduleFlush()
             }
             delegate?.connectionDidBecomeReady(self)
-        case .pingAck:
-            if !pingsInFlight.isEmpty {
-                let ping = pingsInFlight.removeFirst()
+        case .pingAck(let payload):
+            if let index = pingsInFlight.firstIndex(where: { $0.payload == payload }) {
+                let ping = pingsInFlight.remove(at: index)
                 if ping.liveness {
                     pingDeadline?.cancel()
                     pingDeadline = nil
@@ -472,9 +474,17 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     /// Queues a PING; its ACK gives a round-trip sample, completes `promise` and, for a
     /// liveness PING, disarms the timeout.
     private func submitPing(liveness: Bool = false, promise: EventLoopPromise<TimeAmount>? = nil) {
-        guard let session else { return }
-        pingsInFlight.append((eventLoop.now, liveness, promise))
-        _ = nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
+        let payload = nextPingPayload
+        nextPingPayload &+= 1
+        let rc = withUnsafeBytes(of: payload) { bytes -> Int32 in
+            guard let session else { return -1 }
+            return nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
+        }
+        guard rc == 0 else {
+            promise?.fail(HTTP2Error("cannot send PING"))
+            return
+        }
+        pingsInFlight.append((payload, eventLoop.now, liveness, promise))
     }
 
     private func sendPing() {

@@ -324,11 +324,19 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
         }
         outputEndRequested = true
         let close: @Sendable () -> Void = { [channel] in
-            channel.close(mode: .output, promise: nil)
+            // Set first: shutting the output of a socket whose input has ended closes it
+            // at once, inside this call, and that close must see our output finished.
             self.outputEnded = true
+            channel.close(mode: .output, promise: nil)
             self.closeChannelIfDone()
         }
-        if let lastWrite { lastWrite.whenComplete { _ in close() } } else { close() }
+        guard let lastWrite else { return close() }
+        lastWrite.whenComplete { result in
+            // A failed write means the socket died under our output (NIO fails the writes
+            // behind it too): its close resets the stream, as it should. Nothing here may
+            // make that output look finished, or a cut-off response would end cleanly.
+            if case .success = result { close() }
+        }
     }
 
     private func closeChannelIfDone() {

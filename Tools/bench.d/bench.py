@@ -646,13 +646,15 @@ LogLevel ERROR
                 time.sleep(0.1)
             if open_streams:
                 ss = subprocess.run(["ss", "-tanp"], capture_output=True, text=True).stdout
-                agent = f"pid={self.roles[p]['agent']},"
+                agent, mine = f"pid={self.roles[p]['agent']},", f"pid={os.getpid()},"
                 states = {}
                 for line in ss.splitlines():
                     if agent in line:
                         states[line.split()[0]] = states.get(line.split()[0], 0) + 1
+                held = sum(mine in line for line in ss.splitlines())
                 self.notes.append(f"{p}: {open_streams} tunnel streams still open 3 s after '{phase}' "
-                                  f"ended; agent sockets by state: {states}")
+                                  f"ended; agent sockets by state: {states}; sockets the bench "
+                                  f"process itself still holds: {held}")
 
     # -------------------------------------------------------------------- run
     def setup(self):
