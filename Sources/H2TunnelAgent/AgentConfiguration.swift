@@ -53,6 +53,8 @@ public struct AgentConfiguration: Sendable {
     public var reconnectMax: Double = 30
     public var gracePeriod: TimeAmount = .seconds(30)
     public var upstreamConnectTimeout: TimeAmount = .seconds(5)
+    /// Seconds of silence before an app socket is probed (`SocketTuning.keepAlive`); 0: never.
+    public var tcpKeepAlive = 60
     public var http2: HTTP2Settings = {
         var settings = HTTP2Settings()
         settings.enableConnectProtocol = true

@@ -104,13 +104,16 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
         splice.attach(stream: stream)
         let logger = self.logger
         let streamID = stream.id
-        let bootstrap = ClientBootstrap(group: loop)
+        var bootstrap = ClientBootstrap(group: loop)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.recvAllocator, value: SplicedReadAllocator(on: loop))
             .channelOption(.maxMessagesPerRead, value: 1)
             .channelOption(.autoRead, value: false)
             .connectTimeout(agent.configuration.upstreamConnectTimeout)
+        for (option, value) in SocketTuning.keepAlive(idle: agent.configuration.tcpKeepAlive) {
+            bootstrap = bootstrap.channelOption(option, value: value)
+        }
         // An IP literal is dialled directly: NIO's name path runs getaddrinfo on another
         // thread, a detour on every new browser connection.
         let connecting = agent.upstreamAddress.map { bootstrap.connect(to: $0) }

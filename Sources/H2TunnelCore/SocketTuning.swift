@@ -19,6 +19,24 @@ public enum SocketTuning {
         ChannelOptions.tcpOption(NIOBSDSocket.Option(rawValue: 25))   // TCP_NOTSENT_LOWAT
     }
 
+    /// TCP keepalive for the sockets of browsers (at the relay) and apps (at the agent).
+    /// A peer that vanished without a FIN or RST (a laptop shut, a NAT that forgot the
+    /// flow, a host that lost power) would otherwise keep its socket, its tunnel stream and
+    /// the app's connection open for good: nothing is sent on an idle tunnel, so nothing
+    /// fails. After `idle` seconds of silence the kernel probes, every `idle`/6 s (at
+    /// least 1), and six unanswered probes close the socket with an error, which resets
+    /// the stream. Probes cost nothing while bytes flow. The agent connection has its own
+    /// HTTP/2 PINGs.
+    public static func keepAlive(idle: Int) -> [(ChannelOptions.Types.SocketOption, SocketOptionValue)] {
+        guard idle > 0 else { return [] }
+        return [
+            (ChannelOptions.Types.SocketOption(level: .socket, name: .so_keepalive), 1),
+            (ChannelOptions.tcpOption(NIOBSDSocket.Option(rawValue: 4)), SocketOptionValue(idle)),   // TCP_KEEPIDLE
+            (ChannelOptions.tcpOption(NIOBSDSocket.Option(rawValue: 5)), SocketOptionValue(max(1, idle / 6))),   // TCP_KEEPINTVL
+            (ChannelOptions.tcpOption(NIOBSDSocket.Option(rawValue: 6)), 6),   // TCP_KEEPCNT
+        ]
+    }
+
     /// glibc returns freed memory to the kernel eagerly (madvise/trim on every large free),
     /// which on a data path that frees 64 KiB buffers all the time costs ~20 % CPU.
     /// Keeping a few MiB around is cheaper; peaks stay bounded by backpressure.

@@ -31,8 +31,11 @@ public final class Relay: Sendable {
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.maxMessagesPerRead, value: 1)
-            .childChannelInitializer { channel in
+            .childChannelInitializer { [keepAlive = configuration.tcpKeepAlive] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    for (option, value) in SocketTuning.keepAlive(idle: keepAlive) {
+                        try channel.syncOptions?.setOption(option, value: value)
+                    }
                     try channel.syncOptions?.setOption(.recvAllocator, value: SplicedReadAllocator(on: channel.eventLoop))
                     try channel.pipeline.syncOperations.addHandler(ClientHelloSniffer(router: router, timeout: timeout))
                 }

@@ -21,6 +21,8 @@ public struct RelayConfiguration: Sendable {
     public var adminPort: Int
     /// A browser that has not sent a whole ClientHello by then is closed.
     public var clientHelloTimeout: TimeAmount = .seconds(10)
+    /// Seconds of silence before a browser's socket is probed (`SocketTuning.keepAlive`); 0: never.
+    public var tcpKeepAlive = 60
     /// How long a shutdown waits for open tunnels.
     public var gracePeriod: TimeAmount = .seconds(30)
     /// The agent connections' HTTP/2 settings (windows, PING liveness).

@@ -40,12 +40,15 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("ping-interval"), help: "Seconds between PINGs to the relay (default 15).") var pingInterval: Double?
     @Option(name: .customLong("ping-timeout"), help: "Seconds a PING may stay unanswered (default 10).") var pingTimeout: Double?
     @Option(name: .customLong("grace-period"), help: "Seconds a shutdown waits for open streams (default 30).") var gracePeriod: Double?
+    @Option(name: .customLong("tcp-keepalive"),
+            help: "Seconds of silence before an app socket is probed; an app gone without a FIN is dropped after twice that (default 60, 0: never).")
+    var tcpKeepAlive: Int?
     @Option(help: "Event-loop threads (default 1).") var threads: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error (default info).") var logLevel: String?
 
     static let keys: Set<String> = ["relay", "relay-hostname", "relay-ca", "cert", "key", "tenant-cert", "tenant-key",
                                     "upstream", "reconnect-base", "reconnect-max", "ping-interval", "ping-timeout",
-                                    "grace-period", "log-level", "threads"]
+                                    "grace-period", "log-level", "threads", "tcp-keepalive"]
 
     func run() async throws {
         SocketTuning.tuneAllocator()
@@ -93,6 +96,7 @@ struct Run: AsyncParsableCommand {
         configuration.reconnectBase = try file.double("reconnect-base", flag: reconnectBase, default: 0.5, in: 0.01...3600)
         configuration.reconnectMax = try file.double("reconnect-max", flag: reconnectMax, default: 30, in: 0.01...86_400)
         configuration.gracePeriod = .fractionalSeconds(try file.double("grace-period", flag: gracePeriod, default: 30, in: 0...86_400))
+        configuration.tcpKeepAlive = Int(try file.double("tcp-keepalive", flag: tcpKeepAlive.map(Double.init), default: 60, in: 0...7200))
         configuration.http2.pingInterval = .fractionalSeconds(try file.double("ping-interval", flag: pingInterval, default: 15, in: 0.1...3600))
         configuration.http2.pingTimeout = .fractionalSeconds(try file.double("ping-timeout", flag: pingTimeout, default: 10, in: 0.1...3600))
         return configuration

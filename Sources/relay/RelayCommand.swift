@@ -40,6 +40,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("ping-interval"), help: "Seconds between PINGs on agent connections (default 15).") var pingInterval: Double?
     @Option(name: .customLong("ping-timeout"), help: "Seconds a PING may stay unanswered before the agent is dropped (default 10).") var pingTimeout: Double?
     @Option(name: .customLong("grace-period"), help: "Seconds a shutdown waits for open tunnels (default 30).") var gracePeriod: Double?
+    @Option(name: .customLong("tcp-keepalive"),
+            help: "Seconds of silence before a browser's socket is probed; a browser gone without a FIN is dropped after twice that (default 60, 0: never).")
+    var tcpKeepAlive: Int?
     @Option(name: .customLong("agent-connection-streams"),
             help: "Browser connections one agent connection carries before the agent is asked for a fresh one (default and most 1,073,641,824: HTTP/2 stream IDs are never reused).")
     var agentConnectionStreams: Int?
@@ -48,7 +51,7 @@ struct Run: AsyncParsableCommand {
 
     static let keys: Set<String> = ["listen", "hostname", "cert", "key", "agent-hostname", "agent-ca", "tenant-domain",
                                     "admin-listen", "client-hello-timeout", "ping-interval", "ping-timeout",
-                                    "grace-period", "log-level", "threads", "agent-connection-streams"]
+                                    "grace-period", "log-level", "threads", "agent-connection-streams", "tcp-keepalive"]
 
     func run() async throws {
         SocketTuning.tuneAllocator()
@@ -97,6 +100,7 @@ struct Run: AsyncParsableCommand {
             tenantDomain: tenantDomain, adminHost: admin?.host, adminPort: admin?.port ?? 0)
         configuration.clientHelloTimeout = .fractionalSeconds(try file.double("client-hello-timeout", flag: clientHelloTimeout, default: 10, in: 0.1...3600))
         configuration.gracePeriod = .fractionalSeconds(try file.double("grace-period", flag: gracePeriod, default: 30, in: 0...86_400))
+        configuration.tcpKeepAlive = Int(try file.double("tcp-keepalive", flag: tcpKeepAlive.map(Double.init), default: 60, in: 0...7200))
         configuration.http2.pingInterval = .fractionalSeconds(try file.double("ping-interval", flag: pingInterval, default: 15, in: 0.1...3600))
         configuration.http2.pingTimeout = .fractionalSeconds(try file.double("ping-timeout", flag: pingTimeout, default: 10, in: 0.1...3600))
         let most = Double(configuration.http2.lifetimeStreams)

@@ -26,6 +26,9 @@ import threading
 
 from tlsclient import eof_kind
 
+#: linux/tcp.h: a socket closed in repair mode leaves without a trace (needs CAP_NET_ADMIN).
+TCP_REPAIR = 19
+
 REPLY_TAIL = bytes(range(256)) * 1024
 
 
@@ -45,7 +48,7 @@ class ScriptedServer:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         #: ("halfclose", bytes_received) / ("wait", "eof"|"reset"|…) / ("reset", None) /
-        #: ("flood", why its sending stopped)
+        #: ("flood", why its sending stopped) / ("vanish", None)
         self.events: queue.Queue = queue.Queue()
         #: Set when a WAIT connection has read its command line.
         self.waiting = threading.Event()
@@ -116,6 +119,13 @@ class ScriptedServer:
                 conn.sendall(block)
         except (ConnectionError, ssl.SSLError, OSError) as exc:
             self.events.put(("flood", type(exc).__name__))
+
+    def _vanish(self, conn):
+        """Disappears without a FIN or RST, as a host that lost power: a socket closed in
+        TCP repair mode (root) sends nothing; later segments to it are answered with RST."""
+        conn.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, 1)
+        conn.close()
+        self.events.put(("vanish", None))
 
     def _reset(self, conn):
         linger_zero(conn)  # works on an SSLSocket too; its close() sends no close_notify
