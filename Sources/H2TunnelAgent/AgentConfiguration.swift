@@ -55,6 +55,9 @@ public struct AgentConfiguration: Sendable {
     public var upstreamConnectTimeout: TimeAmount = .seconds(5)
     /// Seconds of silence before an app socket is probed (`SocketTuning.keepAlive`); 0: never.
     public var tcpKeepAlive = 60
+    /// How long the app may take none of a tunnel's upload before the tunnel is reset
+    /// (`SpliceChannelHandler`); nil: never.
+    public var sendTimeout: TimeAmount? = .seconds(60)
     public var http2: HTTP2Settings = {
         var settings = HTTP2Settings()
         settings.enableConnectProtocol = true

@@ -140,7 +140,11 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
                             connection.flush()
                             return
                         }
-                        try channel.pipeline.syncOperations.addHandler(SpliceChannelHandler(splice: splice))
+                        let handler = SpliceChannelHandler(splice: splice, sendTimeout: self.agent.configuration.sendTimeout) {
+                            logger.warning("tunnel reset: app stopped reading", metadata: [
+                                "reason": "send timeout", "stream": "\(streamID)", "browser": "\(browser)"])
+                        }
+                        try channel.pipeline.syncOperations.addHandler(handler)
                         try channel.syncOptions?.setOption(.autoRead, value: true)
                         connection.flush()
                         logger.debug("tunnel open", metadata: ["stream": "\(streamID)", "browser": "\(browser)"])

@@ -23,6 +23,9 @@ public struct RelayConfiguration: Sendable {
     public var clientHelloTimeout: TimeAmount = .seconds(10)
     /// Seconds of silence before a browser's socket is probed (`SocketTuning.keepAlive`); 0: never.
     public var tcpKeepAlive = 60
+    /// How long a browser may take none of its tunnel's output before the tunnel is reset
+    /// (`SpliceChannelHandler`); nil: never.
+    public var sendTimeout: TimeAmount? = .seconds(60)
     /// How long a shutdown waits for open tunnels.
     public var gracePeriod: TimeAmount = .seconds(30)
     /// The agent connections' HTTP/2 settings (windows, PING liveness).

@@ -43,12 +43,15 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("tcp-keepalive"),
             help: "Seconds of silence before an app socket is probed; an app gone without a FIN is dropped after twice that (default 60, 0: never).")
     var tcpKeepAlive: Int?
+    @Option(name: .customLong("send-timeout"),
+            help: "Seconds the app may take none of a tunnel's upload before the tunnel is reset (default 60, 0: never).")
+    var sendTimeout: Double?
     @Option(help: "Event-loop threads (default 1).") var threads: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error (default info).") var logLevel: String?
 
     static let keys: Set<String> = ["relay", "relay-hostname", "relay-ca", "cert", "key", "tenant-cert", "tenant-key",
                                     "upstream", "reconnect-base", "reconnect-max", "ping-interval", "ping-timeout",
-                                    "grace-period", "log-level", "threads", "tcp-keepalive"]
+                                    "grace-period", "log-level", "threads", "tcp-keepalive", "send-timeout"]
 
     func run() async throws {
         SocketTuning.tuneAllocator()
@@ -97,6 +100,8 @@ struct Run: AsyncParsableCommand {
         configuration.reconnectMax = try file.double("reconnect-max", flag: reconnectMax, default: 30, in: 0.01...86_400)
         configuration.gracePeriod = .fractionalSeconds(try file.double("grace-period", flag: gracePeriod, default: 30, in: 0...86_400))
         configuration.tcpKeepAlive = Int(try file.double("tcp-keepalive", flag: tcpKeepAlive.map(Double.init), default: 60, in: 0...7200))
+        let send = try file.double("send-timeout", flag: sendTimeout, default: 60, in: 0...86_400)
+        configuration.sendTimeout = send > 0 ? .fractionalSeconds(send) : nil
         configuration.http2.pingInterval = .fractionalSeconds(try file.double("ping-interval", flag: pingInterval, default: 15, in: 0.1...3600))
         configuration.http2.pingTimeout = .fractionalSeconds(try file.double("ping-timeout", flag: pingTimeout, default: 10, in: 0.1...3600))
         return configuration

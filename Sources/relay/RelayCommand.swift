@@ -43,6 +43,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("tcp-keepalive"),
             help: "Seconds of silence before a browser's socket is probed; a browser gone without a FIN is dropped after twice that (default 60, 0: never).")
     var tcpKeepAlive: Int?
+    @Option(name: .customLong("send-timeout"),
+            help: "Seconds a browser may take none of its tunnel's output before the tunnel is reset (default 60, 0: never).")
+    var sendTimeout: Double?
     @Option(name: .customLong("agent-connection-streams"),
             help: "Browser connections one agent connection carries before the agent is asked for a fresh one (default and most 1,073,641,824: HTTP/2 stream IDs are never reused).")
     var agentConnectionStreams: Int?
@@ -51,7 +54,8 @@ struct Run: AsyncParsableCommand {
 
     static let keys: Set<String> = ["listen", "hostname", "cert", "key", "agent-hostname", "agent-ca", "tenant-domain",
                                     "admin-listen", "client-hello-timeout", "ping-interval", "ping-timeout",
-                                    "grace-period", "log-level", "threads", "agent-connection-streams", "tcp-keepalive"]
+                                    "grace-period", "log-level", "threads", "agent-connection-streams", "tcp-keepalive",
+                                    "send-timeout"]
 
     func run() async throws {
         SocketTuning.tuneAllocator()
@@ -101,6 +105,8 @@ struct Run: AsyncParsableCommand {
         configuration.clientHelloTimeout = .fractionalSeconds(try file.double("client-hello-timeout", flag: clientHelloTimeout, default: 10, in: 0.1...3600))
         configuration.gracePeriod = .fractionalSeconds(try file.double("grace-period", flag: gracePeriod, default: 30, in: 0...86_400))
         configuration.tcpKeepAlive = Int(try file.double("tcp-keepalive", flag: tcpKeepAlive.map(Double.init), default: 60, in: 0...7200))
+        let send = try file.double("send-timeout", flag: sendTimeout, default: 60, in: 0...86_400)
+        configuration.sendTimeout = send > 0 ? .fractionalSeconds(send) : nil
         configuration.http2.pingInterval = .fractionalSeconds(try file.double("ping-interval", flag: pingInterval, default: 15, in: 0.1...3600))
         configuration.http2.pingTimeout = .fractionalSeconds(try file.double("ping-timeout", flag: pingTimeout, default: 10, in: 0.1...3600))
         let most = Double(configuration.http2.lifetimeStreams)

@@ -120,6 +120,11 @@ class ScriptedServer:
         except (ConnectionError, ssl.SSLError, OSError) as exc:
             self.events.put(("flood", type(exc).__name__))
 
+    def _ignore(self, conn):
+        """Reads nothing more, for up to 30 s: an app that stopped reading an upload."""
+        self.waiting.set()
+        threading.Event().wait(30)
+
     def _vanish(self, conn):
         """Disappears without a FIN or RST, as a host that lost power: a socket closed in
         TCP repair mode (root) sends nothing; later segments to it are answered with RST."""

@@ -1,0 +1,71 @@
+"""A socket that takes none of its tunnel's output for `--send-timeout` seconds
+gets its tunnel reset, at the relay (a browser that stopped reading a
+download) and at the agent (an app that stopped reading an upload): its queued
+bytes are not held for good. Readers that keep reading are not touched: the
+other tests run with the default 60 s.
+"""
+
+import threading
+
+import pytest
+
+from cluster import wait_until
+from tlsclient import connect, pattern_chunk, read_head, read_until_closed
+from upstreams import ScriptedServer
+
+
+def agent_log(setup):
+    return setup[2].proc.stderr_text()
+
+
+def open_streams(relay, tenant):
+    return sum(a["openStreams"] for a in relay.agents(tenant))
+
+
+@pytest.fixture(scope="module")
+def setup(module_procs, demo_app):
+    relay = module_procs.relay(extra=["--send-timeout", "1"])
+    module_procs.agent(relay, demo_app.upstream, "acme")
+    app = ScriptedServer()
+    agent = module_procs.agent(relay, app.upstream, "globex", extra=["--send-timeout", "1"])
+    yield relay, app, agent
+    app.close()
+
+
+def test_browser_that_stops_reading_is_reset(setup, pki):
+    relay, _, _ = setup
+    host = "acme.tunnel.localhost"
+    before = open_streams(relay, "acme")
+    with connect(pki, relay.port, host) as sock:
+        sock.sendall(f"GET /bytes/{1 << 30} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        status, _, body = read_head(sock)
+        assert status == 200
+        # ... and reads no more: the relay's queue for it fills and stays full.
+        wait_until(lambda: open_streams(relay, "acme") == before, 15, "the stalled tunnel reset")
+        data, outcome = read_until_closed(sock, 15)
+    assert outcome == "reset", outcome
+    got = body + data
+    assert len(got) < 1 << 30 and got == pattern_chunk(0, len(got))
+    assert "tunnel reset: browser stopped reading" in relay.proc.stderr_text()
+
+
+def test_app_that_stops_reading_an_upload_is_reset(setup, pki):
+    relay, app, _ = setup
+    with connect(pki, relay.port, "globex.tunnel.localhost") as sock:
+        sock.sendall(b"IGNORE\n")
+        assert app.waiting.wait(10)
+        outcome = []
+
+        def upload():
+            try:
+                while True:
+                    sock.sendall(b"u" * 65536)
+            except OSError as exc:   # the reset reaches the browser
+                outcome.append(type(exc).__name__)
+
+        sender = threading.Thread(target=upload, daemon=True)
+        sender.start()
+        sender.join(15)
+    # A RST under a TLS write reads as one of these, depending on where it lands.
+    assert outcome and outcome[0] in ("ConnectionResetError", "BrokenPipeError", "SSLEOFError"), outcome
+    assert "tunnel reset: app stopped reading" in agent_log(setup)
