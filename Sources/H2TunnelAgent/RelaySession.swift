@@ -101,6 +101,11 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
             return
         }
         let splice = StreamSplice(streamLoop: loop, channelLoop: loop, transform: transform)
+        splice.sendTimeout = agent.configuration.sendTimeout
+        splice.onSendTimeout = { [logger, streamID = stream.id] in
+            logger.warning("tunnel reset: app stopped reading", metadata: [
+                "reason": "send timeout", "stream": "\(streamID)", "browser": "\(browser)"])
+        }
         splice.attach(stream: stream)
         let logger = self.logger
         let streamID = stream.id
@@ -140,11 +145,7 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
                             connection.flush()
                             return
                         }
-                        let handler = SpliceChannelHandler(splice: splice, sendTimeout: self.agent.configuration.sendTimeout) {
-                            logger.warning("tunnel reset: app stopped reading", metadata: [
-                                "reason": "send timeout", "stream": "\(streamID)", "browser": "\(browser)"])
-                        }
-                        try channel.pipeline.syncOperations.addHandler(handler)
+                        try channel.pipeline.syncOperations.addHandler(SpliceChannelHandler(splice: splice))
                         try channel.syncOptions?.setOption(.autoRead, value: true)
                         connection.flush()
                         logger.debug("tunnel open", metadata: ["stream": "\(streamID)", "browser": "\(browser)"])

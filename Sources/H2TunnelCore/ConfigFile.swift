@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 /// A flat JSON configuration file whose keys are the long flag names (`"listen"`,
 /// `"agent-ca"`, …). A flag given on the command line wins over the file.
@@ -69,6 +70,16 @@ public struct ConfigFile: Sendable {
             throw Error(description: "--\(key) must be between \(Self.format(range.lowerBound)) and \(Self.format(range.upperBound)), not \(number)")
         }
         return number
+    }
+
+    /// A timeout in seconds where 0 means never (nil): at least 1 s otherwise, so a typo
+    /// like 0.001 cannot reset healthy connections at every pause; at most a day.
+    public func secondsOrNever(_ key: String, flag: Double?, default value: Double) throws -> TimeAmount? {
+        let seconds = try double(key, flag: flag, default: value, in: 0...86_400)
+        guard seconds == 0 || seconds >= 1 else {
+            throw Error(description: "--\(key) must be 0 (never) or at least 1 second, not \(seconds)")
+        }
+        return seconds > 0 ? .fractionalSeconds(seconds) : nil
     }
 
     /// `--threads`: the flag, else the file, else `default`; 1 to 1,024.

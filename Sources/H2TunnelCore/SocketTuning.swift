@@ -25,16 +25,22 @@ public enum SocketTuning {
     /// the app's connection open for good: nothing is sent on an idle tunnel, so nothing
     /// fails. After `idle` seconds of silence the kernel probes, every `idle`/6 s (at
     /// least 1), and six unanswered probes close the socket with an error, which resets
-    /// the stream. Probes cost nothing while bytes flow. The agent connection has its own
-    /// HTTP/2 PINGs.
+    /// the stream. Probes cost nothing while bytes flow. Keepalive only probes an idle
+    /// socket; with bytes in flight, TCP_USER_TIMEOUT (2 × `idle`) bounds how long they may
+    /// stay unacknowledged, instead of ~15 minutes of retransmissions. The agent connection
+    /// has its own HTTP/2 PINGs.
     public static func keepAlive(idle: Int) -> [(ChannelOptions.Types.SocketOption, SocketOptionValue)] {
         guard idle > 0 else { return [] }
-        return [
-            (ChannelOptions.Types.SocketOption(level: .socket, name: .so_keepalive), 1),
+        var options = [(ChannelOptions.Types.SocketOption(level: .socket, name: .so_keepalive), SocketOptionValue(1))]
+        #if os(Linux)
+        options += [
             (ChannelOptions.tcpOption(NIOBSDSocket.Option(rawValue: 4)), SocketOptionValue(idle)),   // TCP_KEEPIDLE
             (ChannelOptions.tcpOption(NIOBSDSocket.Option(rawValue: 5)), SocketOptionValue(max(1, idle / 6))),   // TCP_KEEPINTVL
             (ChannelOptions.tcpOption(NIOBSDSocket.Option(rawValue: 6)), 6),   // TCP_KEEPCNT
+            (ChannelOptions.tcpOption(NIOBSDSocket.Option(rawValue: 18)), SocketOptionValue(2 * idle * 1000)),   // TCP_USER_TIMEOUT, ms
         ]
+        #endif
+        return options
     }
 
     /// glibc returns freed memory to the kernel eagerly (madvise/trim on every large free),

@@ -54,6 +54,16 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     public var onResponse: ((HTTP2Headers) -> Bool)?
     /// Told once, on the stream's loop, when the stream is gone.
     public var onStreamClosed: ((UInt32) -> Void)?
+    /// A socket that takes none of our output for this long (writes queued, none of them
+    /// completed) is reset, and the stream with it: a browser that stopped reading a
+    /// download (an app, an upload) would otherwise hold its queued bytes, up to a stream
+    /// window, for good. nginx's `send_timeout` is the same rule. Progress is any byte the
+    /// kernel took from NIO's queue since the last check (bytes submitted minus bytes still
+    /// buffered), so a reader that keeps reading keeps its tunnel however slow it is and
+    /// however full the queue stays. nil: never. Set before `attach(channel:)`.
+    public var sendTimeout: TimeAmount?
+    /// Told on the channel's loop when the send timeout reset the socket, for the log.
+    public var onSendTimeout: (() -> Void)?
 
     // Stream side (streamLoop).
     private var stream: HTTP2Stream?
@@ -76,6 +86,13 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     private var outputEnded = false
     private var outputEndRequested = false
     private var channelDone = false
+    /// Bytes handed to the channel, and how many of them the kernel had taken at the last
+    /// send-timeout check, and when that count last moved.
+    private var bytesSubmitted = 0
+    private var bytesTakenAtCheck = 0
+    private var lastSendProgress = NIODeadline.uptimeNanoseconds(0)
+    /// At most one pending send-timeout check, re-armed once per timeout, not per write.
+    private var sendCheck: Scheduled<Void>?
     /// The stream ends by itself after a TLS alert; closing the socket must not reset it.
     private var streamEndsItself = false
 
@@ -280,6 +297,8 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     func channelClosed(clean: Bool) {
         channelDone = true
         channel = nil
+        sendCheck?.cancel()
+        sendCheck = nil
         if !inputEnded && clean && outputEnded {
             inputEnded = true
             onStream { self.endStream() }
@@ -305,14 +324,43 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
         }
         let promise = channelLoop.makePromise(of: Void.self)
         for (index, buffer) in buffers.enumerated() {
+            bytesSubmitted += buffer.readableBytes
             channel.write(buffer, promise: index == buffers.count - 1 ? promise : nil)
         }
         channel.flush()
         lastWrite = promise.futureResult
+        if sendCheck == nil, sendTimeout != nil {
+            lastSendProgress = .now()
+            armSendCheck()
+        }
         guard consume > 0 else { return }
         promise.futureResult.whenComplete { _ in
             self.onStream { self.stream?.consume(consume) }
         }
+    }
+
+    private func armSendCheck(in delay: TimeAmount? = nil) {
+        guard let sendTimeout, sendCheck == nil else { return }
+        sendCheck = channelLoop.scheduleTask(in: delay ?? sendTimeout) {
+            self.sendCheck = nil
+            self.checkSendTimeout()
+        }
+    }
+
+    private func checkSendTimeout() {
+        guard let sendTimeout, let channel,
+              let buffered = try? channel.syncOptions?.getOption(.bufferedWritableBytes),
+              buffered > 0 else { return }   // nothing waits: the next write arms the check again
+        let taken = bytesSubmitted - buffered
+        if taken != bytesTakenAtCheck {
+            bytesTakenAtCheck = taken
+            lastSendProgress = .now()
+        }
+        let waited = NIODeadline.now() - lastSendProgress
+        guard waited >= sendTimeout else { return armSendCheck(in: sendTimeout - waited) }
+        onSendTimeout?()
+        onStream { self.stream?.reset(HTTP2ErrorCode.connectError) }
+        resetChannel()
     }
 
     /// The far end sent END_STREAM: shut our socket's write side once everything before it is out.

@@ -103,11 +103,12 @@ final class PublicRouter: Sendable {
         }
         // The ClientHello goes into the splice first, so the stream opens with it: HEADERS
         // and the first DATA leave in one TLS write, and the agent wakes once, not twice.
-        let spliceHandler = SpliceChannelHandler(splice: splice, sendTimeout: configuration.sendTimeout) {
+        splice.sendTimeout = configuration.sendTimeout
+        splice.onSendTimeout = {
             logger.warning("tunnel reset: browser stopped reading", metadata: [
                 "reason": "send timeout", "remote": "\(remote)", "host": "\(host)"])
         }
-        try replay(bytes, context: context, sniffer: sniffer, into: [spliceHandler])
+        try replay(bytes, context: context, sniffer: sniffer, into: [SpliceChannelHandler(splice: splice)])
         link.openTunnel(splice: splice, authority: host, browser: remote) { reason in
             logger.warning("browser refused", metadata: ["reason": "\(reason)", "remote": "\(remote)", "host": "\(host)"])
             splice.abortStream(HTTP2ErrorCode.cancel)

@@ -99,9 +99,8 @@ struct Run: AsyncParsableCommand {
         configuration.reconnectBase = try file.double("reconnect-base", flag: reconnectBase, default: 0.5, in: 0.01...3600)
         configuration.reconnectMax = try file.double("reconnect-max", flag: reconnectMax, default: 30, in: 0.01...86_400)
         configuration.gracePeriod = .fractionalSeconds(try file.double("grace-period", flag: gracePeriod, default: 30, in: 0...86_400))
-        configuration.tcpKeepAlive = Int(try file.double("tcp-keepalive", flag: tcpKeepAlive.map(Double.init), default: 60, in: 0...7200))
-        let send = try file.double("send-timeout", flag: sendTimeout, default: 60, in: 0...86_400)
-        configuration.sendTimeout = send > 0 ? .fractionalSeconds(send) : nil
+        configuration.tcpKeepAlive = Int(try file.double("tcp-keepalive", flag: tcpKeepAlive.map(Double.init), default: 60, in: 0...7200).rounded(.up))
+        configuration.sendTimeout = try file.secondsOrNever("send-timeout", flag: sendTimeout, default: 60)
         configuration.http2.pingInterval = .fractionalSeconds(try file.double("ping-interval", flag: pingInterval, default: 15, in: 0.1...3600))
         configuration.http2.pingTimeout = .fractionalSeconds(try file.double("ping-timeout", flag: pingTimeout, default: 10, in: 0.1...3600))
         return configuration

@@ -104,9 +104,8 @@ struct Run: AsyncParsableCommand {
             tenantDomain: tenantDomain, adminHost: admin?.host, adminPort: admin?.port ?? 0)
         configuration.clientHelloTimeout = .fractionalSeconds(try file.double("client-hello-timeout", flag: clientHelloTimeout, default: 10, in: 0.1...3600))
         configuration.gracePeriod = .fractionalSeconds(try file.double("grace-period", flag: gracePeriod, default: 30, in: 0...86_400))
-        configuration.tcpKeepAlive = Int(try file.double("tcp-keepalive", flag: tcpKeepAlive.map(Double.init), default: 60, in: 0...7200))
-        let send = try file.double("send-timeout", flag: sendTimeout, default: 60, in: 0...86_400)
-        configuration.sendTimeout = send > 0 ? .fractionalSeconds(send) : nil
+        configuration.tcpKeepAlive = Int(try file.double("tcp-keepalive", flag: tcpKeepAlive.map(Double.init), default: 60, in: 0...7200).rounded(.up))
+        configuration.sendTimeout = try file.secondsOrNever("send-timeout", flag: sendTimeout, default: 60)
         configuration.http2.pingInterval = .fractionalSeconds(try file.double("ping-interval", flag: pingInterval, default: 15, in: 0.1...3600))
         configuration.http2.pingTimeout = .fractionalSeconds(try file.double("ping-timeout", flag: pingTimeout, default: 10, in: 0.1...3600))
         let most = Double(configuration.http2.lifetimeStreams)

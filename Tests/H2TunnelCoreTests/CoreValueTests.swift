@@ -77,6 +77,18 @@ import Testing
         #expect(try file.threadCount(flag: 4, default: 1) == 4)
     }
 
+    /// A timeout of 0 means never; under a second is refused (a healthy transfer pauses
+    /// that long); the default applies when neither flag nor file names it.
+    @Test func timeoutsAreNeverOrAtLeastASecond() throws {
+        let file = try ConfigFile.load(try write(#"{"send-timeout": 0}"#), knownKeys: ["send-timeout"])
+        #expect(try file.secondsOrNever("send-timeout", flag: nil, default: 60) == nil)
+        #expect(try file.secondsOrNever("send-timeout", flag: 2.5, default: 60) == .milliseconds(2500))
+        #expect(try file.secondsOrNever("other", flag: nil, default: 60) == .seconds(60))
+        for bad in [0.001, 0.5, -1, .nan, 1e6] {
+            #expect(throws: ConfigFile.Error.self) { try file.secondsOrNever("send-timeout", flag: bad, default: 60) }
+        }
+    }
+
     @Test func unknownKeyIsAnError() throws {
         let path = try write(#"{"lisen": "0.0.0.0:443"}"#)
         #expect(throws: ConfigFile.Error.self) { try ConfigFile.load(path, knownKeys: ["listen"]) }

@@ -1,11 +1,12 @@
 """A socket that takes none of its tunnel's output for `--send-timeout` seconds
 gets its tunnel reset, at the relay (a browser that stopped reading a
 download) and at the agent (an app that stopped reading an upload): its queued
-bytes are not held for good. Readers that keep reading are not touched: the
-other tests run with the default 60 s.
+bytes are not held for good. A reader that is slower than the tunnel but keeps
+reading keeps its tunnel, even though the relay's queue for it never empties.
 """
 
 import threading
+import time
 
 import pytest
 
@@ -47,6 +48,24 @@ def test_browser_that_stops_reading_is_reset(setup, pki):
     got = body + data
     assert len(got) < 1 << 30 and got == pattern_chunk(0, len(got))
     assert "tunnel reset: browser stopped reading" in relay.proc.stderr_text()
+
+
+def test_slow_reader_that_keeps_reading_is_not_reset(setup, pki):
+    """1 MiB/s for 4 s against a 1 s timeout: the queue at the relay stays full the
+    whole time (the tunnel is far faster), but writes keep completing."""
+    relay, _, _ = setup
+    host = "acme.tunnel.localhost"
+    with connect(pki, relay.port, host) as sock:
+        sock.sendall(f"GET /bytes/{1 << 30} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        status, _, got = read_head(sock)
+        assert status == 200
+        started = time.monotonic()
+        while time.monotonic() - started < 4:
+            chunk = sock.recv(64 << 10)
+            assert chunk, f"the tunnel closed after {len(got)} bytes"
+            got += chunk
+            time.sleep(len(chunk) / (1 << 20))     # the pace of a 1 MiB/s reader
+    assert len(got) >= 3 << 20 and got == pattern_chunk(0, len(got))
 
 
 def test_app_that_stops_reading_an_upload_is_reset(setup, pki):
