@@ -329,7 +329,10 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
         }
         channel.flush()
         lastWrite = promise.futureResult
-        if sendCheck == nil, sendTimeout != nil {
+        // Armed only when bytes are left waiting: the kernel takes a page or a small
+        // response at once, and 10,000 idle tunnels must not each hold a timer.
+        if sendCheck == nil, sendTimeout != nil,
+           let buffered = try? channel.syncOptions?.getOption(.bufferedWritableBytes), buffered > 0 {
             lastSendProgress = .now()
             armSendCheck()
         }
