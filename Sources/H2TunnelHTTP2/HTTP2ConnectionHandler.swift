@@ -54,14 +54,14 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     private var closeReason: String?
     private var pingTask: RepeatedTask?
     private var pingDeadline: Scheduled<Void>?
-    /// Every PING we sent and await the ACK of, oldest first (ACKs come in order): the
-    /// liveness PINGs, the one sent at start to learn the round-trip time, h2probe's.
+    /// Every PING we sent and await the ACK of, matched by payload: the liveness PINGs,
+    /// the one sent at start to learn the round-trip time, h2probe's.
     private var pingsInFlight: [(payload: UInt64, sent: NIODeadline, liveness: Bool, promise: EventLoopPromise<TimeAmount>?)] = []
     /// The next PING's payload: each ACK names the PING it answers, whatever else arrives.
     private var nextPingPayload: UInt64 = 1
     /// The smallest PING round trip seen: the path's own delay, without the queues a
     /// busy connection adds. Stream windows are tuned against it (`tuneWindow`).
-    public private(set) var minRTT: TimeAmount?
+    private(set) var minRTT: TimeAmount?
     /// When received bytes give their connection window back (see `ReceiveBudget`).
     var receiveBudget: ReceiveBudget
     /// The next look for stalled streams, scheduled only while over the receive budget.
