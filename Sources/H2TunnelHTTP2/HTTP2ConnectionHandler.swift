@@ -410,8 +410,10 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
                     pingDeadline = nil
                 }
                 let rtt = eventLoop.now - ping.sent
-                minRTT = min(minRTT ?? rtt, rtt)
+                let smallest = min(minRTT ?? rtt, rtt)
+                minRTT = smallest
                 ping.promise?.succeed(rtt)
+                delegate?.connection(self, didMeasureRoundTrip: smallest)
             }
         case .goaway(let code):
             isDraining = true

@@ -30,9 +30,14 @@ public protocol HTTP2ConnectionDelegate: AnyObject {
     /// Over its receive budget, the connection resets `stream` (CANCEL) because its reader
     /// took none of the `heldBytes` it holds for `HTTP2Settings.stallTimeout`. For the log.
     func connection(_ connection: HTTP2ConnectionHandler, willResetStalledStream stream: HTTP2Stream, heldBytes: Int)
+    /// A PING came back: `smallest` is the smallest round trip seen so far, the one stream
+    /// windows are tuned against. For `/agents`.
+    func connection(_ connection: HTTP2ConnectionHandler, didMeasureRoundTrip smallest: TimeAmount)
 }
 
 extension HTTP2ConnectionDelegate {
     /// h2probe has nothing to report about it; relay and agent log it.
     public func connection(_ connection: HTTP2ConnectionHandler, willResetStalledStream stream: HTTP2Stream, heldBytes: Int) {}
+    /// Only the relay shows it.
+    public func connection(_ connection: HTTP2ConnectionHandler, didMeasureRoundTrip smallest: TimeAmount) {}
 }

@@ -14,6 +14,8 @@ final class AdminHandler: ChannelInboundHandler {
         var connectedSince: String
         var openStreams: Int
         var stalledResets: Int
+        /// Smallest PING round trip to the agent, in milliseconds.
+        var roundTripMs: Double?
     }
 
     private let registry: AgentRegistry
@@ -44,7 +46,8 @@ final class AdminHandler: ChannelInboundHandler {
         let entries = registry.all.map {
             AgentEntry(tenant: $0.tenant, connection: $0.id, remote: $0.remote,
                        connectedSince: formatter.string(from: $0.connectedSince), openStreams: $0.openStreams,
-                       stalledResets: $0.stalledResets)
+                       stalledResets: $0.stalledResets,
+                       roundTripMs: $0.roundTrip.map { Double($0.nanoseconds) / 1_000_000 })
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

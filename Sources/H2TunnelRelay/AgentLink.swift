@@ -20,7 +20,7 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
     private let logger: Logger
     private let closed: EventLoopPromise<Void>
     /// Read from other loops (routing, admin), written on `eventLoop`.
-    private let shared = NIOLockedValueBox((healthy: false, openStreams: 0, stalledResets: 0))
+    private let shared = NIOLockedValueBox((healthy: false, openStreams: 0, stalledResets: 0, roundTrip: TimeAmount?.none))
 
     init(id: Int, tenant: String, remote: String, eventLoop: EventLoop, registry: AgentRegistry, logger: Logger) {
         self.id = id
@@ -40,6 +40,9 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
     /// Tunnels reset because their browser stopped reading while the connection was over
     /// its receive budget (`HTTP2Settings.stallTimeout`).
     public var stalledResets: Int { shared.withLockedValue { $0.stalledResets } }
+    /// The smallest PING round trip to the agent: the path's own delay, which sizes the
+    /// stream windows. nil before the first PING came back.
+    public var roundTrip: TimeAmount? { shared.withLockedValue { $0.roundTrip } }
 
     /// Opens the tunnel stream for one browser connection, on this link's loop.
     /// `onFailure` runs (on this loop) when no stream could be opened.
@@ -137,6 +140,10 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
             "stream": "\(stream.id)", "held": "\(heldBytes)",
             "reason": "receive budget spent, nothing read for \(connection.settings.stallTimeout.nanoseconds / 1_000_000_000) s",
         ])
+    }
+
+    public func connection(_ connection: HTTP2ConnectionHandler, didMeasureRoundTrip smallest: TimeAmount) {
+        shared.withLockedValue { $0.roundTrip = smallest }
     }
 
     public func connectionDidClose(_ connection: HTTP2ConnectionHandler, reason: String?) {

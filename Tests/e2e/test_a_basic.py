@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster import curl
+from cluster import curl, wait_until
 from tlsclient import client_context, connect, read_head
 
 
@@ -73,7 +73,10 @@ def test_admin_health_and_agent_listing(setup):
     (entry,) = relay.agents("acme")
     assert entry["connection"] == agent.connection
     assert entry["remote"].startswith("127.0.0.1:")
-    assert {"tenant", "connection", "remote", "connectedSince", "openStreams"} <= set(entry)
+    assert {"tenant", "connection", "remote", "connectedSince", "openStreams", "stalledResets"} <= set(entry)
+    # The PING sent when the connection came up has come back: loopback's round trip.
+    wait_until(lambda: "roundTripMs" in relay.agents("acme")[0], 5, "a round trip measured")
+    assert 0 < relay.agents("acme")[0]["roundTripMs"] < 100
 
 
 def test_tls13_session_resumes_from_tickets_sent_with_the_response(setup, pki):

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from cluster import REPO, curl
+from cluster import REPO, curl, wait_until
 from tlsclient import pattern_sha256
 
 DELAY_MS = 25
@@ -33,6 +33,12 @@ def setup(module_procs, demo_app):
     port = int(proxy.wait_line(r"^delayproxy ready port=(\d+)$").group(1))
     agent = module_procs.agent(relay, demo_app.upstream, relay_port=port)
     return relay, agent
+
+
+def test_relay_measures_the_long_round_trip(setup):
+    relay, _ = setup
+    wait_until(lambda: "roundTripMs" in relay.agents("acme")[0], 5, "a round trip measured")
+    assert relay.agents("acme")[0]["roundTripMs"] >= 2 * DELAY_MS
 
 
 def test_download_beats_any_fixed_window(setup, pki):
