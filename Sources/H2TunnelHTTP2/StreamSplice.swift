@@ -362,7 +362,7 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
         let waited = NIODeadline.now() - lastSendProgress
         guard waited >= sendTimeout else { return armSendCheck(in: sendTimeout - waited) }
         onSendTimeout?()
-        onStream { self.stream?.reset(HTTP2ErrorCode.connectError) }
+        channelFailed()
         resetChannel()
     }
 

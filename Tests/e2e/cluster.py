@@ -228,6 +228,10 @@ class Relay:
         assert isinstance(items, list), f"/agents is not a JSON array: {body[:200]!r}"
         return [a for a in items if tenant is None or a.get("tenant") == tenant]
 
+    def agent_total(self, key: str, tenant: str | None = None) -> int:
+        """A counter of /agents (openStreams, stalledResets) summed over `tenant`'s connections."""
+        return sum(a[key] for a in self.agents(tenant))
+
     def wait_agent(self, tenant: str, timeout: float = 20, exclude=(), proc: Proc | None = None):
         """The connection id of a newly registered agent of `tenant`."""
         def registered():

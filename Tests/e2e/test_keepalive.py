@@ -37,7 +37,7 @@ def all_acknowledged(port, peer_port):
 
 
 def open_streams(relay):
-    return sum(a["openStreams"] for a in relay.agents())
+    return relay.agent_total("openStreams")
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ def agent_log(setup):
 
 
 def open_streams(relay, tenant):
-    return sum(a["openStreams"] for a in relay.agents(tenant))
+    return relay.agent_total("openStreams", tenant)
 
 
 @pytest.fixture(scope="module")

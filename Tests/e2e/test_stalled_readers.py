@@ -54,7 +54,7 @@ def fresh_download(pki, relay):
 
 
 def stalled_resets(relay):
-    return sum(a["stalledResets"] for a in relay.agents("acme"))
+    return relay.agent_total("stalledResets", "acme")
 
 
 def test_stalled_readers_within_budget_and_window_cost_others_nothing(setup, pki):
