@@ -201,7 +201,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     public func measurePing() -> EventLoopFuture<TimeAmount> {
         eventLoop.preconditionInEventLoop()
         let promise = eventLoop.makePromise(of: TimeAmount.self)
-        guard let session, !isClosed else {
+        guard session != nil, !isClosed else {
             promise.fail(HTTP2Error("connection closed"))
             return promise.futureResult
         }

@@ -180,17 +180,18 @@ class Processes:
         m = proc.wait_line(r"^relay ready public=127\.0\.0\.1:(\d+) admin=127\.0\.0\.1:(\d+)$")
         return Relay(proc, int(m.group(1)), int(m.group(2)))
 
-    def agent(self, relay: "Relay", upstream: str, tenant: str = "acme",
+    def agent(self, relay: "Relay | None", upstream: str, tenant: str = "acme",
               cert_tenant: str | None = None, client_cert: tuple | None = None,
               extra: list | None = None, wait: bool = True, relay_port: int | None = None) -> "Agent":
         """An agent for `tenant`. `cert_tenant` picks another tenant's server cert,
         `client_cert` another (cert, key) pair, both for refusal tests; `relay_port`
-        dials something in front of the relay (a delay proxy) instead of the relay."""
+        dials something in front of the relay (a delay proxy) instead of the relay,
+        or a stand-in relay (then `relay` is None and `wait` False)."""
         pki = self.pki
         cert, key = client_cert or (pki / "tenants" / tenant / "agent.pem",
                                     pki / "tenants" / tenant / "agent.key")
         served = pki / "tenants" / (cert_tenant or tenant)
-        previous = {a["connection"] for a in relay.agents(tenant)}
+        previous = {a["connection"] for a in relay.agents(tenant)} if relay else set()
         argv = [self.bins / "agent", "run",
                 "--relay", f"127.0.0.1:{relay_port or relay.port}", "--relay-hostname", AGENT_HOST,
                 "--relay-ca", pki / "ca.pem", "--cert", cert, "--key", key,
