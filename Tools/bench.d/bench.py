@@ -40,6 +40,9 @@ PATH_NAMES = {
 #: One-way delay of the long link in figure 8: a 20 ms round trip, a relay in a
 #: neighbouring region.
 LINK_DELAY_MS = 10
+#: Paths whose browsers share one connection (ssh's, the agent's): fairness is measured
+#: again with the bulk downloads on a twin of the path, to split CPU load from sharing.
+TWINS = ("C", "E", "E2")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -582,45 +585,26 @@ LogLevel ERROR
         n = self.cfg["fair_n"]
         for p in self.live():
             ka = clients.KeepAlive(self.port[p], self.ca, SNI)
+            r = self.res[p]
             try:
                 ka.series(20)  # warm-up
                 # The same span of time idle and loaded: a fast path must not finish its
                 # loaded series before the bulk downloads are really under way.
                 idle, e1 = ka.series(n, self.cfg["fair_s"])
-                stop = threading.Event()
-                procs = []
-                lock = threading.Lock()
-                done = [0]
-
-                def bulk():
-                    deadline = time.monotonic() + 120
-                    while not stop.is_set() and time.monotonic() < deadline:
-                        argv = ["curl", "-sS", "-o", "/dev/null", "--cacert", self.ca, "--resolve",
-                                f"{SNI}:{self.port[p]}:127.0.0.1", "--max-time", "120", self.url(p, "/big")]
-                        with lock:
-                            if stop.is_set():
-                                return
-                            c = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                            procs.append(c)
-                        c.wait()
-                        if c.returncode == 0:
-                            done[0] += 1
-
-                ts = [threading.Thread(target=bulk) for _ in range(self.cfg["bulk"])]
-                for t in ts:
-                    t.start()
-                time.sleep(0.5)
-                loaded, e2 = ka.series(n, self.cfg["fair_s"])
-                with lock:
-                    stop.set()
-                    for c in procs:
-                        if c.poll() is None:
-                            c.terminate()
-                for t in ts:
-                    t.join(timeout=30)
+                loaded, e2, done = self.beside_bulk(ka, p)
+                errors = e1 + e2
+                apart = None
+                # The same downloads through a twin of the path (its own ssh or relay +
+                # agent connection): what is left is the CPU they take, not the sharing.
+                if p in TWINS:
+                    twin = self.start_twin(p)
+                    try:
+                        apart, e3, _ = self.beside_bulk(ka, twin)
+                    finally:
+                        self.stop_twin(twin)
+                    errors += e3
             finally:
                 ka.close()
-            r = self.res[p]
             if idle and loaded:
                 r["fair_idle_p99_ms"] = percentile(idle, 99) * 1e3
                 r["fair_load_p99_ms"] = percentile(loaded, 99) * 1e3
@@ -628,8 +612,65 @@ LogLevel ERROR
                 r["fair_idle_p50_ms"] = percentile(idle, 50) * 1e3
                 r["fair_idle_max_ms"] = max(idle) * 1e3
                 r["fair_ratio"] = r["fair_load_p99_ms"] / r["fair_idle_p99_ms"]
-            r["fair_errors"] = e1 + e2
-            r["fair_bulk_completed"] = done[0]
+                if apart:
+                    r["fair_apart_p99_ms"] = percentile(apart, 99) * 1e3
+                    r["fair_apart_ratio"] = r["fair_apart_p99_ms"] / r["fair_idle_p99_ms"]
+                    r["fair_share_ratio"] = r["fair_load_p99_ms"] / r["fair_apart_p99_ms"]
+            r["fair_errors"] = errors
+            r["fair_bulk_completed"] = done
+
+    def beside_bulk(self, ka, bulk_path):
+        """`ka`'s small-request series while `bulk` curl downloads of `/big` loop through
+        `bulk_path`; returns (latencies, errors, downloads completed)."""
+        stop = threading.Event()
+        procs = []
+        lock = threading.Lock()
+        done = [0]
+
+        def bulk():
+            deadline = time.monotonic() + 120
+            while not stop.is_set() and time.monotonic() < deadline:
+                argv = ["curl", "-sS", "-o", "/dev/null", "--cacert", self.ca, "--resolve",
+                        f"{SNI}:{self.port[bulk_path]}:127.0.0.1", "--max-time", "120",
+                        self.url(bulk_path, "/big")]
+                with lock:
+                    if stop.is_set():
+                        return
+                    c = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    procs.append(c)
+                c.wait()
+                if c.returncode == 0:
+                    done[0] += 1
+
+        ts = [threading.Thread(target=bulk) for _ in range(self.cfg["bulk"])]
+        for t in ts:
+            t.start()
+        time.sleep(0.5)
+        try:
+            loaded, errors = ka.series(self.cfg["fair_n"], self.cfg["fair_s"])
+        finally:
+            with lock:
+                stop.set()
+                for c in procs:
+                    if c.poll() is None:
+                        c.terminate()
+            for t in ts:
+                t.join(timeout=30)
+        return loaded, errors, done[0]
+
+    def start_twin(self, p):
+        """A second instance of path `p` (C: another `ssh -R` to the same sshd; E, E2:
+        another relay + agent) for bulk downloads that must not share `p`'s connection."""
+        twin = f"{p}-twin"
+        if p == "C":
+            self.start_ssh_client(twin, self.sshd[1])
+        else:
+            self.start_tunnel(twin, self.upstreams[p])
+        return twin
+
+    def stop_twin(self, twin):
+        for name in (f"ssh-{twin}", f"relay-{twin}", f"agent-{twin}"):
+            self.stop(name)
 
     def check_streams_closed(self, phase):
         """Every client of `phase` is gone: a tunnel stream still open 3 s later is a leak
@@ -662,8 +703,10 @@ LogLevel ERROR
         self.start_origin()
         self.start_l4()
         self.start_ssh()
-        self.start_tunnel("E", f"tls://127.0.0.1:{self.origin_tls}")
-        self.start_tunnel("E2", f"tcp://127.0.0.1:{self.origin_plain}")
+        self.upstreams = {"E": f"tls://127.0.0.1:{self.origin_tls}",
+                          "E2": f"tcp://127.0.0.1:{self.origin_plain}"}
+        for p, upstream in self.upstreams.items():
+            self.start_tunnel(p, upstream)
         self.sanity()
 
     def serve(self, seconds):
@@ -880,6 +923,9 @@ def report(b, a):
         ("7 small p99 ms, 4 bulk downloads", lambda p: get(p, "fair_load_p99_ms"), "", None),
         ("7 loaded ÷ idle p99", lambda p: get(p, "fair_ratio"), "≤2",
          lambda v, A, C: v is not None and v <= 2),
+        ("7 … small p99 ms, the 4 downloads through a twin path", lambda p: get(p, "fair_apart_p99_ms"), "", None),
+        ("7 … twin-loaded ÷ idle p99 (CPU load alone)", lambda p: get(p, "fair_apart_ratio"), "", None),
+        ("7 … loaded ÷ twin-loaded p99 (the sharing)", lambda p: get(p, "fair_share_ratio"), "", None),
         (f"8 download MB/s, {2 * LINK_DELAY_MS} ms link", lambda p: get(p, "long_down_MBps"), "", None),
         (f"8 upload MB/s, {2 * LINK_DELAY_MS} ms link", lambda p: get(p, "long_up_MBps"), "", None),
     ]
@@ -964,7 +1010,8 @@ def report(b, a):
         if "fair_errors" in r:
             bits.append(f"fairness: idle p50 {fmt(r.get('fair_idle_p50_ms'))} ms, max {fmt(r.get('fair_idle_max_ms'))} ms; "
                         f"loaded p50 {fmt(r.get('fair_load_p50_ms'))} ms, "
-                        f"{r.get('fair_bulk_completed', 0)} bulk downloads completed, "
+                        + (f"twin-loaded p99 {fmt(r['fair_apart_p99_ms'])} ms, " if "fair_apart_p99_ms" in r else "")
+                        + f"{r.get('fair_bulk_completed', 0)} bulk downloads completed, "
                         f"{r['fair_errors']} errors")
         L.append(f"- **{p}** ({PATH_NAMES[p]}): " + ("; ".join(bits) if bits else "no data"))
     L.append("")
@@ -987,7 +1034,11 @@ def report(b, a):
         "open (each did one request), ÷ N. Fairness: one keep-alive connection does sequential `/1k` "
         "GETs, first alone, then while 4 curl downloads of `/big` loop on the same path (for E/E2: the "
         "same agent connection), each series at least n requests and at least the same number of "
-        "seconds, so every path is measured while its downloads are under way. Figure 8 (beyond issue 4's "
+        "seconds, so every path is measured while its downloads are under way. For C, E and E2 a third "
+        "series runs while the same downloads loop through a twin of the path (a second `ssh -R` to the "
+        "same sshd; a second relay + agent pair): the small requests then share the machine's 2 cores "
+        "with the downloads but not their connection, which splits the loaded ÷ idle ratio into the CPU "
+        "load's part (twin-loaded ÷ idle) and the sharing's (loaded ÷ twin-loaded). Figure 8 (beyond issue 4's "
         f"list): the same transfers when the link between a tunnel's two halves is long: a user-space delay "
         f"proxy (`delayproxy.py`; this kernel has no netem) adds {LINK_DELAY_MS} ms each way between agent and "
         "relay (E, E2) and between ssh and sshd (C), while browser and origin stay on loopback; it shows what "
