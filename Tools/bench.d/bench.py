@@ -5,6 +5,7 @@ Called by Tools/bench (which installs packages, builds and raises limits):
     python3 bench.py --bin DIR --pki DIR --tmp DIR --out FILE [--quick]
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -590,8 +591,11 @@ LogLevel ERROR
                 ka.series(20)  # warm-up
                 # The same span of time idle and loaded: a fast path must not finish its
                 # loaded series before the bulk downloads are really under way.
-                idle, e1 = ka.series(n, self.cfg["fair_s"])
-                loaded, e2, done = self.beside_bulk(ka, p)
+                sched = {}
+                with self.scheduling(p, sched, "idle"):
+                    idle, e1 = ka.series(n, self.cfg["fair_s"])
+                with self.scheduling(p, sched, "loaded"):
+                    loaded, e2, done = self.beside_bulk(ka, p)
                 errors = e1 + e2
                 apart = None
                 # The same downloads through a twin of the path (its own ssh or relay +
@@ -599,7 +603,8 @@ LogLevel ERROR
                 if p in TWINS:
                     twin = self.start_twin(p)
                     try:
-                        apart, e3, _ = self.beside_bulk(ka, twin)
+                        with self.scheduling(p, sched, "twin-loaded"):
+                            apart, e3, _ = self.beside_bulk(ka, twin)
                     finally:
                         self.stop_twin(twin)
                     errors += e3
@@ -618,6 +623,25 @@ LogLevel ERROR
                     r["fair_share_ratio"] = r["fair_load_p99_ms"] / r["fair_apart_p99_ms"]
             r["fair_errors"] = errors
             r["fair_bulk_completed"] = done
+            if sched:
+                r["fair_sched"] = sched
+
+    @contextlib.contextmanager
+    def scheduling(self, p, into, phase):
+        """How the kernel ran `p`'s relay and agent (E, E2) while the block ran, from
+        /proc/PID/task/*/schedstat: share of one core busy, and run-queue wait per time
+        slice, i.e. how long a wake-up waited for a core."""
+        roles = self.roles.get(p) if p in ("E", "E2") else None
+        if not roles:
+            yield
+            return
+        before, t0 = {role: schedstat(pid) for role, pid in roles.items()}, time.monotonic()
+        yield
+        wall = time.monotonic() - t0
+        for role, pid in roles.items():
+            run, wait, slices = (a - b for a, b in zip(schedstat(pid), before[role]))
+            into.setdefault(phase, {})[role] = {"busy": run / 1e9 / wall,
+                                                "wait_ms": wait / 1e6 / max(1, slices)}
 
     def beside_bulk(self, ka, bulk_path):
         """`ka`'s small-request series while `bulk` curl downloads of `/big` loop through
@@ -789,6 +813,22 @@ def thread_cpu(roles):
         except OSError:
             pass
     return out
+
+
+def schedstat(pid):
+    """(ns on a core, ns runnable but waiting, time slices) summed over `pid`'s threads."""
+    total = [0, 0, 0]
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return tuple(total)
+    for tid in tids:
+        try:
+            for i, v in enumerate(open(f"/proc/{pid}/task/{tid}/schedstat").read().split()[:3]):
+                total[i] += int(v)
+        except (OSError, ValueError):
+            pass
+    return tuple(total)
 
 
 def rss_by_pid(pids):
@@ -1013,6 +1053,10 @@ def report(b, a):
                         + (f"twin-loaded p99 {fmt(r['fair_apart_p99_ms'])} ms, " if "fair_apart_p99_ms" in r else "")
                         + f"{r.get('fair_bulk_completed', 0)} bulk downloads completed, "
                         f"{r['fair_errors']} errors")
+            for phase, roles in r.get("fair_sched", {}).items():
+                bits.append(f"{phase}: " + ", ".join(
+                    f"{role} {v['busy']:.0%} of a core, waited {v['wait_ms']:.2f} ms per time slice"
+                    for role, v in roles.items()))
         L.append(f"- **{p}** ({PATH_NAMES[p]}): " + ("; ".join(bits) if bits else "no data"))
     L.append("")
     L.append("## Method")
