@@ -12,61 +12,18 @@ only a peer that records every frame shows it.
 
 from __future__ import annotations
 
-import queue
 import socket
 import ssl
 import struct
-import threading
 
 import h2.config
 import h2.connection
 import h2.events
-import h2.settings
 
-from cluster import AGENT_HOST, TENANT_DOMAIN
+from cluster import TENANT_DOMAIN
+from upstreams import ScriptedServer
 
 RST_STREAM = 0x3
-
-
-class EndingApp:
-    """Reads one line, answers it, ends its output, then waits for the tunnel's
-    end and reports how it came: ("eof", line) or ("reset", line)."""
-
-    def __init__(self):
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.events: queue.Queue = queue.Queue()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket):
-        with conn:
-            conn.settimeout(20)
-            line = b""
-            while not line.endswith(b"\n"):
-                chunk = conn.recv(1024)
-                if not chunk:
-                    break
-                line += chunk
-            conn.sendall(b"reply to " + line)
-            conn.shutdown(socket.SHUT_WR)
-            try:
-                outcome = "eof" if conn.recv(1) == b"" else "data"
-            except ConnectionResetError:
-                outcome = "reset"
-            except OSError as error:
-                outcome = f"error {error}"
-            self.events.put((outcome, line))
-
-    def close(self):
-        self.listener.close()
 
 
 class StandInRelay:
@@ -151,19 +108,19 @@ class StandInRelay:
 
 
 def test_a_clean_end_sends_no_reset(procs, pki):
-    app = EndingApp()
+    app = ScriptedServer()
     relay = StandInRelay(pki)
     try:
         # tls:// passes bytes through untouched, so the app may speak plain lines.
         procs.agent(None, f"tls://127.0.0.1:{app.port}", relay_port=relay.port, wait=False)
         relay.accept()
-        first = relay.tunnel_ending_after_the_app(b"first\n")
-        assert relay.body[first] == b"reply to first\n"
-        assert app.events.get(timeout=15) == ("eof", b"first\n")
+        first = relay.tunnel_ending_after_the_app(b"ENDFIRST\n")
+        assert relay.body[first] == b"ended first\n"
+        assert app.events.get(timeout=15) == ("endfirst", "eof")
         # A second whole tunnel and a PING after it: the agent has long handled the
         # first one's end, so an RST for it would be in by now.
-        second = relay.tunnel_ending_after_the_app(b"second\n")
-        assert app.events.get(timeout=15) == ("eof", b"second\n")
+        second = relay.tunnel_ending_after_the_app(b"ENDFIRST\n")
+        assert app.events.get(timeout=15) == ("endfirst", "eof")
         relay.round_trip()
         resets = [stream for kind, stream in relay.frames if kind == RST_STREAM]
         assert resets == [], f"RST_STREAM after a clean end on streams {resets} (tunnels {first}, {second})"

@@ -11,6 +11,8 @@ line:
                           after the client's FIN went through the tunnel)
     WAIT\\n                read until EOF or error and record which one
     RESET\\n               close at once with SO_LINGER 0 (a TCP RST)
+    ENDFIRST\\n            answer `ended first\\n`, end the output (FIN) at once, then
+                          record how the tunnel's end arrives (plain TCP only)
 """
 
 from __future__ import annotations
@@ -134,6 +136,15 @@ class ScriptedServer:
         conn.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, 1)
         conn.close()
         self.events.put(("vanish", None))
+
+    def _endfirst(self, conn):
+        conn.sendall(b"ended first\n")
+        conn.shutdown(socket.SHUT_WR)
+        try:
+            outcome = "eof" if conn.recv(1) == b"" else "data"
+        except ConnectionResetError:
+            outcome = "reset"
+        self.events.put(("endfirst", outcome))
 
     def _reset(self, conn):
         linger_zero(conn)  # works on an SSLSocket too; its close() sends no close_notify
