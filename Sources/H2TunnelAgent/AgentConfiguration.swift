@@ -61,6 +61,10 @@ public struct AgentConfiguration: Sendable {
     public var http2: HTTP2Settings = {
         var settings = HTTP2Settings()
         settings.enableConnectProtocol = true
+        // The relay resets a tunnel for each browser that aborts. nghttp2's Rapid Reset
+        // limit took a busy tenant's whole connection down after ~1,000 of them; the
+        // relay already bounds the streams it may open (MAX_CONCURRENT_STREAMS).
+        settings.limitsPeerResets = false
         return settings
     }()
 

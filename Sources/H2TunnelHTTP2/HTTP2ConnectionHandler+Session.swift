@@ -27,6 +27,9 @@ extension HTTP2ConnectionHandler {
         nghttp2_option_set_max_send_header_block_length(option, settings.maxHeaderListSize)
         if role == .server {
             nghttp2_option_set_max_deflate_dynamic_table_size(option, 4096)
+            if !settings.limitsPeerResets {
+                _ = h2t_set_stream_reset_rate_limit(option, .max, .max)
+            }
         }
 
         var session: OpaquePointer? = nil

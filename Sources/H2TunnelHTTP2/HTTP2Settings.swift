@@ -47,6 +47,12 @@ public struct HTTP2Settings: Sendable {
     public var pingTimeout: TimeAmount = .seconds(10)
     /// Largest header block accepted from the peer (nghttp2's default is 64 KiB).
     public var maxHeaderListSize: Int = 16 * 1024
+    /// Server role: keep nghttp2's Rapid Reset defence (CVE-2023-44487). In Debian's 1.52
+    /// it allows 1,000 RST_STREAMs in a burst and 33 a second after that, then ends the
+    /// connection with GOAWAY INTERNAL_ERROR. Right for a server that browsers reach; not
+    /// for the agent's link, where every RST_STREAM is a browser that went away, forwarded
+    /// by the relay the agent authenticated (`AgentConfiguration`).
+    public var limitsPeerResets: Bool = true
 
     public init() {}
 }

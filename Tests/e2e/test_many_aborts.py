@@ -1,0 +1,60 @@
+"""Browsers that abort do not take their tenant's agent connection down.
+
+Each browser that resets its connection makes the relay reset its tunnel: one
+RST_STREAM to the agent. nghttp2's Rapid Reset defence (CVE-2023-44487; in
+Debian's 1.52: 1,000 in a burst, then 33 a second) ended the agent connection
+with GOAWAY INTERNAL_ERROR after about 1,000 of them, and with it every tunnel
+of the tenant, until the agent had reconnected. Here 2,000 browsers abort as
+fast as one client can open them (over 1,000 + 33 a second, even on a slow
+machine), and the agent connection must stay the same one throughout.
+"""
+
+import socket
+import ssl
+import time
+
+from cluster import TENANT_DOMAIN, curl, wait_until
+from upstreams import linger_zero
+
+ABORTS = 2000
+
+
+def client_hello(pki) -> bytes:
+    """A real ClientHello for the tenant's name, made once and sent by every browser."""
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname=f"acme.{TENANT_DOMAIN}")
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def test_aborting_browsers_keep_the_agent_connection(procs, pki, demo_app):
+    relay = procs.relay()
+    agent = procs.agent(relay, demo_app.upstream)
+    hello = client_hello(pki)
+    refused = 0
+    started = time.monotonic()
+    for _ in range(ABORTS):
+        with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as browser:
+            browser.sendall(hello)
+            try:
+                # The agent's ServerHello: the tunnel is open end to end.
+                if not browser.recv(1):
+                    refused += 1
+            except ConnectionResetError:
+                refused += 1
+            linger_zero(browser)  # close() sends RST: the relay resets the tunnel
+    elapsed = time.monotonic() - started
+    assert ABORTS > 1000 + 33 * elapsed, f"too slow to test the limit: {elapsed:.1f} s"
+    assert refused == 0, f"{refused} of {ABORTS} browsers got no ServerHello: the tenant went offline"
+
+    wait_until(lambda: relay.agent_total("openStreams", "acme") == 0, 20, "every tunnel reset")
+    connections = [a["connection"] for a in relay.agents("acme")]
+    assert connections == [agent.connection], (
+        f"the agent connection changed from {agent.connection} to {connections}")
+    assert "relay connection closed" not in agent.proc.stderr_text()
+    done = curl(pki, relay)
+    assert done.returncode == 0 and b"Hello from the demo app" in done.stdout, done.stderr
