@@ -43,6 +43,22 @@ public enum SocketTuning {
         return options
     }
 
+    /// TCP_QUICKACK (Linux): acknowledge the next segments at once instead of after the
+    /// delayed-ACK timer. The relay sets it on a browser's socket right after the
+    /// ServerHello flight. A client without TCP_NODELAY (Python's `http.client`, many
+    /// scripts) sends its TLS Finished and then holds its request until the Finished is
+    /// acknowledged (Nagle). The relay has nothing to send back until the response, and
+    /// in `tcp://` mode the agent's session tickets wait for the response too. So that
+    /// acknowledgement came only from the 40 ms delayed-ACK timer, on every new connection.
+    /// nil where the option does not exist.
+    public static var quickAckOption: ChannelOptions.Types.SocketOption? {
+        #if os(Linux)
+        return ChannelOptions.tcpOption(NIOBSDSocket.Option(rawValue: 12))   // TCP_QUICKACK
+        #else
+        return nil
+        #endif
+    }
+
     /// glibc returns freed memory to the kernel eagerly (madvise/trim on every large free),
     /// which on a data path that frees 64 KiB buffers all the time costs ~20 % CPU.
     /// Keeping a few MiB around is cheaper; peaks stay bounded by backpressure.

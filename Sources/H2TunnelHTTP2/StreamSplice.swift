@@ -64,6 +64,9 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     public var sendTimeout: TimeAmount?
     /// Told on the channel's loop when the send timeout reset the socket, for the log.
     public var onSendTimeout: (() -> Void)?
+    /// Told once, on the channel's loop, right after the first bytes from the stream were
+    /// flushed to the socket (the relay: the ServerHello flight). Set before `attach(channel:)`.
+    public var afterFirstWrite: ((Channel) -> Void)?
 
     // Stream side (streamLoop).
     private var stream: HTTP2Stream?
@@ -329,6 +332,10 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
         }
         channel.flush()
         lastWrite = promise.futureResult
+        if let afterFirstWrite {
+            self.afterFirstWrite = nil
+            afterFirstWrite(channel)
+        }
         // Armed only when bytes are left waiting: the kernel takes a page or a small
         // response at once, and 10,000 idle tunnels must not each hold a timer.
         if sendCheck == nil, sendTimeout != nil,

@@ -104,6 +104,9 @@ final class PublicRouter: Sendable {
         // The ClientHello goes into the splice first, so the stream opens with it: HEADERS
         // and the first DATA leave in one TLS write, and the agent wakes once, not twice.
         splice.sendTimeout = configuration.sendTimeout
+        if let quickAck = SocketTuning.quickAckOption {
+            splice.afterFirstWrite = { channel in _ = try? channel.syncOptions?.setOption(quickAck, value: 1) }
+        }
         splice.onSendTimeout = {
             logger.warning("tunnel reset: browser stopped reading", metadata: [
                 "reason": "send timeout", "remote": "\(remote)", "host": "\(host)"])

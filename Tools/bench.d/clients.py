@@ -78,15 +78,16 @@ class Reader:
         return status, body
 
 
-def new_connection_latency(port, ca, sni, n, timeout=10.0):
-    """n requests, each on a fresh TCP + TLS connection; seconds per request."""
+def new_connection_latency(port, ca, sni, n, timeout=10.0, nodelay=True):
+    """n requests, each on a fresh TCP + TLS connection; seconds per request. `nodelay`
+    False leaves Nagle on, as Python's http.client does."""
     ctx = tls_context(ca)
     lat, errors = [], 0
     for _ in range(n):
         t0 = time.perf_counter()
         try:
             raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(nodelay))
             with ctx.wrap_socket(raw, server_hostname=sni) as s:
                 s.sendall(request_bytes(sni, close=True))
                 status, body = Reader(s).response()
