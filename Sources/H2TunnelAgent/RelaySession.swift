@@ -72,7 +72,7 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
     func connection(_ connection: HTTP2ConnectionHandler, willResetStalledStream stream: HTTP2Stream, heldBytes: Int) {
         logger.warning("tunnel reset: app stopped reading", metadata: [
             "stream": "\(stream.id)", "held": "\(heldBytes)",
-            "reason": "receive budget spent, nothing read for \(connection.settings.stallTimeout.nanoseconds / 1_000_000_000) s",
+            "reason": "\(connection.stallResetReason)",
         ])
     }
 

@@ -4,6 +4,11 @@ internal import CNGHTTP2
 /// Streams whose readers stopped: the receive budget (`ReceiveBudget`) absorbs them, and
 /// once it is spent the oldest stalls are reset so the connection window comes back.
 extension HTTP2ConnectionHandler {
+    /// Why `resetStalledStreams` resets a stream, for the relay's and the agent's log line.
+    public var stallResetReason: String {
+        "receive budget spent, nothing read for \(settings.stallTimeout.nanoseconds / 1_000_000_000) s"
+    }
+
     /// Takes `count` received bytes into `stream`'s account and the connection's budget,
     /// giving connection window back at once while the budget allows.
     func hold(_ count: Int, for stream: HTTP2Stream) {

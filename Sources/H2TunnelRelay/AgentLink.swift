@@ -138,7 +138,7 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
         shared.withLockedValue { $0.stalledResets += 1 }
         logger.warning("tunnel reset: browser stopped reading", metadata: [
             "stream": "\(stream.id)", "held": "\(heldBytes)",
-            "reason": "receive budget spent, nothing read for \(connection.settings.stallTimeout.nanoseconds / 1_000_000_000) s",
+            "reason": "\(connection.stallResetReason)",
         ])
     }
 
