@@ -132,9 +132,10 @@ struct Pair {
         return payload
     }
 
-    /// Like `pump`, but every flight takes `delay` on its way: a long path.
-    func pump(delay: TimeAmount) throws {
-        for _ in 0..<1000 {
+    /// Like `pump`, but every flight takes `delay` on its way: a long path. At most
+    /// `flights` rounds of them.
+    func pump(delay: TimeAmount, flights: Int = 1000) throws {
+        for _ in 0..<flights {
             loop.run()
             var flights: [(EmbeddedChannel, ByteBuffer)] = []
             while let out = try clientChannel.readOutbound(as: ByteBuffer.self) { flights.append((serverChannel, out)) }

@@ -33,6 +33,16 @@ import Testing
         #expect(result.window == HTTP2Settings().maxStreamWindow)
     }
 
+    /// The first round trip carries the connection's first-time work. The PINGs sent
+    /// after it at start find the path's own delay, and windows are sized to that.
+    @Test func aSlowFirstRoundTripDoesNotSizeTheWindows() throws {
+        let pair = try Pair { $0.pingInterval = .hours(1) }
+        while pair.client.minRTT == nil { try pair.pump(delay: .milliseconds(10), flights: 1) }
+        #expect(pair.client.minRTT == .milliseconds(20))
+        try pair.pump(delay: .milliseconds(1))
+        #expect(pair.client.minRTT == .milliseconds(2))
+    }
+
     /// A reader slower than the path (one window per 100 ms) keeps the initial window.
     @Test func aSlowReaderKeepsTheInitialWindow() throws {
         var consumed = 0
