@@ -41,7 +41,7 @@ public struct HTTP2Settings: Sendable {
     /// second; the default stops 100,000 short of that.
     public var lifetimeStreams: Int = (1 << 30) - 100_000
     /// PING every `pingInterval`; a PING unanswered after `pingTimeout` closes the connection.
-    /// With it, one PING also goes as soon as the connection is up, for the round-trip time
+    /// With it, a few PINGs also go as soon as the connection is up, for the round-trip time
     /// that stream windows are tuned against; nil sends no PING unasked.
     public var pingInterval: TimeAmount? = .seconds(15)
     public var pingTimeout: TimeAmount = .seconds(10)
