@@ -7,6 +7,8 @@ fixed 2 MiB channel window, needs at least 3.2 s. The tunnel grows a stream's
 window while the window is what limits it (up to 8 MiB: 0.8 s for 128 MiB), and
 finishes well under both bounds: about 1 s in a debug build here, and the bound
 leaves room for a busy machine. Both directions are checked (an upload echoed back), bytes intact.
+
+New connections wait for no round trip of the link beyond what TLS 1.3 itself needs.
 """
 
 import hashlib
@@ -16,8 +18,8 @@ import time
 
 import pytest
 
-from cluster import REPO, curl, wait_until
-from tlsclient import pattern_sha256
+from cluster import REPO, TENANT_DOMAIN, curl, wait_until
+from tlsclient import connect, pattern_sha256, read_head
 
 DELAY_MS = 25
 SIZE = 128 << 20
@@ -74,3 +76,28 @@ def test_echo_both_ways_beats_any_fixed_window(setup, pki, tmp_path):
     assert elapsed < FIXED_WINDOW_BOUND_S, (
         f"{SIZE >> 20} MiB each way took {elapsed:.2f} s over a {2 * DELAY_MS} ms link: "
         f"no faster than a fixed 1 MiB window allows ({FIXED_WINDOW_BOUND_S:.2f} s)")
+
+
+def test_new_connection_waits_two_round_trips_not_three(setup, pki):
+    """A TLS 1.3 handshake plus one request crosses the link twice each way: the
+    ClientHello out and the server's flight back, then the request out and the
+    response back. The relay sends the ClientHello right behind its CONNECT instead of
+    waiting for the agent's 200, which would cost a third round trip (as `ssh -R`
+    holds the first bytes until its channel is confirmed; Tools/bench figure 8). The
+    fastest of five connections must take at least two round trips, or the delay is
+    not in the path, and less than three."""
+    relay, _ = setup
+    rtt = 2 * DELAY_MS / 1000
+    host = f"acme.{TENANT_DOMAIN}"
+    took = []
+    for _ in range(5):
+        started = time.monotonic()
+        with connect(pki, relay.port, host) as sock:
+            sock.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            status, _, _ = read_head(sock)
+        took.append(time.monotonic() - started)
+        assert status == 200
+    fastest = min(took)
+    assert 2 * rtt <= fastest < 3 * rtt, (
+        f"new connections took {', '.join(f'{t * 1000:.0f}' for t in took)} ms over a "
+        f"{2 * DELAY_MS} ms link: expected two round trips ({2 * rtt * 1000:.0f}–{3 * rtt * 1000:.0f} ms)")

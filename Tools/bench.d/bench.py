@@ -76,6 +76,7 @@ class Bench:
             "bulk": 4,
             "fair_s": 1.0 if q else 4.0,
             "long_reps": 1 if q else 3,
+            "long_newconn_n": 20 if q else 60,
         }
         nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         if nofile < self.cfg["idle_n"] + 2000:
@@ -425,6 +426,7 @@ LogLevel ERROR
             names += ["agent-E2w", "delay-E2w", "relay-E2w"]
             self.start_tunnel("E2w", f"tcp://127.0.0.1:{self.origin_plain}", link_delay_ms=d)
             got = {p: {"down": [], "up": []} for p in ("C", "E", "E2")}
+            self.long_link_newconn(got)
             for rep in range(self.cfg["long_reps"]):
                 for p in got:
                     for kind in ("down", "up"):
@@ -438,6 +440,30 @@ LogLevel ERROR
         finally:
             for name in names:
                 self.stop(name)
+
+    def long_link_newconn(self, paths):
+        """New-connection latency across the long link, and from it the link round trips
+        each new connection costs: (p50 here − loopback p50 of figure 2) ÷ the link's
+        round trip. A TLS 1.3 handshake plus one request needs two (the ClientHello out
+        and the server's flight back; the request out and the response back); a path
+        that holds the ClientHello until its far half has answered needs a third."""
+        rtt_ms = 2 * LINK_DELAY_MS
+        n, chunk = self.cfg["long_newconn_n"], 10
+        lat = {p: [] for p in paths}
+        for p in paths:
+            clients.new_connection_latency(self.port[p + "w"], self.ca, SNI, 2)  # warm-up
+        for _ in range(0, n, chunk):
+            for p in paths:
+                l, e = clients.new_connection_latency(self.port[p + "w"], self.ca, SNI, chunk)
+                lat[p] += l
+                self.res[p]["long_newconn_errors"] = self.res[p].get("long_newconn_errors", 0) + e
+        for p in paths:
+            r = self.res[p]
+            if not lat[p]:
+                continue
+            r["long_newconn_p50_ms"] = percentile(lat[p], 50) * 1e3
+            if r.get("newconn_p50_ms") is not None:
+                r["long_newconn_rtts"] = (r["long_newconn_p50_ms"] - r["newconn_p50_ms"]) / rtt_ms
 
     def take_upload(self, name):
         """Checks the origin stored the whole upload, then deletes it.
@@ -978,6 +1004,9 @@ def report(b, a):
         ("7 … loaded ÷ twin-loaded p99 (the sharing)", lambda p: get(p, "fair_share_ratio"), "", None),
         (f"8 download MB/s, {2 * LINK_DELAY_MS} ms link", lambda p: get(p, "long_down_MBps"), "", None),
         (f"8 upload MB/s, {2 * LINK_DELAY_MS} ms link", lambda p: get(p, "long_up_MBps"), "", None),
+        (f"8 new-conn p50 ms, {2 * LINK_DELAY_MS} ms link", lambda p: get(p, "long_newconn_p50_ms"), "", None),
+        ("8 … link round trips per new connection (2: none extra)", lambda p: get(p, "long_newconn_rtts"),
+         "", None),
     ]
     L = []
     L.append("# H2Tunnel benchmark report")
@@ -1042,6 +1071,8 @@ def report(b, a):
                         + "; up MB/s " + ", ".join(f"{x:.0f}" for x in la["up"]))
         if "newconn_errors" in r:
             bits.append(f"new-conn errors {r['newconn_errors']}")
+        if "long_newconn_errors" in r:
+            bits.append(f"new-conn errors across the long link {r['long_newconn_errors']}")
         if "wrk_requests" in r:
             bits.append(f"wrk {r['wrk_requests']:,} requests, {r.get('wrk_errors', 0)} errors")
         if r.get("idle"):
@@ -1099,7 +1130,9 @@ def report(b, a):
         f"proxy (`delayproxy.py`; this kernel has no netem) adds {LINK_DELAY_MS} ms each way between agent and "
         "relay (E, E2) and between ssh and sshd (C), while browser and origin stay on loopback; it shows what "
         "the windows allow (ssh's channel window is a fixed 2 MiB; the tunnel's stream windows grow with the "
-        "path). The machine has 2 cores shared by clients, origin and proxies, so "
+        "path), and how many of the link's round trips a new connection waits for: (its p50 there − its "
+        "figure-2 p50) ÷ the round trip. A TLS 1.3 handshake plus one request needs 2; `ssh -R` holds the "
+        "ClientHello until ssh has confirmed the channel, a third. The machine has 2 cores shared by clients, origin and proxies, so "
         "absolute figures are low and noisy: read the ratios.")
     if b.notes:
         L.append("")
