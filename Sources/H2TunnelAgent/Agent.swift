@@ -106,7 +106,7 @@ public final class Agent: Sendable {
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: SocketTuning.agentConnectionWaterMark)
             .channelOption(SocketTuning.notSentLowWatermarkOption, value: SocketTuning.notSentLowWatermark)
-            .channelOption(.recvAllocator, value: SocketTuning.agentConnectionReads)
+            .channelOption(.recvAllocator, value: LinkReadAllocator())
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -12,9 +12,6 @@ public enum SocketTuning {
     /// Output buffered in NIO above TCP for the agent connection before it stops taking more.
     public static let agentConnectionWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 64 * 1024, high: 256 * 1024)
 
-    /// Large reads on the one connection that carries every tunnel: fewer syscalls per byte.
-    public static let agentConnectionReads = AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 256 * 1024)
-
     public static var notSentLowWatermarkOption: ChannelOptions.Types.SocketOption {
         ChannelOptions.tcpOption(NIOBSDSocket.Option(rawValue: 25))   // TCP_NOTSENT_LOWAT
     }

@@ -49,7 +49,7 @@ final class PublicRouter: Sendable {
                 let options = context.channel.syncOptions
                 try options?.setOption(.writeBufferWaterMark, value: SocketTuning.agentConnectionWaterMark)
                 try options?.setOption(SocketTuning.notSentLowWatermarkOption, value: SocketTuning.notSentLowWatermark)
-                try options?.setOption(.recvAllocator, value: SocketTuning.agentConnectionReads)
+                try options?.setOption(.recvAllocator, value: LinkReadAllocator())
                 try replay(bytes, context: context, sniffer: sniffer, into: [tls, endpoint])
             } else if let tenant = HostName.tenant(of: name, domain: configuration.tenantDomain) {
                 try tunnel(tenant: tenant, host: name, bytes: bytes, context: context, sniffer: sniffer, remote: remote)

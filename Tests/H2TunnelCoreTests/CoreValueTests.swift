@@ -182,3 +182,47 @@ import Testing
         #expect(bulk.size == SplicedReadBudget.largest)
     }
 }
+
+@Suite struct LinkReadAllocatorTests {
+    /// Reads through NIO's own receive-buffer pool, as a channel does: `sizes` bytes
+    /// arrive read after read; returns the capacity of the buffer each read got.
+    private func capacities<A: RecvByteBufferAllocator>(_ allocator: A, reading sizes: [Int]) -> [Int] {
+        var pool = NIOPooledRecvBufferAllocator(capacity: 1, recvAllocator: allocator)
+        return sizes.map { arriving in
+            let (buffer, read) = pool.buffer(allocator: ByteBufferAllocator()) { buffer -> Int in
+                let n = min(arriving, buffer.writableBytes)
+                buffer.writeRepeatingByte(0, count: n)
+                return n
+            }
+            pool.record(actualReadBytes: read)
+            return buffer.capacity
+        }
+    }
+
+    /// A download ramps the reads up to 256 KiB in three reads; once the link is quiet
+    /// again its reads are small, and so is every buffer NIO hands out. NIO's adaptive
+    /// allocator, which the agent connection used before, kept reading into the 256 KiB
+    /// buffer for good: that is what an idle connection held.
+    @Test func anIdleLinkHoldsNoLargeBuffer() {
+        let download = Array(repeating: 1 << 20, count: 6)
+        let quiet = Array(repeating: 40, count: 30)   // PINGs, small frames
+        let ours = capacities(LinkReadAllocator(), reading: download + quiet)
+        #expect(ours.prefix(4) == [4096, 16384, 65536, 262_144])
+        #expect(ours.last == LinkReadAllocator.smallest)
+        let before = capacities(AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 262_144),
+                                reading: download + quiet)
+        #expect(before.last == 262_144)
+    }
+
+    @Test func readsThatKeepUpDoNotShrinkTheBuffer() {
+        var allocator = LinkReadAllocator()
+        for _ in 0..<3 { _ = allocator.record(actualReadBytes: allocator.size) }
+        #expect(allocator.size == LinkReadAllocator.largest)
+        for _ in 0..<10 { _ = allocator.record(actualReadBytes: allocator.size * 3 / 4) }
+        #expect(allocator.size == LinkReadAllocator.largest)
+        _ = allocator.record(actualReadBytes: 100)
+        #expect(allocator.size == LinkReadAllocator.largest)
+        _ = allocator.record(actualReadBytes: 100)
+        #expect(allocator.size == LinkReadAllocator.largest / 2)
+    }
+}

@@ -35,13 +35,15 @@ PATH_NAMES = {
     "A": "direct to origin",
     "B": "nginx stream ssl_preread",
     "C": "ssh -R (aes128-gcm)",
-    "F": "two socat processes, AES-128-GCM TLS link (transfers only)",
+    "F": "two socat processes, AES-128-GCM TLS link (figures 1, 3, 5 only)",
     "E": "relay+agent tls://",
     "E2": "relay+agent tcp://",
 }
-#: Paths measured only in figures 1 and 5. F is the design's floor for bulk transfers:
-#: the least a relay and an agent joined by an encrypted link can do per byte.
-TRANSFER_ONLY = ("F",)
+#: Paths measured only where a connection lives long (figures 1, 3 and 5). F is the
+#: design's floor there: the least a relay and an agent joined by an encrypted link can
+#: do per byte and per request. It forks a process and dials a fresh TLS link for each
+#: browser connection, so figures about new or many connections would measure that.
+FLOOR_PATHS = ("F",)
 #: One-way delay of the long link in figure 8: a 20 ms round trip, a relay in a
 #: neighbouring region.
 LINK_DELAY_MS = 10
@@ -276,7 +278,7 @@ LogLevel ERROR
         are (TLS 1.2: socat cannot choose TLS 1.3 suites; the bytes cost the same), which
         socat verifies against the development CA. Nothing a relay and an agent must do
         per byte is left out and nothing else is added, so its CPU per GB is the floor for
-        this design on this machine. A connection per browser, forked: transfers only."""
+        this design on this machine. A connection per browser, forked: FLOOR_PATHS."""
         pki = self.a.pki
         link, port = free_port(), free_port()
         with open(os.path.join(self.tmp, "floor.pem"), "w") as f:
@@ -378,9 +380,9 @@ LogLevel ERROR
                 self.notes.append(f"path {p} failed its verified curl: rc={r.returncode} "
                                   f"{r.stdout.strip()} {r.stderr.strip()[:200]}")
 
-    def live(self, transfers=False):
-        """Paths that passed their verified curl; the transfer-only ones just for figures 1, 5."""
-        return [p for p in PATHS if self.res[p].get("sanity") and (transfers or p not in TRANSFER_ONLY)]
+    def live(self, floor=False):
+        """Paths that passed their verified curl; FLOOR_PATHS only if `floor`."""
+        return [p for p in PATHS if self.res[p].get("sanity") and (floor or p not in FLOOR_PATHS)]
 
     # ----------------------------------------------------------------- figures
     def fig_transfer(self):
@@ -391,10 +393,10 @@ LogLevel ERROR
         moved = {p: 0 for p in PATHS}
         threads = {p: {} for p in PATHS}
         for rep in range(n):
-            for p in self.live(transfers=True):
+            for p in self.live(floor=True):
                 for kind in ("down", "up"):
                     pids = self.proxy_pids[p]()
-                    reaped = p in TRANSFER_ONLY
+                    reaped = p in FLOOR_PATHS
                     before = cpu_by_pid(pids, reaped)
                     tb = thread_cpu(self.roles[p]) if p in ("E", "E2") else None
                     t0 = time.perf_counter()
@@ -562,7 +564,7 @@ LogLevel ERROR
         hosts = os.path.join(self.tmp, "hosts")
         with open(hosts, "w") as f:
             f.write(f"127.0.0.1 localhost\n127.0.0.1 {SNI}\n")
-        for p in self.live():
+        for p in self.live(floor=True):
             # wrk takes SNI from the URL host and resolves it with getaddrinfo;
             # glibc does not resolve *.localhost, so wrk runs in a private mount
             # namespace whose /etc/hosts names it. The real /etc/hosts is untouched.
@@ -1166,10 +1168,12 @@ def report(b, a):
         "more from one that leaves Nagle on, as Python's http.client does. "
         "CPU is utime+stime from `/proc/PID/stat` of the proxy processes (relay, agent; sshd tree and "
         "ssh; L4 nginx master+workers; for F the two socat parents with the children they reaped) "
-        "across the transfers, ÷ bytes moved (GB = 10⁹). F, measured in figures 1 and 5 only, is the "
-        "design's floor for bulk bytes: the same two hops as a tunnel, each a plain socat (C, 256 KiB "
-        "buffers), joined by a verified TLS link with AES-128-GCM; it does per byte what a relay and an "
-        "agent must (read, encrypt or decrypt once, write) and nothing else. Idle memory is "
+        "across the transfers, ÷ bytes moved (GB = 10⁹). F, measured in figures 1, 3 and 5 only, is the "
+        "design's floor where connections live long: the same two hops as a tunnel, each a plain socat "
+        "(C, 256 KiB buffers), joined by a verified TLS link with AES-128-GCM; it does per byte what a "
+        "relay and an agent must (read, encrypt or decrypt once, write) and nothing else. It forks a "
+        "process and dials a fresh link for each browser connection, so it is left out of the figures "
+        "about new or many connections. Idle memory is "
         "the VmRSS growth of the same processes with N verified, keep-alive, idle TLS connections held "
         "open (each did one request), ÷ N. Fairness: one keep-alive connection does sequential `/1k` "
         "GETs, first alone, then while 4 curl downloads of `/big` loop on the same path (for E/E2: the "
