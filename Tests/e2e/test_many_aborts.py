@@ -1,4 +1,4 @@
-"""Browsers that abort do not take their tenant's agent connection down.
+"""Browsers and apps that abort do not take their tenant's agent connection down.
 
 Each browser that resets its connection makes the relay reset its tunnel: one
 RST_STREAM to the agent. nghttp2's Rapid Reset defence (CVE-2023-44487; in
@@ -7,6 +7,11 @@ with GOAWAY INTERNAL_ERROR after about 1,000 of them, and with it every tunnel
 of the tenant, until the agent had reconnected. Here 2,000 browsers abort as
 fast as one client can open them (over 1,000 + 33 a second, even on a slow
 machine), and the agent connection must stay the same one throughout.
+
+The other way round, each app connection reset makes the agent reset its tunnel:
+one RST_STREAM to the relay. The relay is the client of the agent connection, and
+nghttp2 applies the limit to servers only; an app that drops thousands of
+connections at once must not end the agent connection either.
 """
 
 import socket
@@ -14,7 +19,7 @@ import ssl
 import time
 
 from cluster import TENANT_DOMAIN, curl, wait_until
-from upstreams import linger_zero
+from upstreams import ResettingServer, linger_zero
 
 ABORTS = 2000
 
@@ -58,3 +63,34 @@ def test_aborting_browsers_keep_the_agent_connection(procs, pki, demo_app):
     assert "relay connection closed" not in agent.proc.stderr_text()
     done = curl(pki, relay)
     assert done.returncode == 0 and b"Hello from the demo app" in done.stdout, done.stderr
+
+
+def test_resetting_app_keeps_the_agent_connection(procs, pki):
+    app = ResettingServer()
+    relay = procs.relay()
+    agent = procs.agent(relay, f"tls://127.0.0.1:{app.port}")
+    hello = client_hello(pki)
+    cut = 0
+    started = time.monotonic()
+    try:
+        for _ in range(ABORTS):
+            with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as browser:
+                browser.sendall(hello)
+                assert browser.recv(len(app.GREETING), socket.MSG_WAITALL) == app.GREETING
+                browser.sendall(app.RESET_ME)
+                try:
+                    # The agent resets the tunnel; the relay then ends the browser's connection.
+                    cut += browser.recv(1) == b""
+                except ConnectionResetError:
+                    cut += 1
+    finally:
+        app.close()
+    elapsed = time.monotonic() - started
+    assert ABORTS > 1000 + 33 * elapsed, f"too slow to test the limit: {elapsed:.1f} s"
+    assert cut == ABORTS and app.resets == ABORTS, f"{cut} browsers cut, {app.resets} app resets"
+
+    wait_until(lambda: relay.agent_total("openStreams", "acme") == 0, 20, "every tunnel reset")
+    connections = [a["connection"] for a in relay.agents("acme")]
+    assert connections == [agent.connection], (
+        f"the agent connection changed from {agent.connection} to {connections}")
+    assert "relay connection closed" not in agent.proc.stderr_text()

@@ -182,3 +182,42 @@ if __name__ == "__main__":
         asyncio.run(_serve_echo())
     except KeyboardInterrupt:
         pass
+
+
+class ResettingServer:
+    """An app that resets its connections in mid-exchange (as one that restarts or
+    crashes may); counts them. It answers the first bytes with `GREETING`, so the tunnel
+    is open end to end, then resets once `RESET_ME` has arrived."""
+
+    GREETING = b"ok"
+    RESET_ME = b"RESET-ME"
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=512)
+        self.port = self.listener.getsockname()[1]
+        self.resets = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket):
+        conn.settimeout(30)
+        with conn:
+            data = conn.recv(65536)
+            conn.sendall(self.GREETING)
+            while not data.endswith(self.RESET_ME):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            linger_zero(conn)
+            self.resets += 1
+
+    def close(self):
+        self.listener.close()
