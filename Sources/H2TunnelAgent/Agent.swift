@@ -107,6 +107,9 @@ public final class Agent: Sendable {
             .channelOption(.writeBufferWaterMark, value: SocketTuning.agentConnectionWaterMark)
             .channelOption(SocketTuning.notSentLowWatermarkOption, value: SocketTuning.notSentLowWatermark)
             .channelOption(.recvAllocator, value: LinkReadAllocator())
+            // One read per turn, as at the relay: NIO's pool keeps as many buffers as
+            // reads per turn, so with one it keeps only the first, small one.
+            .channelOption(.maxMessagesPerRead, value: 1)
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -9,11 +9,13 @@ import NIOCore
 /// lived, idle or not. A relay holds one such connection per company, most of them idle
 /// most of the time.
 ///
-/// Here, as for the spliced sockets (`SplicedReadAllocator`), no size is offered for
-/// reuse, so every read takes a fresh buffer of `size` and NIO keeps only the first one,
-/// which is small. `size` follows the traffic: it quadruples after a read that filled
-/// the buffer (bulk bytes arrive in large reads: fewer system calls per byte) and halves
-/// after two reads that used at most half of it.
+/// Here, as for the spliced sockets (`SplicedReadAllocator`), every read takes a fresh
+/// buffer of `size`. NIO stores the first buffers it allocates, as many as the channel's
+/// `maxMessagesPerRead` (1 at both ends of an agent connection), and never refills them,
+/// so what it keeps is small: at the relay the 2 KiB buffer that read the ClientHello,
+/// at the agent the first 4 KiB one. `size` follows the traffic: it quadruples after a
+/// read that filled the buffer (bulk bytes arrive in large reads: fewer system calls per
+/// byte) and halves after two reads that used at most half of it.
 public struct LinkReadAllocator: RecvByteBufferAllocator {
     public static let smallest = 4096
     public static let largest = 256 * 1024
@@ -27,8 +29,8 @@ public struct LinkReadAllocator: RecvByteBufferAllocator {
         allocator.buffer(capacity: size)
     }
 
-    /// None: NIO then allocates `size` for every read instead of refilling its kept
-    /// buffer, which would make that buffer as large as the largest read.
+    /// None, so NIO never grows a kept buffer to a size asked for. Together with
+    /// `record` answering true it never reads into a kept buffer at all.
     public func nextBufferSize() -> Int? { nil }
 
     public mutating func record(actualReadBytes: Int) -> Bool {
@@ -44,7 +46,8 @@ public struct LinkReadAllocator: RecvByteBufferAllocator {
         } else {
             shortReads = 0
         }
-        // True: the kept buffer is never the one to read into (see nextBufferSize).
+        // True ("may grow"): NIO then allocates `size` for the next read. False would
+        // make it refill its kept buffer, whatever its size: reads would never grow.
         return true
     }
 }

@@ -184,7 +184,8 @@ import Testing
 }
 
 @Suite struct LinkReadAllocatorTests {
-    /// Reads through NIO's own receive-buffer pool, as a channel does: `sizes` bytes
+    /// Reads through NIO's own receive-buffer pool, as a channel with one read per turn
+    /// (`maxMessagesPerRead` 1, as agent connections have) does: `sizes` bytes
     /// arrive read after read; returns the capacity of the buffer each read got.
     private func capacities<A: RecvByteBufferAllocator>(_ allocator: A, reading sizes: [Int]) -> [Int] {
         var pool = NIOPooledRecvBufferAllocator(capacity: 1, recvAllocator: allocator)
@@ -222,6 +223,12 @@ import Testing
         #expect(allocator.size == LinkReadAllocator.largest)
         _ = allocator.record(actualReadBytes: 100)
         #expect(allocator.size == LinkReadAllocator.largest)
+        _ = allocator.record(actualReadBytes: 100)
+        #expect(allocator.size == LinkReadAllocator.largest / 2)
+        // Short reads must follow one another: one that used more than half in between
+        // starts the count again.
+        _ = allocator.record(actualReadBytes: 100)
+        _ = allocator.record(actualReadBytes: allocator.size * 3 / 4)
         _ = allocator.record(actualReadBytes: 100)
         #expect(allocator.size == LinkReadAllocator.largest / 2)
     }

@@ -13,6 +13,8 @@ line:
     RESET\\n               close at once with SO_LINGER 0 (a TCP RST)
     ENDFIRST\\n            answer `ended first\\n`, end the output (FIN) at once, then
                           record how the tunnel's end arrives (plain TCP only)
+
+`ResettingServer` resets every connection in mid-exchange, as a crashing app would.
 """
 
 from __future__ import annotations
@@ -152,6 +154,58 @@ class ScriptedServer:
         self.events.put(("reset", None))
 
 
+class ResettingServer:
+    """An app that resets its connections in mid-exchange (as one that restarts or
+    crashes may). It answers the first bytes with `GREETING`, so the tunnel is open end
+    to end, then resets once `RESET_ME` has arrived. `resets` counts them; `errors`
+    holds what went wrong in its threads, for the test to report."""
+
+    GREETING = b"ok"
+    RESET_ME = b"RESET-ME"
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=512)
+        self.port = self.listener.getsockname()[1]
+        self.resets = 0
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket):
+        conn.settimeout(30)
+        try:
+            with conn:
+                data = conn.recv(65536)
+                conn.sendall(self.GREETING)
+                while not data.endswith(self.RESET_ME):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        raise ConnectionError(f"EOF before {self.RESET_ME!r}")
+                    data += chunk
+                linger_zero(conn)
+            with self._lock:
+                self.resets += 1
+        except Exception as exc:  # reported to the test, never raised in a thread
+            with self._lock:
+                self.errors.append(repr(exc))
+
+    def close(self):
+        # shutdown wakes the thread blocked in accept(); close alone would not.
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.listener.close()
+
+
 async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
     sock = writer.get_extra_info("socket")
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -183,41 +237,3 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         pass
 
-
-class ResettingServer:
-    """An app that resets its connections in mid-exchange (as one that restarts or
-    crashes may); counts them. It answers the first bytes with `GREETING`, so the tunnel
-    is open end to end, then resets once `RESET_ME` has arrived."""
-
-    GREETING = b"ok"
-    RESET_ME = b"RESET-ME"
-
-    def __init__(self):
-        self.listener = socket.create_server(("127.0.0.1", 0), backlog=512)
-        self.port = self.listener.getsockname()[1]
-        self.resets = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket):
-        conn.settimeout(30)
-        with conn:
-            data = conn.recv(65536)
-            conn.sendall(self.GREETING)
-            while not data.endswith(self.RESET_ME):
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            linger_zero(conn)
-            self.resets += 1
-
-    def close(self):
-        self.listener.close()
