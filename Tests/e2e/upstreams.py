@@ -41,7 +41,36 @@ def linger_zero(sock: socket.socket):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
-class ScriptedServer:
+class ThreadedServer:
+    """A listener on loopback that serves each connection in a thread of its own
+    (`_serve`, in the subclass)."""
+
+    def __init__(self, backlog: int = 128):
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=backlog)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket):
+        raise NotImplementedError
+
+    def close(self):
+        # shutdown wakes the thread blocked in accept(); close alone would not.
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.listener.close()
+
+
+class ScriptedServer(ThreadedServer):
     def __init__(self, tls_context: ssl.SSLContext | None = None):
         if tls_context is not None:
             # OpenSSL 3 turns a FIN without close_notify into a fatal error
@@ -49,31 +78,16 @@ class ScriptedServer:
             # answer after the client's half-close needs this option.
             tls_context.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
         self.tls = tls_context
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         #: ("halfclose", bytes_received) / ("wait", "eof"|"reset"|…) / ("reset", None) /
         #: ("flood", why its sending stopped) / ("vanish", None)
         self.events: queue.Queue = queue.Queue()
         #: Set when a WAIT connection has read its command line.
         self.waiting = threading.Event()
-        self._closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
     @property
     def upstream(self) -> str:
         return f"{'tls' if self.tls else 'tcp'}://127.0.0.1:{self.port}"
-
-    def close(self):
-        self._closed = True
-        self.listener.close()
-
-    def _accept(self):
-        while not self._closed:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket):
         conn.settimeout(30)
@@ -154,7 +168,7 @@ class ScriptedServer:
         self.events.put(("reset", None))
 
 
-class ResettingServer:
+class ResettingServer(ThreadedServer):
     """An app that resets its connections in mid-exchange (as one that restarts or
     crashes may). It answers the first bytes with `GREETING`, so the tunnel is open end
     to end, then resets once `RESET_ME` has arrived. `resets` counts them; `errors`
@@ -164,20 +178,10 @@ class ResettingServer:
     RESET_ME = b"RESET-ME"
 
     def __init__(self):
-        self.listener = socket.create_server(("127.0.0.1", 0), backlog=512)
-        self.port = self.listener.getsockname()[1]
         self.resets = 0
         self.errors: list[str] = []
         self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        super().__init__(backlog=512)
 
     def _serve(self, conn: socket.socket):
         conn.settimeout(30)
@@ -196,14 +200,6 @@ class ResettingServer:
         except Exception as exc:  # reported to the test, never raised in a thread
             with self._lock:
                 self.errors.append(repr(exc))
-
-    def close(self):
-        # shutdown wakes the thread blocked in accept(); close alone would not.
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.listener.close()
 
 
 async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
