@@ -83,6 +83,8 @@ class Bench:
             "fair_s": 1.0 if q else 4.0,
             "long_reps": 1 if q else 3,
             "long_newconn_n": 20 if q else 60,
+            "agents": (5, 20) if q else (10, 50),
+            "agents_mib": 4 if q else 16,
         }
         nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         if nofile < self.cfg["idle_n"] + 2000:
@@ -155,6 +157,9 @@ class Bench:
             for _ in range(self.cfg["big_mib"]):
                 f.write(chunk)
         self.big_bytes = self.cfg["big_mib"] << 20
+        with open(os.path.join(www, "per-tenant"), "wb") as f:
+            for _ in range(self.cfg["agents_mib"]):
+                f.write(chunk)
         self.www = www
 
     def nginx_conf(self, name, body, modules=""):
@@ -319,47 +324,57 @@ LogLevel ERROR
         self.wait_for(f"delay proxy {name}", ready)
         return found["port"]
 
-    def start_tunnel(self, path, upstream, link_delay_ms=0):
+    def start_relay(self, name):
+        """A relay; returns (process, its public port, its admin port)."""
         pki = self.a.pki
-        b = self.a.bin
-        relay = self.start(f"relay-{path}", [
-            f"{b}/relay", "run", "--listen", "127.0.0.1:0", "--hostname", "relay.localhost",
+        relay = self.start(f"relay-{name}", [
+            f"{self.a.bin}/relay", "run", "--listen", "127.0.0.1:0", "--hostname", "relay.localhost",
             "--cert", f"{pki}/relay.pem", "--key", f"{pki}/relay.key",
             "--agent-hostname", "agents.relay.localhost", "--agent-ca", f"{pki}/agent-ca.pem",
             "--tenant-domain", "tunnel.localhost", "--admin-listen", "127.0.0.1:0",
             "--log-level", "warning", *TUNNEL_ARGS])
-        out = os.path.join(self.logs, f"relay-{path}.out")
+        out = os.path.join(self.logs, f"relay-{name}.out")
         ready = {}
 
         def relay_ready():
-            m = re.search(r"relay ready public=127\.0\.0\.1:(\d+) admin=127\.0\.0\.1:(\d+)",
-                          open(out).read())
+            with open(out) as f:
+                m = re.search(r"relay ready public=127\.0\.0\.1:(\d+) admin=127\.0\.0\.1:(\d+)", f.read())
             if m:
                 ready["public"], ready["admin"] = int(m.group(1)), int(m.group(2))
             return bool(m)
 
-        self.wait_for(f"relay {path}", relay_ready)
-        link = ready["public"]
+        self.wait_for(f"relay {name}", relay_ready)
+        return relay, ready["public"], ready["admin"]
+
+    def start_agent(self, name, link, upstream, tenant="acme"):
+        """An agent for `tenant` (its own certificates from the PKI) dialling the relay at `link`."""
+        pki = self.a.pki
+        return self.start(f"agent-{name}", [
+            f"{self.a.bin}/agent", "run", "--relay", f"127.0.0.1:{link}",
+            "--relay-hostname", "agents.relay.localhost", "--relay-ca", f"{pki}/ca.pem",
+            "--cert", f"{pki}/tenants/{tenant}/agent.pem", "--key", f"{pki}/tenants/{tenant}/agent.key",
+            "--tenant-cert", f"{pki}/tenants/{tenant}/tenant.pem",
+            "--tenant-key", f"{pki}/tenants/{tenant}/tenant.key",
+            "--upstream", upstream, "--log-level", "warning", *TUNNEL_ARGS])
+
+    def start_tunnel(self, path, upstream, link_delay_ms=0):
+        relay, public, admin = self.start_relay(path)
+        link = public
         if link_delay_ms:
             link = self.start_delay(path, link, link_delay_ms)
-        agent = self.start(f"agent-{path}", [
-            f"{b}/agent", "run", "--relay", f"127.0.0.1:{link}",
-            "--relay-hostname", "agents.relay.localhost", "--relay-ca", f"{pki}/ca.pem",
-            "--cert", f"{pki}/tenants/acme/agent.pem", "--key", f"{pki}/tenants/acme/agent.key",
-            "--tenant-cert", f"{pki}/tenants/acme/tenant.pem",
-            "--tenant-key", f"{pki}/tenants/acme/tenant.key",
-            "--upstream", upstream, "--log-level", "warning", *TUNNEL_ARGS])
-        self.admin[path] = ready["admin"]
+        agent = self.start_agent(path, link, upstream)
+        self.admin[path] = admin
         self.wait_for(f"agent {path} registered", lambda: len(self.agents(path)) == 1)
-        self.port[path] = ready["public"]
+        self.port[path] = public
         self.proxy_pids[path] = lambda: [relay.pid, agent.pid]
         self.roles = getattr(self, "roles", {})
         self.roles[path] = {"relay": relay.pid, "agent": agent.pid}
 
-    def agents(self, path):
+    def agents(self, path, tenant="acme"):
+        """The relay's /agents entries for `tenant` (None: every tenant)."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.admin[path]}/agents", timeout=2) as r:
-                return [x for x in json.load(r) if x.get("tenant") == "acme"]
+                return [x for x in json.load(r) if tenant is None or x.get("tenant") == tenant]
         except (OSError, ValueError):
             return []
 
@@ -508,6 +523,62 @@ LogLevel ERROR
             r["long_newconn_p50_ms"] = percentile(lat[p], 50) * 1e3
             if r.get("newconn_p50_ms") is not None:
                 r["long_newconn_rtts"] = (r["long_newconn_p50_ms"] - r["newconn_p50_ms"]) / rtt_ms
+
+    def fig_agents(self):
+        """Figure 9 (beyond issue 4's list): what one more company costs a relay, idle and
+        after traffic. One relay; `few` agents connect (tenants t1…, each with its own
+        certificates, `tcp://` to the plain-HTTP origin) and each carries one verified
+        download of `agents_mib` MiB; then the other `many` − `few` connect, and later carry
+        theirs. The relay's RSS between those steps, ÷ (`many` − `few`), is what each
+        further agent connection costs: a slope, because the first one also pays the
+        relay's one-time set-up (threads' heaps, OpenSSL, nghttp2)."""
+        few, many = self.cfg["agents"]
+        tenants = [f"t{i}" for i in range(1, many + 1)]
+        upstream = f"tcp://127.0.0.1:{self.origin_plain}"
+        names = []
+        errors = 0
+        try:
+            relay, public, admin = self.start_relay("fleet")
+            names.append("relay-fleet")
+            self.admin["fleet"] = admin
+
+            def connect(group):
+                for t in group:
+                    self.start_agent(f"fleet-{t}", public, upstream, tenant=t)
+                    names.append(f"agent-fleet-{t}")
+                total = len(names) - 1
+                self.wait_for(f"{total} agents registered",
+                              lambda: len(self.agents("fleet", tenant=None)) == total, 60)
+
+            def download(group):
+                nonlocal errors
+                for t in group:
+                    host = f"{t}.tunnel.localhost"
+                    r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                                        "--cacert", self.ca, "--resolve", f"{host}:{public}:127.0.0.1",
+                                        "--max-time", "60", f"https://{host}:{public}/per-tenant"],
+                                       capture_output=True, text=True, timeout=70)
+                    if r.returncode != 0 or r.stdout.split() != ["200", str(self.cfg["agents_mib"] << 20)]:
+                        errors += 1
+
+            def rss():
+                return rss_by_pid([relay.pid]).get(relay.pid, 0)
+
+            connect(tenants[:few])
+            download(tenants[:few])
+            after_few = rss()
+            connect(tenants[few:])
+            idle_more = rss()
+            download(tenants[few:])
+            after_all = rss()
+            added = many - few
+            self.fleet = {"few": few, "many": many, "errors": errors,
+                          "idle_kib": (idle_more - after_few) / added,
+                          "traffic_kib": (after_all - after_few) / added,
+                          "rss_kib": [after_few, idle_more, after_all]}
+        finally:
+            for name in reversed(names):
+                self.stop(name)
 
     def take_upload(self, name):
         """Checks the origin stored the whole upload, then deletes it.
@@ -835,7 +906,7 @@ LogLevel ERROR
         steps = [("download/upload", self.fig_transfer), ("new-connection latency", self.fig_newconn),
                  ("keep-alive wrk", self.fig_wrk), ("200x20", self.fig_many),
                  ("fairness", self.fig_fair), ("idle connections", self.fig_idle),
-                 ("long link", self.fig_long_link)]
+                 ("long link", self.fig_long_link), ("relay per agent", self.fig_agents)]
         for name, fn in steps:
             ts = time.monotonic()
             print(f"bench: {name} ...", file=sys.stderr, flush=True)
@@ -1043,6 +1114,11 @@ def report(b, a):
             v = v.get(sub)
         return v
 
+    def fleet(p, key):
+        """Figure 9 is one relay with `tcp://` agents: shown in column E2."""
+        f = getattr(b, "fleet", None)
+        return f.get(key) if f and p == "E2" else None
+
     def cpu_total(p):
         c = R[p].get("cpu_per_GB")
         return sum(c.values()) if c else None
@@ -1086,6 +1162,9 @@ def report(b, a):
         (f"8 new-conn p50 ms, {2 * LINK_DELAY_MS} ms link", lambda p: get(p, "long_newconn_p50_ms"), "", None),
         ("8 … link round trips per new connection (2: none extra)", lambda p: get(p, "long_newconn_rtts"),
          "", None),
+        (f"9 relay KiB per further agent connection, idle (`tcp://` agents, "
+         f"{b.cfg['agents'][0]} → {b.cfg['agents'][1]})", lambda p: fleet(p, "idle_kib"), "", None),
+        (f"9 … after a {b.cfg['agents_mib']} MiB download through each", lambda p: fleet(p, "traffic_kib"), "", None),
     ]
     L = []
     L.append("# H2Tunnel benchmark report")
@@ -1180,6 +1259,11 @@ def report(b, a):
                     f"{role} {v['busy']:.0%} of a core, waited {v['wait_ms']:.2f} ms per time slice"
                     for role, v in roles.items()))
         L.append(f"- **{p}** ({PATH_NAMES[p]}): " + ("; ".join(bits) if bits else "no data"))
+    f = getattr(b, "fleet", None)
+    if f:
+        L.append(f"- **figure 9** (one relay, `tcp://` agents): relay RSS {f['rss_kib'][0]:,} KiB with "
+                 f"{f['few']} agents after a download each, {f['rss_kib'][1]:,} with {f['many']} (the others "
+                 f"idle), {f['rss_kib'][2]:,} after a download through each; {f['errors']} failed downloads")
     L.append("")
     L.append("## Method")
     L.append("")
@@ -1218,7 +1302,12 @@ def report(b, a):
         "the windows allow (ssh's channel window is a fixed 2 MiB; the tunnel's stream windows grow with the "
         "path), and how many of the link's round trips a new connection waits for: (its p50 there − its "
         "figure-2 p50) ÷ the round trip. A TLS 1.3 handshake plus one request needs 2; `ssh -R` holds the "
-        "ClientHello until ssh has confirmed the channel, a third. The machine has 2 cores shared by clients, origin and proxies, so "
+        "ClientHello until ssh has confirmed the channel, a third. Figure 9 (also beyond the list): what "
+        "one more company costs a relay. One relay; a few agents of their own tenants connect and each "
+        "carries a verified download; then the rest connect (idle), then carry theirs. The relay's RSS "
+        "growth between those steps ÷ the agents added is the cost of each further agent connection, idle "
+        "and after traffic; a slope, since the first connection also pays the relay's one-time set-up. "
+        "The machine has 2 cores shared by clients, origin and proxies, so "
         "absolute figures are low and noisy: read the ratios.")
     if b.notes:
         L.append("")
