@@ -92,6 +92,10 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     /// Bytes handed to the channel, and how many of them the kernel had taken at the last
     /// send-timeout check, and when that count last moved.
     private var bytesSubmitted = 0
+    /// Write batches handed to the channel, and the last one whose write completed
+    /// (writes complete in order): bytes wait in NIO while the two differ.
+    private var batchesWritten = 0
+    private var batchesDone = 0
     private var bytesTakenAtCheck = 0
     private var lastSendProgress = NIODeadline.uptimeNanoseconds(0)
     /// At most one pending send-timeout check, re-armed once per timeout, not per write.
@@ -330,6 +334,15 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
             bytesSubmitted += buffer.readableBytes
             channel.write(buffer, promise: index == buffers.count - 1 ? promise : nil)
         }
+        batchesWritten += 1
+        let batch = batchesWritten
+        // Registered before the flush: a write the socket takes at once completes inside
+        // it, so afterwards `batchesDone` tells whether bytes are left waiting without
+        // asking the channel (an option lookup of dynamic casts on every write).
+        promise.futureResult.whenComplete { _ in
+            self.batchesDone = batch
+            if consume > 0 { self.onStream { self.stream?.consume(consume) } }
+        }
         channel.flush()
         lastWrite = promise.futureResult
         if let afterFirstWrite {
@@ -338,14 +351,9 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
         }
         // Armed only when bytes are left waiting: the kernel takes a page or a small
         // response at once, and 10,000 idle tunnels must not each hold a timer.
-        if sendCheck == nil, sendTimeout != nil,
-           let buffered = try? channel.syncOptions?.getOption(.bufferedWritableBytes), buffered > 0 {
+        if sendCheck == nil, sendTimeout != nil, batchesDone != batchesWritten {
             lastSendProgress = .now()
             armSendCheck()
-        }
-        guard consume > 0 else { return }
-        promise.futureResult.whenComplete { _ in
-            self.onStream { self.stream?.consume(consume) }
         }
     }
 
