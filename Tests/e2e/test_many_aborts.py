@@ -15,31 +15,19 @@ connections at once must not end the agent connection either.
 """
 
 import socket
-import ssl
 import time
 
 from cluster import TENANT_DOMAIN, curl, wait_until
+from tlsclient import client_hello
 from upstreams import ResettingServer, linger_zero
 
 ABORTS = 2000
 
 
-def client_hello(pki) -> bytes:
-    """A real ClientHello for the tenant's name, made once and sent by every browser."""
-    ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = ctx.wrap_bio(incoming, outgoing, server_hostname=f"acme.{TENANT_DOMAIN}")
-    try:
-        tls.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    return outgoing.read()
-
-
 def test_aborting_browsers_keep_the_agent_connection(procs, pki, demo_app):
     relay = procs.relay()
     agent = procs.agent(relay, demo_app.upstream)
-    hello = client_hello(pki)
+    hello = client_hello(f"acme.{TENANT_DOMAIN}")
     refused = 0
     started = time.monotonic()
     for _ in range(ABORTS):
@@ -69,7 +57,7 @@ def test_resetting_app_keeps_the_agent_connection(procs, pki):
     app = ResettingServer()
     relay = procs.relay()
     agent = procs.agent(relay, f"tls://127.0.0.1:{app.port}")
-    hello = client_hello(pki)
+    hello = client_hello(f"acme.{TENANT_DOMAIN}")
     reset = 0
     started = time.monotonic()
     try:

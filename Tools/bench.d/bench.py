@@ -383,10 +383,13 @@ LogLevel ERROR
         return f"https://{SNI}:{self.port[path]}{rest}"
 
     def curl(self, path, args, limit=300):
-        argv = ["curl", "-sS", "--cacert", self.ca, "--resolve", f"{SNI}:{self.port[path]}:127.0.0.1",
+        return self.curl_to(SNI, self.port[path], args, limit)
+
+    def curl_to(self, host, port, args, limit=300):
+        """curl with `host` resolved to 127.0.0.1:`port`, verifying against the development CA."""
+        argv = ["curl", "-sS", "--cacert", self.ca, "--resolve", f"{host}:{port}:127.0.0.1",
                 "--max-time", str(limit)] + args
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=limit + 10)
-        return r
+        return subprocess.run(argv, capture_output=True, text=True, timeout=limit + 10)
 
     def sanity(self):
         for p in PATHS:
@@ -554,10 +557,8 @@ LogLevel ERROR
                 nonlocal errors
                 for t in group:
                     host = f"{t}.tunnel.localhost"
-                    r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
-                                        "--cacert", self.ca, "--resolve", f"{host}:{public}:127.0.0.1",
-                                        "--max-time", "60", f"https://{host}:{public}/per-tenant"],
-                                       capture_output=True, text=True, timeout=70)
+                    r = self.curl_to(host, public, ["-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                                                    f"https://{host}:{public}/per-tenant"], 60)
                     if r.returncode != 0 or r.stdout.split() != ["200", str(self.cfg["agents_mib"] << 20)]:
                         errors += 1
 
