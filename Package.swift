@@ -21,6 +21,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        // Sign-in, tickets and the agent's HTTP front (README "Why these packages").
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // C libraries from Debian, found through pkg-config.
@@ -47,8 +55,32 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: dataPathSettings),
+        // The relay's store: users, tenants, grants, ticket ids; SQLite behind one protocol.
+        .target(name: "H2TunnelStore", dependencies: [
+            "COpenSSL",
+            .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Single-use sign-in tickets: Ed25519 JWTs the relay signs and the agent verifies.
+        .target(name: "H2TunnelTickets", dependencies: [
+            .product(name: "JWTKit", package: "jwt-kit"),
+        ]),
+        // The relay's own site: sign-in, the user's companies, tickets.
+        .target(name: "H2TunnelRelayWeb", dependencies: [
+            "H2TunnelStore", "H2TunnelTickets",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+            .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+            .product(name: "Mustache", package: "swift-mustache"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "H2TunnelRelay", dependencies: [
-            "H2TunnelCore", "H2TunnelTLS", "H2TunnelHTTP2",
+            "H2TunnelCore", "H2TunnelTLS", "H2TunnelHTTP2", "H2TunnelStore", "H2TunnelRelayWeb",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -56,7 +88,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: dataPathSettings),
         .target(name: "H2TunnelAgent", dependencies: [
-            "H2TunnelCore", "H2TunnelTLS", "H2TunnelHTTP2",
+            "H2TunnelCore", "H2TunnelTLS", "H2TunnelHTTP2", "H2TunnelTickets",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdHTTP2", package: "hummingbird"),
+            .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+            .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -74,7 +111,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .executableTarget(name: "relay", dependencies: [
-            "H2TunnelRelay", "H2TunnelCore",
+            "H2TunnelRelay", "H2TunnelCore", "H2TunnelStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -87,6 +124,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "H2TunnelCoreTests", dependencies: [
@@ -94,6 +132,11 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        .testTarget(name: "H2TunnelStoreTests", dependencies: ["H2TunnelStore", "H2TunnelTickets"]),
+        .testTarget(name: "H2TunnelRelayWebTests", dependencies: [
+            "H2TunnelRelayWeb", "H2TunnelStore", "H2TunnelTickets",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
     ]
 )
