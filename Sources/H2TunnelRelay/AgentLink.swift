@@ -113,7 +113,7 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
     // MARK: HTTP2ConnectionDelegate
 
     public func connectionDidBecomeReady(_ connection: HTTP2ConnectionHandler) {
-        // nghttp2's client does not check this itself (INTEROP-NOTES): without it every
+        // nghttp2's client does not check this itself (docs/interop-notes.md): without it every
         // CONNECT would be answered with a PROTOCOL_ERROR reset.
         guard connection.acceptsExtendedConnect else {
             logger.warning("agent refused", metadata: ["reason": "no SETTINGS_ENABLE_CONNECT_PROTOCOL", "remote": "\(remote)"])

@@ -124,7 +124,7 @@ import Testing
     }
 
     /// TLS 1.3: the server refuses a client certificate from another CA; the client may
-    /// think it is done, but the server never is (INTEROP-NOTES).
+    /// think it is done, but the server never is (docs/interop-notes.md).
     @Test func rogueClientCertificateIsRefused() throws {
         let client = try TLSConnection(context: TLSContext(TLSConfiguration(
             role: .client, certificateChainPath: PKIFixture.path("rogue/agent.pem"),
