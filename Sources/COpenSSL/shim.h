@@ -7,6 +7,8 @@
 #include <openssl/pem.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/crypto.h>
 
 /* Macros of OpenSSL 3.0 do not import into Swift: these wrappers do. */
 
