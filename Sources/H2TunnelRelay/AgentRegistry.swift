@@ -1,8 +1,9 @@
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 
 /// Finds the agent connection for a tenant. Today's in-process implementation of the
-/// seam a relay fleet will implement over a shared store (ROADMAP "Relay fleet").
+/// seam a relay fleet will implement over a shared store (docs/roadmap.md "Relay fleet").
 public protocol AgentDirectory: Sendable {
     /// The newest healthy connection of `tenant`, or nil when it is offline here.
     func connection(forTenant tenant: String) -> AgentLink?
@@ -21,6 +22,8 @@ public final class AgentRegistry: AgentDirectory {
         /// Browsers waiting for such a tenant's new connection.
         var waiters: [String: [Waiter]] = [:]
         var nextWaiter = 0
+        /// When each tenant's last connection closed (one entry per tenant ever seen).
+        var lastClosed: [String: Date] = [:]
 
         /// New streams go to the newest connection that is not draining.
         func newest(of tenant: String) -> AgentLink? {
@@ -82,8 +85,16 @@ public final class AgentRegistry: AgentDirectory {
     func remove(_ link: AgentLink) {
         state.withLockedValue { state in
             state.links[link.tenant]?.removeAll { $0 === link }
-            if state.links[link.tenant]?.isEmpty == true { state.links[link.tenant] = nil }
+            if state.links[link.tenant]?.isEmpty == true {
+                state.links[link.tenant] = nil
+                state.lastClosed[link.tenant] = Date()
+            }
         }
+    }
+
+    /// When `tenant`'s last connection closed; nil when it has one now or never had one.
+    func lastClosed(tenant: String) -> Date? {
+        state.withLockedValue { $0.links[tenant] == nil ? $0.lastClosed[tenant] : nil }
     }
 
     /// Several connections per tenant are allowed (HA, draining); new streams go to the

@@ -1,27 +1,31 @@
 import H2TunnelCore
 import H2TunnelHTTP2
+import H2TunnelRelayWeb
 import H2TunnelTLS
 import Logging
 import NIOCore
 import NIOHTTP1
 
-/// Decides, from the SNI alone, what a public connection is (DESIGN "Hostnames"), and
+/// Decides, from the SNI alone, what a public connection is (docs/architecture.md "One public port"), and
 /// builds its pipeline. Browsers are never asked for a client certificate, because the
 /// TLS context is chosen before any TLS object exists.
 final class PublicRouter: Sendable {
     let configuration: RelayConfiguration
     let registry: AgentRegistry
     let logger: Logger
+    /// The relay's own site (sign-in, companies, tickets), served after TLS.
+    let site: RelaySite
     private let siteContext: TLSContext
     private let agentContext: TLSContext
 
-    init(configuration: RelayConfiguration, registry: AgentRegistry, logger: Logger) throws {
+    init(configuration: RelayConfiguration, registry: AgentRegistry, site: RelaySite, logger: Logger) throws {
         self.configuration = configuration
+        self.site = site
         self.registry = registry
         self.logger = logger
         siteContext = try TLSContext(TLSConfiguration(
             role: .server, certificateChainPath: configuration.certificatePath,
-            privateKeyPath: configuration.privateKeyPath, alpnProtocols: ["http/1.1"]))
+            privateKeyPath: configuration.privateKeyPath, alpnProtocols: ["h2", "http/1.1"]))
         agentContext = try TLSContext(TLSConfiguration(
             role: .server, certificateChainPath: configuration.certificatePath,
             privateKeyPath: configuration.privateKeyPath, trustRootsPath: configuration.agentCAPath,
@@ -37,11 +41,9 @@ final class PublicRouter: Sendable {
         do {
             if name == configuration.hostname {
                 let tls = TLSHandler(connection: try TLSConnection(context: siteContext))
-                try replay(bytes, context: context, sniffer: sniffer, into: [
-                    tls, IdleStateHandler(allTimeout: RelaySiteHandler.idleTimeout),
-                    HTTPResponseEncoder(), ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)),
-                    RelaySiteHandler(hostname: configuration.hostname),
-                ])
+                // The handshake has its own timeout (TLSHandler); then the site's HTTP/2 or
+                // HTTP/1.1 channel closes a connection idle for `SiteSettings.idleTimeout`.
+                try replay(bytes, context: context, sniffer: sniffer, into: [tls, RelaySiteHandler(site: site)])
             } else if name == configuration.agentHostname {
                 let tls = TLSHandler(connection: try TLSConnection(context: agentContext))
                 let endpoint = AgentEndpoint.gate(registry: registry, settings: configuration.http2,

@@ -23,7 +23,8 @@ public final class Relay: Sendable {
 
     /// Binds both listeners; returns their addresses (useful with port 0).
     public func start() async throws -> (public: SocketAddress, admin: SocketAddress?) {
-        let router = try PublicRouter(configuration: configuration, registry: registry, logger: logger)
+        let site = try await Self.makeSite(configuration: configuration, store: nil, presence: registry, logger: logger)
+        let router = try PublicRouter(configuration: configuration, registry: registry, site: site, logger: logger)
         let timeout = configuration.clientHelloTimeout
         let publicChannel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)

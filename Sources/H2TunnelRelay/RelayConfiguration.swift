@@ -30,6 +30,11 @@ public struct RelayConfiguration: Sendable {
     public var gracePeriod: TimeAmount = .seconds(30)
     /// The agent connections' HTTP/2 settings (windows, PING liveness).
     public var http2 = HTTP2Settings()
+    /// Ed25519 private key (PKCS#8 PEM) that signs sign-in tickets; needed with a store.
+    public var signingKeyPath: String?
+    /// The port browsers use in URLs the site makes (tenant links); nil: the port the
+    /// browser connected to (right unless a load balancer maps ports).
+    public var publicPort: Int?
 
     public init(listenHost: String, listenPort: Int, hostname: String, certificatePath: String,
                 privateKeyPath: String, agentHostname: String, agentCAPath: String, tenantDomain: String,

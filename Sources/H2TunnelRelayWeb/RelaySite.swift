@@ -1,0 +1,94 @@
+import H2TunnelStore
+import H2TunnelTickets
+import Hummingbird
+import HummingbirdCore
+import HummingbirdHTTP2
+import Logging
+import NIOCore
+
+/// The relay's own site on its hostname: sign-in, the user's companies, tickets.
+///
+/// The relay terminates TLS itself (its OpenSSL layer, ALPN `h2` and `http/1.1`) and
+/// hands each connection here once the handshake is done; Hummingbird's HTTP/2 or
+/// HTTP/1.1 channel then runs on the plaintext. No Hummingbird server or listener of
+/// its own: the relay's SNI router owns the port.
+public final class RelaySite: Sendable {
+    private let responder: HTTPChannelHandler.Responder
+    private let settings: SiteSettings
+    private let logger: Logger
+    /// Drops expired sessions from memory (the driver's own tidy loop).
+    private let tidy: Task<Void, Never>?
+
+    /// The signed-in site. Sessions live in this process's memory (Hummingbird's
+    /// `MemoryPersistDriver`): a relay restart signs everyone out, and a relay fleet
+    /// will need a shared driver (ROADMAP "Relay fleet").
+    public init(store: any RelayStore, issuer: TicketIssuer, presence: any TenantPresence,
+                settings: SiteSettings, logger: Logger) {
+        let sessions = MemoryPersistDriver()
+        let router = SiteRouter.build(store: store, issuer: issuer, presence: presence, settings: settings,
+                                      limiter: SignInRateLimiter(), sessions: sessions)
+        self.settings = settings
+        self.logger = logger
+        responder = Self.responder(router.buildResponder(), logger: logger)
+        tidy = Task { try? await sessions.run() }
+    }
+
+    /// No store: every page says sign-in is not configured.
+    public init(notConfigured settings: SiteSettings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+        responder = Self.responder(SiteRouter.notConfigured(settings: settings).buildResponder(), logger: logger)
+        tidy = nil
+    }
+
+    /// Serves one TLS-terminated connection: HTTP/2 when ALPN chose `h2`, else HTTP/1.1
+    /// (RFC 7301). Call on the channel's event loop, right when the handshake completed,
+    /// so the handlers are in place before the first plaintext is read.
+    public func serve(channel: any Channel, alpn: String?) {
+        let logger = self.logger
+        if alpn == "h2" {
+            let http2 = HTTP2Channel(responder: responder, configuration: .init(idleTimeout: settings.idleTimeout))
+            http2.setup(channel: channel, logger: logger).whenComplete { result in
+                switch result {
+                case .success(let value): Task { await http2.handle(value: value, logger: logger) }
+                case .failure(let error): Self.refuse(channel, error, logger)
+                }
+            }
+        } else {
+            let idle = TimeAmount.nanoseconds(Int64(settings.idleTimeout.components.seconds) * 1_000_000_000)
+            let http1 = HTTP1Channel(responder: responder, configuration: .init(idleTimeout: idle))
+            http1.setup(channel: channel, logger: logger).whenComplete { result in
+                switch result {
+                case .success(let value): Task { await http1.handle(value: value, logger: logger) }
+                case .failure(let error): Self.refuse(channel, error, logger)
+                }
+            }
+        }
+    }
+
+    /// Stops the session tidy loop (relay shutdown).
+    public func shutdown() {
+        tidy?.cancel()
+    }
+
+    private static func refuse(_ channel: any Channel, _ error: any Error, _ logger: Logger) {
+        logger.warning("site connection refused", metadata: ["error": "\(error)"])
+        channel.close(promise: nil)
+    }
+
+    /// Router → the closure Hummingbird's channels call per request (as `Application`
+    /// does, without its server).
+    private static func responder(_ router: some HTTPResponder<SiteRequestContext>, logger: Logger) -> HTTPChannelHandler.Responder {
+        { request, writer, channel in
+            let context = SiteRequestContext(source: .init(channel: channel, logger: logger))
+            let response: Response
+            do {
+                response = try await router.respond(to: request, context: context)
+            } catch {
+                logger.error("site request failed", metadata: ["error": "\(error)"])
+                response = Response(status: .internalServerError)
+            }
+            try await writer.write(response: response.head, body: response.body)
+        }
+    }
+}

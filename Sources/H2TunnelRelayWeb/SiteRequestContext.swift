@@ -1,0 +1,23 @@
+import Hummingbird
+import HummingbirdAuth
+import NIOCore
+
+/// The request context of the relay's site: Hummingbird's core plus the session.
+struct SiteRequestContext: RequestContext, SessionRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let sessions: SessionContext<SiteSession>
+    /// The port the browser connected to (nil in router tests): the default public port.
+    let localPort: Int?
+    /// The browser's address, the key of the per-address sign-in limit.
+    let remoteAddress: String
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        sessions = .init()
+        localPort = source.channel.localAddress?.port
+        remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+    }
+
+    /// Forms are small: refuse a body larger than this with 413.
+    var maxUploadSize: Int { 16 * 1024 }
+}
