@@ -9,18 +9,25 @@ import Glibc
 import Darwin
 #endif
 
-/// A tiny HTTP/1.1 upstream for demos and end-to-end tests: it greets, streams
-/// a deterministic byte pattern of any size and echoes request bodies, all with
-/// bounded memory so tunnel tests measure the tunnel, not this app.
+/// A small HTTP/1.1 business app for demos and end-to-end tests. For the tunnel
+/// tests it greets, streams a deterministic byte pattern of any size and echoes
+/// request bodies, all with bounded memory so they measure the tunnel, not this
+/// app. For the product demo it keeps a company's ledgers and vouchers (JSON API
+/// and pages), a live event stream and a WebSocket echo.
 @main
 struct DemoApp: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo-app",
-        abstract: "HTTP/1.1 demo upstream: GET /, GET /bytes/N, PUT|POST /echo."
+        abstract: "HTTP/1.1 demo upstream: GET /, GET /bytes/N, PUT|POST /echo, GET /app, "
+            + "/api/whoami, /api/ledgers[/ID[/vouchers]], POST /api/vouchers, GET /api/events (SSE), "
+            + "GET /ws/echo (WebSocket)."
     )
 
     @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free port).")
     var listen: String = "127.0.0.1:8080"
+
+    @Option(help: "The company name the ledger pages show.")
+    var company: String = "Acme Corporation"
 
     func run() throws {
         guard let colon = listen.lastIndex(of: ":"),
@@ -28,6 +35,7 @@ struct DemoApp: ParsableCommand {
         else { throw ValidationError("--listen must be HOST:PORT, got '\(listen)'") }
         let host = String(listen[..<colon]).trimmingCharacters(in: ["[", "]"])
 
+        let book = LedgerBook.sample(company: company)
         let group = MultiThreadedEventLoopGroup.singleton
         let channel = try ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -39,8 +47,10 @@ struct DemoApp: ParsableCommand {
                     /// First in the pipeline so it sees writability before anyone
                     /// else: no socket reads while our own writes are queued.
                     try sync.addHandler(BackPressureHandler())
-                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
-                    try sync.addHandler(DemoHandler())
+                    try sync.configureHTTPServerPipeline(
+                        withServerUpgrade: WebSocketUpgrade.configuration(removing: DemoHandler.name),
+                        withErrorHandling: true)
+                    try sync.addHandler(DemoHandler(book: book), name: DemoHandler.name)
                 }
             }
             .bind(host: host, port: port)

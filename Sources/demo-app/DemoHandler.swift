@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 
@@ -16,12 +17,21 @@ private let pattern: ByteBuffer = {
 
 /// Routes one connection's requests. `HTTPServerPipelineHandler` in front of it
 /// serialises pipelined requests, so at most one request is live at a time.
-final class DemoHandler: ChannelInboundHandler {
+final class DemoHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private enum Route { case none, echo, ignoreBody }
+    /// The pipeline name the WebSocket upgrade removes once it has switched.
+    static let name = "demo-handler"
 
+    private enum Route {
+        case none, echo, ignoreBody
+        /// A `DemoRoutes` request; its body is collected up to `DemoRequest.maxBody`.
+        case collect(HTTPRequestHead, ByteBuffer, tooLarge: Bool)
+    }
+
+    private let routes: DemoRoutes
+    private let book: LedgerBook
     private var route = Route.none
     private var keepAlive = true
     /// Bytes still to send for `/bytes/N`, or nil when not streaming.
@@ -30,6 +40,13 @@ final class DemoHandler: ChannelInboundHandler {
     /// Guards against `pump` re-entering itself via writability changes that
     /// `flush` fires synchronously.
     private var pumping = false
+    /// The next `/api/events` tick while an event stream is open.
+    private var nextEvent: Scheduled<Void>?
+
+    init(book: LedgerBook) {
+        self.book = book
+        self.routes = DemoRoutes(book: book)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -37,10 +54,29 @@ final class DemoHandler: ChannelInboundHandler {
             keepAlive = head.isKeepAlive
             start(context: context, head: head)
         case .body(let body):
-            guard case .echo = route else { return }
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            switch route {
+            case .echo:
+                context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            case .collect(let head, var collected, let tooLarge):
+                route = .none  // keeps `collected` uniquely referenced while it grows
+                let fits = !tooLarge && collected.readableBytes + body.readableBytes <= DemoRequest.maxBody
+                if fits { collected.writeImmutableBuffer(body) }
+                route = .collect(head, fits ? collected : ByteBuffer(), tooLarge: !fits)
+            case .none, .ignoreBody:
+                return
+            }
         case .end:
-            if case .echo = route { finish(context: context) }
+            switch route {
+            case .echo:
+                finish(context: context)
+            case .collect(let head, let body, let tooLarge):
+                let response = tooLarge
+                    ? DemoResponse.error(.payloadTooLarge, "request bodies are limited to \(DemoRequest.maxBody) bytes")
+                    : routes.respond(to: DemoRequest(head: head, body: body))
+                respond(context: context, response)
+            case .none, .ignoreBody:
+                break
+            }
             route = .none
         }
     }
@@ -53,6 +89,16 @@ final class DemoHandler: ChannelInboundHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable { pump(context: context) }
         context.fireChannelWritabilityChanged()
+    }
+
+    /// The client left: an event stream ends here (there is no other end).
+    func channelInactive(context: ChannelHandlerContext) {
+        stopEvents()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        stopEvents()
     }
 
     private func start(context: ChannelHandlerContext, head: HTTPRequestHead) {
@@ -80,9 +126,42 @@ final class DemoHandler: ChannelInboundHandler {
             writeHead(context: context, headers: [
                 "content-type": "application/octet-stream", "transfer-encoding": "chunked",
             ])
+        case (.GET, "/api/events"):
+            startEvents(context: context, head: head)
+        case _ where DemoRoutes.handles(path):
+            route = .collect(head, context.channel.allocator.buffer(capacity: 0), tooLarge: false)
         default:
             respond(context: context, status: .notFound, body: "not found\n")
         }
+    }
+
+    /// `GET /api/events`: a Server-Sent Events stream (HTML Living Standard
+    /// §9.2), one event a second, each flushed on its own so proxies in
+    /// between are seen to pass events as they come. A reconnecting client's
+    /// Last-Event-ID continues the numbering.
+    private func startEvents(context: ChannelHandlerContext, head: HTTPRequestHead) {
+        writeHead(context: context, headers: [
+            "content-type": "text/event-stream", "cache-control": "no-store",
+        ])
+        let last = head.headers.first(name: "last-event-id").flatMap { Int($0) }.map { max(0, $0) } ?? 0
+        sendEvent(context: context, id: last == Int.max ? 1 : last + 1)
+    }
+
+    private func sendEvent(context: ChannelHandlerContext, id: Int) {
+        /// A client that does not read loses ticks rather than making us queue them.
+        if context.channel.isWritable {
+            let time = Date.now.ISO8601Format()
+            let event = "id: \(id)\ndata: {\"id\":\(id),\"time\":\"\(time)\",\"vouchers\":\(book.voucherCount)}\n\n"
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: event)))), promise: nil)
+        }
+        nextEvent = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) {
+            self.sendEvent(context: context, id: id == Int.max ? 1 : id + 1)
+        }
+    }
+
+    private func stopEvents() {
+        nextEvent?.cancel()
+        nextEvent = nil
     }
 
     /// Writes `/bytes` chunks only while the channel is writable; the next
@@ -115,11 +194,14 @@ final class DemoHandler: ChannelInboundHandler {
     }
 
     private func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, body: String) {
-        let buffer = context.channel.allocator.buffer(string: body)
-        writeHead(context: context, headers: [
-            "content-type": "text/plain; charset=utf-8", "content-length": String(buffer.readableBytes),
-        ], status: status)
-        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        respond(context: context, .text(status, body))
+    }
+
+    private func respond(context: ChannelHandlerContext, _ response: DemoResponse) {
+        var headers = response.headers
+        headers.replaceOrAdd(name: "content-length", value: String(response.body.readableBytes))
+        writeHead(context: context, headers: headers, status: response.status)
+        context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         finish(context: context)
     }
 
