@@ -12,7 +12,10 @@ public final class Agent: Sendable {
     public let configuration: AgentConfiguration
     /// The tenant id from our client certificate's URI SAN (what the relay will read).
     public let tenant: String
-    let tenantContext: TLSContext
+    /// The browser-facing TLS context; nil in tls:// mode, where the app holds the key.
+    let tenantContext: TLSContext?
+    /// http:// mode's web front.
+    let front: HTTPFront?
     /// The upstream as an address when it is an IP literal (no resolver on the data path).
     let upstreamAddress: SocketAddress?
     private let relayContext: TLSContext
@@ -34,8 +37,9 @@ public final class Agent: Sendable {
     }
     private let state: NIOLockedValueBox<State>
 
+    /// `frontKeys`: required with an http:// upstream (`HTTPFrontKeys.load`).
     public init(configuration: AgentConfiguration, logger: Logger,
-                group: MultiThreadedEventLoopGroup = .init(numberOfThreads: 1)) throws {
+                group: MultiThreadedEventLoopGroup = .init(numberOfThreads: 1), frontKeys: HTTPFrontKeys? = nil) throws {
         self.configuration = configuration
         self.logger = logger
         self.group = group
@@ -43,25 +47,52 @@ public final class Agent: Sendable {
             role: .client, certificateChainPath: configuration.certificatePath,
             privateKeyPath: configuration.privateKeyPath, trustRootsPath: configuration.relayCAPath,
             alpnProtocols: [TunnelProtocol.alpn]))
-        tenantContext = try TLSContext(TLSConfiguration(
-            role: .server, certificateChainPath: configuration.tenantCertificatePath,
-            privateKeyPath: configuration.tenantKeyPath, alpnProtocols: ["http/1.1"]))
+        if configuration.upstream.terminatesTLS {
+            guard let cert = configuration.tenantCertificatePath, let key = configuration.tenantKeyPath else {
+                throw TLSError("--tenant-cert and --tenant-key are required with a tcp:// or http:// upstream")
+            }
+            // http:// serves HTTP/2 itself; tcp:// hands plaintext to an app that may speak
+            // only HTTP/1.1, so it offers nothing else.
+            let alpn = if case .http = configuration.upstream { ["h2", "http/1.1"] } else { ["http/1.1"] }
+            tenantContext = try TLSContext(TLSConfiguration(role: .server, certificateChainPath: cert,
+                                                            privateKeyPath: key, alpnProtocols: alpn))
+        } else {
+            tenantContext = nil
+        }
         let identity = try CertificateNames.load(pemPath: configuration.certificatePath)
         guard let uri = identity.uris.first(where: { $0.hasPrefix(TunnelProtocol.tenantURIPrefix) }) else {
             throw TLSError("\(configuration.certificatePath) has no \(TunnelProtocol.tenantURIPrefix)<id> URI SAN")
         }
         tenant = String(uri.dropFirst(TunnelProtocol.tenantURIPrefix.count))
         upstreamAddress = try? SocketAddress(ipAddress: configuration.upstream.host, port: configuration.upstream.port)
-        tenantNames = try CertificateNames.load(pemPath: configuration.tenantCertificatePath).dnsNames.map { $0.lowercased() }
+        let certificateNames = try configuration.tenantCertificatePath.map { try CertificateNames.load(pemPath: $0).dnsNames } ?? []
+        let tenantNames = (certificateNames + configuration.tenantNames).map { $0.lowercased() }
+        guard !tenantNames.isEmpty else {
+            throw TLSError("no tenant names: give --tenant-cert (its DNS names) or --tenant-name")
+        }
+        self.tenantNames = tenantNames
+        if case .http(let host, let port) = configuration.upstream {
+            guard let frontKeys, let relayURL = configuration.relayURL, let tenantContext else {
+                throw TLSError("--relay-public-key and --relay-url are required with an http:// upstream")
+            }
+            let tenant = self.tenant
+            front = HTTPFront(keys: frontKeys, relayURL: relayURL, tenant: tenant, tenantContext: tenantContext,
+                              app: (host, port), group: group, logger: logger,
+                              serves: { host in Self.matches(host: host, names: tenantNames) })
+        } else {
+            front = nil
+        }
         state = NIOLockedValueBox(State(backoff: Backoff(base: configuration.reconnectBase, cap: configuration.reconnectMax)))
     }
 
     public func start() { dial() }
 
     /// Whether a browser's `:authority` host is one of the tenant certificate's names.
-    func serves(host: String) -> Bool {
+    func serves(host: String) -> Bool { Self.matches(host: host, names: tenantNames) }
+
+    private static func matches(host: String, names: [String]) -> Bool {
         let host = host.lowercased()
-        return tenantNames.contains { name in
+        return names.contains { name in
             if name.hasPrefix("*.") {
                 guard let dot = host.firstIndex(of: ".") else { return false }
                 return host[host.index(after: dot)...] == name.dropFirst(2)
@@ -82,6 +113,7 @@ public final class Agent: Sendable {
         let closed = EventLoopFuture.andAllComplete(sessions.map { $0.channel.closeFuture }, on: group.any())
         await firstOf(closed, orAfter: configuration.gracePeriod)
         for entry in sessions { entry.channel.close(promise: nil) }
+        await front?.shutdown()
         try? await group.shutdownGracefully()
         logger.info("agent stopped")
     }

@@ -7,12 +7,15 @@ public enum Upstream: Sendable, Equatable {
     case tcp(host: String, port: Int)
     /// Pass the browser's TLS through: the app is the HTTPS server.
     case tls(host: String, port: Int)
+    /// Terminate the browser's TLS and HTTP here: sign-in tickets, sessions, and a reverse
+    /// proxy to the app over HTTP/1.1 (`HTTPFront`).
+    case http(host: String, port: Int)
 
     public struct ParseError: Error, CustomStringConvertible {
         public var description: String
     }
 
-    /// `tcp://host:port` or `tls://host:port` (`http://` is the next issue's mode).
+    /// `tcp://host:port`, `tls://host:port` or `http://host:port`.
     public static func parse(_ url: String) throws -> Upstream {
         let parts = url.split(separator: "://", maxSplits: 1).map(String.init)
         guard parts.count == 2 else { throw ParseError(description: "upstream must look like tcp://host:port, got '\(url)'") }
@@ -26,12 +29,15 @@ public enum Upstream: Sendable, Equatable {
         switch parts[0] {
         case "tcp": return .tcp(host: host, port: port)
         case "tls": return .tls(host: host, port: port)
-        default: throw ParseError(description: "upstream scheme must be tcp or tls, got '\(parts[0])'")
+        case "http": return .http(host: host, port: port)
+        default: throw ParseError(description: "upstream scheme must be tcp, tls or http, got '\(parts[0])'")
         }
     }
 
-    var host: String { switch self { case .tcp(let h, _), .tls(let h, _): h } }
-    var port: Int { switch self { case .tcp(_, let p), .tls(_, let p): p } }
+    var host: String { switch self { case .tcp(let h, _), .tls(let h, _), .http(let h, _): h } }
+    var port: Int { switch self { case .tcp(_, let p), .tls(_, let p), .http(_, let p): p } }
+    /// Whether the agent holds the tenant key (it terminates the browser's TLS).
+    public var terminatesTLS: Bool { if case .tls = self { false } else { true } }
 }
 
 /// Everything `agent run` is told. Every field is a flag and a config-file key (README).
@@ -45,9 +51,19 @@ public struct AgentConfiguration: Sendable {
     public var certificatePath: String
     public var privateKeyPath: String
     /// What browsers see: the tenant's own certificate and key, which never leave here.
-    public var tenantCertificatePath: String
-    public var tenantKeyPath: String
+    /// Both are needed only where the agent terminates TLS (tcp://, http://); with tls://
+    /// the certificate alone (or `tenantNames`) says which names the 421 check accepts.
+    public var tenantCertificatePath: String?
+    public var tenantKeyPath: String?
+    /// Names served (`--tenant-name`), on top of the certificate's DNS names.
+    public var tenantNames: [String] = []
     public var upstream: Upstream
+    /// http:// mode: the relay's Ed25519 ticket key (SPKI PEM) and its site's URL, where a
+    /// browser without a session is sent to sign in.
+    public var relayPublicKeyPath: String?
+    public var relayURL: String?
+    /// http:// mode: how long a session cookie lives, in seconds.
+    public var sessionLifetime: Double = 28_800
     /// Reconnect delays: full jitter in 0…min(max, base·2ⁿ).
     public var reconnectBase: Double = 0.5
     public var reconnectMax: Double = 30
@@ -69,8 +85,8 @@ public struct AgentConfiguration: Sendable {
     }()
 
     public init(relayHost: String, relayPort: Int, relayHostname: String, relayCAPath: String,
-                certificatePath: String, privateKeyPath: String, tenantCertificatePath: String,
-                tenantKeyPath: String, upstream: Upstream) {
+                certificatePath: String, privateKeyPath: String, tenantCertificatePath: String?,
+                tenantKeyPath: String?, upstream: Upstream) {
         self.relayHost = relayHost
         self.relayPort = relayPort
         self.relayHostname = relayHostname

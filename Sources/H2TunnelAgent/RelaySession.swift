@@ -95,7 +95,11 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
         let upstream = agent.configuration.upstream
         let transform: SpliceTransform?
         do {
-            if case .tcp = upstream { transform = try TLSTerminator(context: agent.tenantContext) } else { transform = nil }
+            if case .tcp = upstream, let context = agent.tenantContext {
+                transform = try TLSTerminator(context: context)
+            } else {
+                transform = nil
+            }
         } catch {
             refuse(stream, status: 500, reason: "TLS: \(error)")
             return
@@ -121,7 +125,9 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
         }
         // An IP literal is dialled directly: NIO's name path runs getaddrinfo on another
         // thread, a detour on every new browser connection.
-        let connecting = agent.upstreamAddress.map { bootstrap.connect(to: $0) }
+        // http:// mode: the "upstream" is the agent's own web front, over a socket pair.
+        let connecting = agent.front.map { $0.open(on: loop, forwarded: browser) }
+            ?? agent.upstreamAddress.map { bootstrap.connect(to: $0) }
             ?? bootstrap.connect(host: upstream.host, port: upstream.port)
         connecting
             .whenComplete { result in

@@ -32,9 +32,15 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("relay-ca"), help: "CA (PEM) that verifies the relay's certificate.") var relayCA: String?
     @Option(help: "Agent client certificate (PEM) with URI SAN urn:h2tunnel:tenant:<id>.") var cert: String?
     @Option(help: "Private key (PEM) of --cert.") var key: String?
-    @Option(name: .customLong("tenant-cert"), help: "The certificate browsers see (PEM).") var tenantCert: String?
-    @Option(name: .customLong("tenant-key"), help: "Private key (PEM) of --tenant-cert; it never leaves this host.") var tenantKey: String?
-    @Option(help: "tcp://HOST:PORT (terminate TLS, forward plaintext) or tls://HOST:PORT (pass TLS through).") var upstream: String?
+    @Option(name: .customLong("tenant-cert"), help: "The certificate browsers see (PEM); with tls:// only its names are read.") var tenantCert: String?
+    @Option(name: .customLong("tenant-key"), help: "Private key (PEM) of --tenant-cert; it never leaves this host (tcp:// and http:// only).") var tenantKey: String?
+    @Option(name: .customLong("tenant-name"),
+            help: "A name this agent serves (repeatable or comma-separated); for tls:// without --tenant-cert.")
+    var tenantName: [String] = []
+    @Option(help: "tcp://HOST:PORT (terminate TLS, forward plaintext), tls://HOST:PORT (pass TLS through) or http://HOST:PORT (sign-in, sessions, reverse proxy).") var upstream: String?
+    @Option(name: .customLong("relay-public-key"), help: "The relay's ticket-signing public key (PEM, signing.pub); required with http://.") var relayPublicKey: String?
+    @Option(name: .customLong("relay-url"), help: "The relay's site, e.g. https://relay.example.com, where browsers sign in; required with http://.") var relayURL: String?
+    @Option(name: .customLong("session-lifetime"), help: "Seconds a browser session lasts in http:// mode (default 28800).") var sessionLifetime: Double?
     @Option(name: .customLong("reconnect-base"), help: "Seconds: first reconnect delay ceiling (default 0.5).") var reconnectBase: Double?
     @Option(name: .customLong("reconnect-max"), help: "Seconds: reconnect delay cap (default 30).") var reconnectMax: Double?
     @Option(name: .customLong("ping-interval"), help: "Seconds between PINGs to the relay (default 15).") var pingInterval: Double?
@@ -51,7 +57,8 @@ struct Run: AsyncParsableCommand {
 
     static let keys: Set<String> = ["relay", "relay-hostname", "relay-ca", "cert", "key", "tenant-cert", "tenant-key",
                                     "upstream", "reconnect-base", "reconnect-max", "ping-interval", "ping-timeout",
-                                    "grace-period", "log-level", "threads", "tcp-keepalive", "send-timeout"]
+                                    "grace-period", "log-level", "threads", "tcp-keepalive", "send-timeout",
+                                    "tenant-name", "relay-public-key", "relay-url", "session-lifetime"]
 
     func run() async throws {
         SocketTuning.tuneAllocator()
@@ -62,7 +69,7 @@ struct Run: AsyncParsableCommand {
         do {
             let file = try ConfigFile.load(config, knownKeys: Self.keys)
             // Every stream of a relay connection lives on that connection's loop, so more loops
-            // only serve the overlap of a drain; one avoids idle threads (README "Performance").
+            // only serve the overlap of a drain; one avoids idle threads (docs/performance.md).
             threadCount = try file.threadCount(flag: threads, default: 1)
             logger = try makeLogger(label: "agent", level: file.string("log-level", flag: logLevel))
             configuration = try makeConfiguration(file)
@@ -71,8 +78,12 @@ struct Run: AsyncParsableCommand {
         }
         let agent: Agent
         do {
+            var frontKeys: HTTPFrontKeys? = nil
+            if case .http = configuration.upstream, let path = configuration.relayPublicKeyPath {
+                frontKeys = try await HTTPFrontKeys.load(relayPublicKeyPath: path, sessionLifetime: configuration.sessionLifetime)
+            }
             agent = try Agent(configuration: configuration, logger: logger,
-                              group: MultiThreadedEventLoopGroup(numberOfThreads: threadCount))
+                              group: MultiThreadedEventLoopGroup(numberOfThreads: threadCount), frontKeys: frontKeys)
         } catch {
             logger.error("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(1)
@@ -89,13 +100,35 @@ struct Run: AsyncParsableCommand {
         guard let relayHostname = HostName.normalize(try file.required("relay-hostname", flag: relayHostname)) else {
             throw ConfigFile.Error(description: "--relay-hostname must be a DNS name")
         }
+        let upstream = try Upstream.parse(try file.required("upstream", flag: upstream))
+        let tenantNames = (tenantName.isEmpty ? file.string("tenant-name", flag: nil).map { [$0] } ?? [] : tenantName)
+            .flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for name in tenantNames where HostName.normalize(name.hasPrefix("*.") ? String(name.dropFirst(2)) : name) == nil {
+            throw ConfigFile.Error(description: "--tenant-name must be a DNS name, got '\(name)'")
+        }
+        // The tenant key is needed only where the agent terminates the browser's TLS; with
+        // tls:// the names come from --tenant-cert or --tenant-name (issue 13, item 6).
+        let tenantCertificate = upstream.terminatesTLS ? try file.required("tenant-cert", flag: tenantCert)
+                                                       : file.string("tenant-cert", flag: tenantCert)
+        let tenantKey = upstream.terminatesTLS ? try file.required("tenant-key", flag: self.tenantKey) : nil
+        if !upstream.terminatesTLS && tenantCertificate == nil && tenantNames.isEmpty {
+            throw ConfigFile.Error(description: "tls:// needs --tenant-cert or --tenant-name (the names browsers may ask for)")
+        }
         var configuration = AgentConfiguration(
             relayHost: relay.host, relayPort: relay.port, relayHostname: relayHostname,
             relayCAPath: try file.required("relay-ca", flag: relayCA),
             certificatePath: try file.required("cert", flag: cert), privateKeyPath: try file.required("key", flag: key),
-            tenantCertificatePath: try file.required("tenant-cert", flag: tenantCert),
-            tenantKeyPath: try file.required("tenant-key", flag: tenantKey),
-            upstream: try Upstream.parse(try file.required("upstream", flag: upstream)))
+            tenantCertificatePath: tenantCertificate, tenantKeyPath: tenantKey, upstream: upstream)
+        configuration.tenantNames = tenantNames
+        if case .http = upstream {
+            configuration.relayPublicKeyPath = try file.required("relay-public-key", flag: relayPublicKey)
+            let relayURL = try file.required("relay-url", flag: relayURL)
+            guard relayURL.hasPrefix("https://") || relayURL.hasPrefix("http://"), relayURL.count > 8 else {
+                throw ConfigFile.Error(description: "--relay-url must be an https:// URL, got '\(relayURL)'")
+            }
+            configuration.relayURL = relayURL
+            configuration.sessionLifetime = try file.double("session-lifetime", flag: sessionLifetime, default: 28_800, in: 60...2_592_000)
+        }
         configuration.reconnectBase = try file.double("reconnect-base", flag: reconnectBase, default: 0.5, in: 0.01...3600)
         configuration.reconnectMax = try file.double("reconnect-max", flag: reconnectMax, default: 30, in: 0.01...86_400)
         configuration.gracePeriod = .fractionalSeconds(try file.double("grace-period", flag: gracePeriod, default: 30, in: 0...86_400))

@@ -1,0 +1,124 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import H2TunnelCore
+import H2TunnelTLS
+import H2TunnelTickets
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOPosix
+
+/// The keys http:// mode needs, loaded once before the agent starts (JWTKit's key
+/// collections are actors, hence async).
+public struct HTTPFrontKeys: Sendable {
+    let tickets: TicketVerifier
+    let sessions: SessionKeys
+
+    public static func load(relayPublicKeyPath: String, sessionLifetime: Double) async throws -> HTTPFrontKeys {
+        let pem: String
+        do {
+            pem = try String(contentsOfFile: relayPublicKeyPath, encoding: .utf8)
+        } catch {
+            throw TLSError("cannot read --relay-public-key \(relayPublicKeyPath): \(error.localizedDescription)")
+        }
+        let tickets: TicketVerifier
+        do {
+            tickets = try await TicketVerifier(publicKeyPEM: pem)
+        } catch {
+            throw TLSError("--relay-public-key \(relayPublicKeyPath) is not an Ed25519 public key (PEM): \(error)")
+        }
+        return HTTPFrontKeys(tickets: tickets, sessions: await SessionKeys(lifetime: sessionLifetime))
+    }
+}
+
+/// `http://` mode: the agent is the tenant's web front. Each tunnel stream is spliced,
+/// as raw TLS bytes, onto one end of a local socket pair; the other end terminates the
+/// browser's TLS (ALPN h2 or http/1.1) and serves HTTP with Hummingbird's channels.
+/// Both ends live on the stream's event loop, so a stream never crosses threads, and
+/// every piece (splice, TLS, HTTP/2, HTTP/1.1 + WebSocket) is one already tested alone.
+final class HTTPFront: Sendable {
+    let tickets: TicketVerifier
+    let sessions: SessionKeys
+    let replays = TicketReplayCache()
+    let proxy: ReverseProxy
+    let relayURL: String
+    let tenant: String
+    let logger: Logger
+    private let tenantContext: TLSContext
+    private let servesHost: @Sendable (String) -> Bool
+    private let appHost: String
+    private let appPort: Int
+    private let group: EventLoopGroup
+
+    init(keys: HTTPFrontKeys, relayURL: String, tenant: String, tenantContext: TLSContext,
+         app: (host: String, port: Int), group: EventLoopGroup, logger: Logger,
+         serves: @escaping @Sendable (String) -> Bool) {
+        tickets = keys.tickets
+        sessions = keys.sessions
+        self.relayURL = relayURL.hasSuffix("/") ? String(relayURL.dropLast()) : relayURL
+        self.tenant = tenant
+        self.tenantContext = tenantContext
+        self.logger = logger
+        self.group = group
+        appHost = app.host
+        appPort = app.port
+        servesHost = serves
+        proxy = ReverseProxy(host: app.host, port: app.port, group: group, logger: logger)
+    }
+
+    func serves(_ host: String) -> Bool { servesHost(host) }
+
+    /// The user of a valid session cookie; nil when there is none, or it is forged,
+    /// tampered with or expired (all the same to the browser: sign in again).
+    func sessionUser(_ headers: HTTPFields) async -> String? {
+        let prefix = SessionKeys.cookieName + "="
+        for value in headers[values: .cookie] {
+            for pair in value.split(separator: ";") {
+                let pair = pair.trimmingCharacters(in: .whitespaces)
+                if pair.hasPrefix(prefix) { return await sessions.user(from: String(pair.dropFirst(prefix.count))) }
+            }
+        }
+        return nil
+    }
+
+    /// The splice's end of a new socket pair, on `loop`; the other end already serves
+    /// HTTP over the browser's TLS. `forwarded` is the tunnel stream's header.
+    func open(on loop: EventLoop, forwarded: String) -> EventLoopFuture<Channel> {
+        var fds: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
+            return loop.makeFailedFuture(IOError(errnoCode: errno, reason: "socketpair"))
+        }
+        let responder = FrontResponder(front: self, browserIP: ProxyHeaders.browserIP(fromForwarded: forwarded))
+        let context = tenantContext
+        let logger = logger
+        let server = ClientBootstrap(group: loop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        TLSHandler(connection: try TLSConnection(context: context)),
+                        FrontProtocolSwitch(front: self, responder: responder, logger: logger),
+                    ])
+                }
+            }
+            .withConnectedSocket(fds[1])
+        server.whenFailure { _ in close(fds[1]) }
+        return ClientBootstrap(group: loop)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.recvAllocator, value: SplicedReadAllocator(on: loop))
+            .channelOption(.maxMessagesPerRead, value: 1)
+            .channelOption(.autoRead, value: false)
+            .withConnectedSocket(fds[0])
+    }
+
+    /// The app's WebSocket for a browser's upgrade request to `path`.
+    func webSocketURL(path: String) -> String {
+        let host = appHost.contains(":") ? "[\(appHost)]" : appHost
+        return "ws://\(host):\(appPort)\(path)"
+    }
+
+    var eventLoopGroup: EventLoopGroup { group }
+
+    func shutdown() async { await proxy.shutdown() }
+}

@@ -1,0 +1,77 @@
+import AsyncHTTPClient
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Forwards browser requests to the app over HTTP/1.1 keep-alive (one `HTTPClient` for
+/// the agent, on its event loop group), streaming bodies both ways with backpressure:
+/// a 256 MiB upload or download never sits in memory whole.
+final class ReverseProxy: Sendable {
+    let client: HTTPClient
+    /// `http://host:port` of the app.
+    let base: String
+    private let logger: Logger
+
+    init(host: String, port: Int, group: EventLoopGroup, logger: Logger) {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.httpVersion = .http1Only
+        configuration.decompression = .disabled
+        configuration.timeout = .init(connect: .seconds(5), read: nil)
+        // 100 browsers × a few parallel requests each; beyond the limit requests queue.
+        configuration.connectionPool = .init(idleTimeout: .seconds(60))
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
+        // An app that refuses the connection gets the 502 page now, not after retries
+        // until the request's deadline.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        client = HTTPClient(eventLoopGroup: group, configuration: configuration, backgroundActivityLogger: logger)
+        let bracketed = host.contains(":") ? "[\(host)]" : host
+        base = "http://\(bracketed):\(port)"
+        self.logger = logger
+    }
+
+    func forward(_ request: Request, user: String, browserIP: String, writer: consuming ResponseWriter) async throws {
+        var outbound = HTTPClientRequest(url: base + (request.head.path ?? "/"))
+        outbound.method = HTTPMethod(rawValue: request.method.rawValue)
+        outbound.headers = ProxyHeaders.toApp(request.headers, authority: request.head.authority,
+                                              browserIP: browserIP, user: user)
+        outbound.body = Self.body(of: request)
+        let response: HTTPClientResponse
+        do {
+            // No deadline: SSE streams and large bodies last as long as both ends want.
+            response = try await client.execute(outbound, deadline: .distantFuture, logger: logger)
+        } catch {
+            logger.warning("app not answering", metadata: [
+                "app": "\(base)", "path": "\(request.uri.path)", "error": "\(error)"])
+            let page = FrontPage.response(status: .badGateway, title: FrontPage.appDown.title,
+                                          message: FrontPage.appDown.message)
+            try await writer.write(response: page.0, body: ResponseBody(byteBuffer: page.1))
+            return
+        }
+        let head = HTTPResponse(status: .init(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase),
+                                headerFields: ProxyHeaders.toBrowser(response.headers))
+        var body = try await writer.writeHead(head)
+        // Each chunk is written (and flushed) as it comes: Server-Sent Events reach the
+        // browser event by event.
+        for try await chunk in response.body {
+            try await body.write(chunk)
+        }
+        try await body.finish(nil)
+    }
+
+    /// The request body as a stream of the browser's own chunks, its length when known.
+    private static func body(of request: Request) -> HTTPClientRequest.Body? {
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }) {
+            return length == 0 ? nil : .stream(request.body, length: .known(Int64(length)))
+        }
+        // RFC 9110 §9.3.1/§9.3.2: a body on GET or HEAD has no defined meaning.
+        if request.method == .get || request.method == .head { return nil }
+        return .stream(request.body, length: .unknown)
+    }
+
+    func shutdown() async {
+        try? await client.shutdown()
+    }
+}
