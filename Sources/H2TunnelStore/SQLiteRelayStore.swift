@@ -43,8 +43,9 @@ public final class SQLiteRelayStore: RelayStore {
     }
 
     /// A store whose file is open and migrated.
-    public static func open(path: String, hasher: PasswordHasher = PasswordHasher()) async throws -> SQLiteRelayStore {
-        let store = SQLiteRelayStore(path: path, hasher: hasher)
+    public static func open(path: String, hasher: PasswordHasher = PasswordHasher(),
+                            logger: Logger = Logger(label: "store")) async throws -> SQLiteRelayStore {
+        let store = SQLiteRelayStore(path: path, hasher: hasher, logger: logger)
         do {
             try await store.ping()
         } catch {

@@ -29,25 +29,25 @@ public enum StoreNames {
             && !name.unicodeScalars.contains { $0.properties.generalCategory == .control }
     }
 
-    static func checkUser(_ name: String) throws(StoreError) {
+    public static func checkUser(_ name: String) throws(StoreError) {
         guard isUserName(name) else {
             throw StoreError(.invalid, "invalid user name '\(printable(name))': 1-64 of a-z 0-9 . _ @ -, starting with a letter or digit")
         }
     }
 
-    static func checkTenant(_ id: String) throws(StoreError) {
+    public static func checkTenant(_ id: String) throws(StoreError) {
         guard isTenantID(id) else {
             throw StoreError(.invalid, "invalid tenant id '\(printable(id))': a DNS label, 1-63 of a-z 0-9 -, not starting or ending with -")
         }
     }
 
-    static func checkDisplayName(_ name: String) throws(StoreError) {
+    public static func checkDisplayName(_ name: String) throws(StoreError) {
         guard isDisplayName(name) else {
             throw StoreError(.invalid, "invalid tenant name '\(printable(name))': 1-200 characters, no control characters, no leading or trailing spaces")
         }
     }
 
-    static func checkPassword(_ password: String) throws(StoreError) {
+    public static func checkPassword(_ password: String) throws(StoreError) {
         guard !password.isEmpty else { throw StoreError(.invalid, "empty password") }
         guard password.utf8.count <= maxPasswordBytes else {
             throw StoreError(.invalid, "password longer than \(maxPasswordBytes) bytes")

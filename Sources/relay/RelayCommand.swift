@@ -11,7 +11,7 @@ struct RelayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "relay",
         abstract: "The H2Tunnel relay: routes browsers by SNI to their company's agent, TLS end to end.",
-        subcommands: [Run.self])
+        subcommands: [Run.self, UserCommand.self, TenantCommand.self, GrantCommand.self, RevokeCommand.self])
 }
 
 struct Run: AsyncParsableCommand {
