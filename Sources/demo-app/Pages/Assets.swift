@@ -27,7 +27,7 @@ enum Assets {
     th { font-size: .8rem; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); font-weight: 600; }
     .amount { text-align: right; font-variant-numeric: tabular-nums; }
     .num, .date { font-variant-numeric: tabular-nums; color: var(--muted); }
-    .kind { text-transform: capitalize; color: var(--muted); }
+    td.kind { text-transform: capitalize; color: var(--muted); }
     .live { display: inline-flex; align-items: center; gap: .5rem; margin: 0 0 .5rem; padding: .3rem .8rem;
             border-radius: 999px; background: var(--card); border: 1px solid var(--line); font-size: .88rem;
             color: var(--muted); }
