@@ -106,7 +106,7 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         .executableTarget(name: "h2probe", dependencies: [
-            "H2Probe",
+            "H2Probe", "H2TunnelCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
@@ -136,6 +136,7 @@ let package = Package(
         .testTarget(name: "H2TunnelStoreTests", dependencies: ["H2TunnelStore", "H2TunnelTickets"]),
         .testTarget(name: "H2TunnelRelayWebTests", dependencies: [
             "H2TunnelRelayWeb", "H2TunnelStore", "H2TunnelTickets",
+            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
     ]

@@ -1,4 +1,5 @@
 import Foundation
+import H2TunnelCore
 import H2TunnelHTTP2
 import H2TunnelTLS
 import NIOConcurrencyHelpers
@@ -116,7 +117,7 @@ public final class ProbeOutput: HTTP2FrameObserver, @unchecked Sendable {
     /// Prints the JSON document (JSON mode) and, on failure, one line on stderr.
     public func finish(error: ProbeError?) {
         if let error {
-            FileHandle.standardError.write(Data("h2probe: \(error.kind.rawValue) error: \(error.message)\n".utf8))
+            StandardStream.error.write("h2probe: \(error.kind.rawValue) error: \(error.message)\n")
         }
         guard mode == .json else { return }
         var out = lock.withLock { document }
@@ -125,14 +126,14 @@ public final class ProbeOutput: HTTP2FrameObserver, @unchecked Sendable {
         if let error { out["error"] = ["kind": error.kind.rawValue, "message": error.message, "exitCode": error.exitCode] }
         let data = (try? JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])) ?? Data("{}".utf8)
         if jsonToStandardError {
-            FileHandle.standardError.write(data + Data("\n".utf8))
+            StandardStream.error.write(String(decoding: data, as: UTF8.self) + "\n")
         } else {
             write(String(decoding: data, as: UTF8.self) + "\n")
         }
     }
 
     private func write(_ text: String) {
-        lock.withLock { FileHandle.standardOutput.write(Data(text.utf8)) }
+        lock.withLock { StandardStream.output.write(text) }
     }
 
     static func hex(_ bytes: [UInt8]) -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import H2TunnelCore
 import H2TunnelHTTP2
 import NIOCore
 import NIOPosix
@@ -22,7 +23,7 @@ public struct RequestProbe: Sendable {
         let collector = ResponseCollector(eventLoop: loop) { output.elapsed }
         let mode = output.mode
         collector.onData = { data in
-            if mode != .json { FileHandle.standardOutput.write(Data(data.readableBytesView)) }
+            if mode != .json { data.withUnsafeReadableBytes { StandardStream.output.write($0.bindMemory(to: UInt8.self)) } }
         }
         let requestHeaders = [(":method", method), (":scheme", target.secure ? "https" : "http"),
                               (":authority", target.authority), (":path", target.path),

@@ -22,7 +22,7 @@ public struct KeyValueLogHandler: LogHandler {
             line += " \(key)=\(merged[key]!)"
         }
         line += "\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        StandardStream.error.write(line)
     }
 
     private static func timestamp() -> String {

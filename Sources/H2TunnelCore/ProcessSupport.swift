@@ -41,8 +41,10 @@ private final class OnceFlag: @unchecked Sendable {
     }
 }
 
-/// The process logger: key=value lines on stderr.
+/// The process logger: key=value lines on stderr. A process that logs must survive its
+/// stderr going away, so broken pipes are ignored from here on.
 public func makeLogger(label: String, level: String?) throws -> Logger {
+    StandardStream.ignoreBrokenPipes()
     let parsed: Logger.Level
     if let level {
         guard let value = Logger.Level(rawValue: level) else {
@@ -59,7 +61,7 @@ public func makeLogger(label: String, level: String?) throws -> Logger {
 
 /// Prints one line on stdout and flushes it: the "ready" line tests and scripts wait for.
 public func announce(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    StandardStream.output.write(line + "\n")
 }
 
 /// Raises the open-file limit to its hard maximum: every tunnel is a socket at the relay

@@ -5,6 +5,7 @@ import Foundation
 import Glibc
 #endif
 import H2Probe
+import H2TunnelCore
 import NIOPosix
 
 @main
@@ -30,6 +31,8 @@ struct ProbeCommand: AsyncParsableCommand {
     /// Usage errors are one line and exit 64, like every other h2probe error; --help
     /// still prints the full help.
     static func main() async {
+        // `h2probe URL | head` must end quietly when head does, not on a broken pipe.
+        StandardStream.ignoreBrokenPipes()
         do {
             var command = try parseAsRoot()
             if var command = command as? AsyncParsableCommand {
@@ -42,7 +45,7 @@ struct ProbeCommand: AsyncParsableCommand {
         } catch {
             if exitCode(for: error) == .success { exit(withError: error) }
             let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
-            FileHandle.standardError.write(Data("h2probe: usage error: \(message)\n".utf8))
+            StandardStream.error.write("h2probe: usage error: \(message)\n")
             Glibc.exit(64)
         }
     }
