@@ -53,7 +53,7 @@ final class FrontProtocolSwitch: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     /// HTTP/1.1 with the WebSocket upgrade: a signed-in browser's upgrade is joined to
-    /// the app's WebSocket at the same path; without a session the upgrade is refused.
+    /// the app's WebSocket at the same path; without a session the socket is closed at once with 1008.
     private func webSocketChannel(respond: @escaping HTTPChannelHandler.Responder) -> HTTP1WebSocketUpgradeChannel {
         let front = self.front
         let browserIP = responder.browserIP
@@ -61,7 +61,14 @@ final class FrontProtocolSwitch: ChannelInboundHandler, RemovableChannelHandler 
             responder: respond,
             configuration: .init(http1: .init(), ws: .init(maxFrameSize: 1 << 20))
         ) { head, _, logger in
-            guard let user = await front.sessionUser(head.headerFields) else { return .dontUpgrade }
+            guard let user = await front.sessionUser(head.headerFields) else {
+                // Refused as a WebSocket close (RFC 6455 §7.4.1, 1008 policy violation):
+                // hummingbird-websocket's own refusal of an upgrade reached no client.
+                logger.info("websocket refused: no session", metadata: ["path": "\(head.path ?? "/")"])
+                return .upgrade([:]) { _, outbound, _ in
+                    try? await outbound.close(.policyViolation, reason: "sign in first")
+                }
+            }
             var headers = HTTPFields()
             for (name, value) in ProxyHeaders.toApp(head.headerFields, authority: nil, browserIP: browserIP, user: user)
             where !ProxyHeaders.webSocketHandshake.contains(name.lowercased()) {
