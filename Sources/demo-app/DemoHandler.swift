@@ -105,6 +105,12 @@ final class DemoHandler: ChannelInboundHandler, RemovableChannelHandler {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
         route = .ignoreBody
         switch (head.method, path) {
+        case (.GET, "/") where head.headers[canonicalForm: "accept"].contains { $0.lowercased().hasPrefix("text/html") }:
+            /// A browser (it asks for HTML first) lands on the ledger pages; curl,
+            /// scripts and the tunnel tests keep the plain-text greeting below.
+            var response = DemoResponse.text(.seeOther, "see /app\n")
+            response.headers.add(name: "location", value: "/app")
+            respond(context: context, response)
         case (.GET, "/"):
             var text = "Hello from the demo app\nmethod: \(head.method.rawValue)\npath: \(head.uri)\n"
             for (name, value) in head.headers where name.lowercased().hasPrefix("x-forwarded-") {

@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -34,14 +35,12 @@ def artifacts_dir() -> Path:
 
 def spki_sha256(cert_pem: Path) -> str:
     """base64(SHA-256(SubjectPublicKeyInfo DER)) of a PEM certificate: the form
-    --ignore-certificate-errors-spki-list wants."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    cert = x509.load_pem_x509_certificate(cert_pem.read_bytes())
-    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo)
-    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+    --ignore-certificate-errors-spki-list wants. openssl is in Tools/setup's list."""
+    pub = subprocess.run(["openssl", "x509", "-in", str(cert_pem), "-noout", "-pubkey"],
+                         check=True, capture_output=True, timeout=30).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub,
+                         check=True, capture_output=True, timeout=30).stdout
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
 def dev_certificates(pki: Path) -> list[Path]:

@@ -203,3 +203,11 @@ def test_voucher_text_is_escaped_on_the_page(app):
     page = request(app, "GET", "/app/ledgers/5010")[2].decode()
     assert "&lt;img src=x onerror=alert(1)&gt;" in page and "<img" not in page
     assert request(app, "GET", "/app/ledgers/0000")[0] == 404
+
+
+def test_root_sends_browsers_to_the_pages_and_keeps_the_greeting_for_others(app):
+    status, headers, _ = request(app, "GET", "/", headers={
+        "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"})
+    assert status == 303 and headers["location"] == "/app"
+    status, _, body = request(app, "GET", "/", headers={"Accept": "*/*"})
+    assert status == 200 and body.startswith(b"Hello from the demo app\n")
