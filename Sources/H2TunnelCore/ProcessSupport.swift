@@ -10,7 +10,9 @@ extension TimeAmount {
     }
 }
 
-/// Returns once SIGTERM or SIGINT arrives: the start of a graceful shutdown.
+/// Returns once SIGTERM or SIGINT arrives: the start of a graceful shutdown. A second
+/// one ends the process at once (exit 1): an operator who asks twice does not want to
+/// wait out the grace period (systemd, Ctrl-C twice).
 public func waitForTermination() async {
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
         let queue = DispatchQueue(label: "signals")
@@ -20,7 +22,12 @@ public func waitForTermination() async {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
             source.setEventHandler {
-                if once.take() { continuation.resume() }
+                if once.take() {
+                    continuation.resume()
+                } else {
+                    StandardStream.error.write("second \(sig == SIGINT ? "SIGINT" : "SIGTERM"): exiting now, without waiting for open tunnels\n")
+                    _exit(1)
+                }
             }
             source.resume()
             sources.append(source)
