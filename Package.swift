@@ -1,10 +1,6 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Release builds skip the runtime exclusivity checks (swift_beginAccess on every
-/// class-property access of the data path, ~1–2 % of relay CPU); debug builds, which
-/// run the tests, keep them.
-let dataPathSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
 let package = Package(
     name: "h2tunnel",
@@ -43,18 +39,18 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: dataPathSettings),
+        ]),
         // TLS on OpenSSL through a BIO over NIO buffers; knows nothing of tunnels.
         .target(name: "H2TunnelTLS", dependencies: [
             "COpenSSL",
             .product(name: "NIOCore", package: "swift-nio"),
-        ], swiftSettings: dataPathSettings),
+        ]),
         // HTTP/2 on nghttp2, both roles; knows nothing of tunnels.
         .target(name: "H2TunnelHTTP2", dependencies: [
             "CNGHTTP2",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: dataPathSettings),
+        ]),
         // The relay's store: users, tenants, grants, ticket ids; SQLite behind one protocol.
         .target(name: "H2TunnelStore", dependencies: [
             "COpenSSL",
@@ -86,7 +82,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: dataPathSettings),
+        ]),
         .target(name: "H2TunnelAgent", dependencies: [
             "H2TunnelCore", "H2TunnelTLS", "H2TunnelHTTP2", "H2TunnelTickets",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -97,7 +93,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: dataPathSettings),
+        ]),
         // The debugging tool: frames, TLS, routes, a stand-in relay.
         .target(name: "H2Probe", dependencies: [
             "H2TunnelCore", "H2TunnelTLS", "H2TunnelHTTP2",
