@@ -65,7 +65,10 @@ class Browser:
     """One headless Chromium with its own profile; `shot` saves numbered
     screenshots under artifacts/<name>/."""
 
-    def __init__(self, name: str, trusted: list[Path], width: int = 1280, height: int = 900):
+    def __init__(self, name: str, trusted: list[Path], width: int = 1280, height: int = 900,
+                 phone: bool = False):
+        """`phone` emulates a 390x844 touch screen at 3x (a current mid-size phone),
+        so the page's viewport meta and narrow-screen CSS are what is seen."""
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
@@ -81,6 +84,9 @@ class Browser:
                     "--no-first-run", "--no-default-browser-check", "--disable-extensions",
                     "--disable-background-networking", "--disable-component-update"):
             options.add_argument(arg)
+        if phone:
+            options.add_experimental_option("mobileEmulation", {
+                "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3.0, "touch": True}})
         if trusted:
             spkis = ",".join(spki_sha256(p) for p in trusted)
             options.add_argument(f"--ignore-certificate-errors-spki-list={spkis}")

@@ -53,3 +53,15 @@ def test_chromium_refuses_the_dev_certificates_without_the_flag(setup):
         b.shot("certificate refused")
         assert b.is_certificate_error(), b.driver.title
         assert not b.find_all("#ledgers")
+
+
+def test_app_pages_fit_a_phone_screen(setup, pki):
+    relay = setup
+    with browser.Browser("browser-phone", browser.dev_certificates(pki), phone=True) as b:
+        for path, element in (("/app", "#ledgers"), ("/app/ledgers/1930", "#vouchers")):
+            b.get(relay.url("acme", path))
+            b.wait_css(element)
+            assert b.js("return window.innerWidth") < 500, "phone emulation is not in effect"
+            # Nothing wider than the screen: tables scroll inside their card, not the page.
+            assert b.js("return document.documentElement.scrollWidth <= window.innerWidth"), path
+            b.shot(f"phone {path}")

@@ -31,7 +31,7 @@ enum Assets {
     .live { display: inline-flex; align-items: center; gap: .5rem; margin: 0 0 .5rem; padding: .3rem .8rem;
             border-radius: 999px; background: var(--card); border: 1px solid var(--line); font-size: .88rem;
             color: var(--muted); }
-    .dot { width: .6rem; height: .6rem; border-radius: 50%; background: var(--warn); }
+    .dot { flex: none; width: .6rem; height: .6rem; border-radius: 50%; background: var(--warn); }
     .live[data-state="live"] .dot { background: var(--ok); }
     .crumbs { margin: .5rem 0 0; color: var(--muted); }
     .summary { color: var(--muted); }
