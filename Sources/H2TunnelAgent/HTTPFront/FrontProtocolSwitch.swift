@@ -1,14 +1,13 @@
 import H2TunnelTLS
 import HTTPTypes
 import HummingbirdCore
-import HummingbirdHTTP2
 import HummingbirdWebSocket
 import Logging
 import NIOCore
 
 /// Above the browser's TLS: once the handshake says which HTTP the browser speaks (ALPN,
 /// RFC 7301), installs Hummingbird's channel for it and steps aside. http/1.1 (and no
-/// ALPN) gets HTTP/1.1 with the WebSocket upgrade; h2 gets HTTP/2.
+/// ALPN) gets HTTP/1.1 with the WebSocket upgrade; h2 gets `FrontHTTP2`.
 final class FrontProtocolSwitch: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
 
@@ -34,9 +33,12 @@ final class FrontProtocolSwitch: ChannelInboundHandler, RemovableChannelHandler 
         let channel = context.channel
         let logger = self.logger
         if handshake.alpn == "h2" {
-            let http2 = HTTP2Channel(responder: respond)
-            http2.setup(channel: channel, logger: logger).whenSuccess { value in
-                Task { await http2.handle(value: value, logger: logger) }
+            do {
+                try FrontHTTP2.start(channel: channel, responder: respond, logger: logger)
+            } catch {
+                logger.warning("cannot start HTTP/2", metadata: ["error": "\(error)"])
+                context.close(promise: nil)
+                return
             }
         } else {
             let http1 = webSocketChannel(respond: respond)
