@@ -134,3 +134,83 @@ class WebSocket:
         except OSError:
             pass
         self.sock.close()
+
+
+class H2WebSocket:
+    """RFC 8441: a WebSocket on an HTTP/2 connection (extended CONNECT), as Chromium
+    opens one when the server's SETTINGS carry ENABLE_CONNECT_PROTOCOL."""
+
+    def __init__(self, pki, relay, path: str, cookie: str | None, tenant: str = "acme"):
+        import h2.config
+        import h2.connection
+        import h2.events
+        self.events = h2.events
+        self.sock = tls_socket(pki, relay, tenant, alpn=["h2"])
+        assert self.sock.selected_alpn_protocol() == "h2"
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.conn.initiate_connection()
+        self.sock.sendall(self.conn.data_to_send())
+        self.connect_protocol = None
+        while self.connect_protocol is None:
+            for event in self._read():
+                if isinstance(event, self.events.RemoteSettingsChanged):
+                    setting = event.changed_settings.get(8)
+                    self.connect_protocol = setting.new_value if setting else 0
+        self.stream = self.conn.get_next_available_stream_id()
+        headers = [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"),
+                   (":path", path), (":authority", f"{tenant}.{TENANT_DOMAIN}:{relay.port}"),
+                   ("sec-websocket-version", "13")]
+        if cookie:
+            headers.append(("cookie", f"{COOKIE}={cookie}"))
+        self.conn.send_headers(self.stream, headers)
+        self.sock.sendall(self.conn.data_to_send())
+        self.buffer = b""
+        self.status = None
+        while self.status is None:
+            for event in self._read():
+                if isinstance(event, self.events.ResponseReceived):
+                    self.status = int(dict(event.headers)[b":status"])
+                elif isinstance(event, self.events.DataReceived):
+                    self.buffer += event.data
+
+    def _read(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("connection closed")
+        events = self.conn.receive_data(data)
+        for event in events:
+            if isinstance(event, self.events.DataReceived):
+                self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+        self.sock.sendall(self.conn.data_to_send())
+        return events
+
+    def send(self, opcode: int, payload: bytes):
+        frame = encode_frame(opcode, payload, mask=True)
+        for start in range(0, len(frame), 16384):
+            self.conn.send_data(self.stream, frame[start:start + 16384])
+            self.sock.sendall(self.conn.data_to_send())
+
+    def receive(self):
+        import io
+        while True:
+            if len(self.buffer) >= 2:
+                stream = io.BytesIO(self.buffer)
+                frame = read_frame(stream)
+                if frame is not None and stream.tell() <= len(self.buffer) and len(frame[1]) == _payload_length(self.buffer):
+                    self.buffer = self.buffer[stream.tell():]
+                    return frame
+            for event in self._read():
+                if isinstance(event, self.events.DataReceived):
+                    self.buffer += event.data
+
+    def close(self):
+        self.sock.close()
+
+
+def _payload_length(buffer: bytes) -> int:
+    length = buffer[1] & 0x7F
+    if length == 126 and len(buffer) >= 4:
+        return int.from_bytes(buffer[2:4], "big")
+    if length == 127 and len(buffer) >= 10:
+        return int.from_bytes(buffer[2:10], "big")
+    return length if length < 126 else -1

@@ -83,3 +83,28 @@ def test_app_down_gives_the_502_page(module_procs, setup):
         assert headers["content-type"] == ["text/html; charset=utf-8"]
         assert b"The application is not answering" in body
     assert agent.proc.wait_stderr(r"app not answering")
+
+
+def test_websocket_echo_over_http2_rfc8441(setup):
+    pki, relay = setup
+    cookie = hf.sign_in(pki, relay)
+    ws = hf.H2WebSocket(pki, relay, "/ws", cookie)
+    try:
+        assert ws.connect_protocol == 1, "SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 §3)"
+        assert ws.status == 200
+        ws.send(1, b"hello over h2")
+        assert ws.receive() == (1, b"hello over h2")
+        payload = bytes(range(256)) * 400
+        ws.send(2, payload)
+        assert ws.receive() == (2, payload)
+    finally:
+        ws.close()
+
+
+def test_websocket_over_http2_without_session_is_refused(setup):
+    pki, relay = setup
+    ws = hf.H2WebSocket(pki, relay, "/ws", None)
+    try:
+        assert ws.status == 401
+    finally:
+        ws.close()

@@ -31,6 +31,15 @@ struct FrontResponder: Sendable {
                 try await noSession(request, writer: writer)
                 return
             }
+            if request.method == .connect {
+                // RFC 8441 over HTTP/2; any other CONNECT is not for a web front.
+                guard request.head.extendedConnectProtocol == "websocket" else {
+                    try await writer.writeResponse(HTTPResponse(status: .methodNotAllowed, headerFields: [.contentLength: "0"]))
+                    return
+                }
+                try await WebSocketTunnel.run(request, user: user, browserIP: browserIP, front: front, writer: writer)
+                return
+            }
             try await front.proxy.forward(request, user: user, browserIP: browserIP, writer: writer)
         }
     }

@@ -48,8 +48,8 @@ final class HTTPFront: Sendable {
     let logger: Logger
     private let tenantContext: TLSContext
     private let servesHost: @Sendable (String) -> Bool
-    private let appHost: String
-    private let appPort: Int
+    let appHost: String
+    let appPort: Int
     private let group: EventLoopGroup
 
     init(keys: HTTPFrontKeys, relayURL: String, tenant: String, tenantContext: TLSContext,
