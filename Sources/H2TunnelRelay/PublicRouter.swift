@@ -15,10 +15,14 @@ final class PublicRouter: Sendable {
     let logger: Logger
     /// The relay's own site (sign-in, companies, tickets), served after TLS.
     let site: RelaySite
+    /// With a store: the tenant ids it knows, to tell an unknown tenant from an offline one.
+    let catalog: TenantCatalog?
     private let siteContext: TLSContext
     private let agentContext: TLSContext
 
-    init(configuration: RelayConfiguration, registry: AgentRegistry, site: RelaySite, logger: Logger) throws {
+    init(configuration: RelayConfiguration, registry: AgentRegistry, site: RelaySite, catalog: TenantCatalog? = nil,
+         logger: Logger) throws {
+        self.catalog = catalog
         self.configuration = configuration
         self.site = site
         self.registry = registry
@@ -63,9 +67,35 @@ final class PublicRouter: Sendable {
         }
     }
 
+    /// With a store, a tenant it does not know is refused as unknown (TLS alert
+    /// unrecognized_name), whether or not an agent of that name is connected.
+    private func tunnel(tenant: String, host: String, bytes: ByteBuffer, context: ChannelHandlerContext,
+                        sniffer: ClientHelloSniffer, remote: String) throws {
+        guard let catalog, !catalog.contains(tenant) else {
+            try tunnel(knownTenant: tenant, host: host, bytes: bytes, context: context, sniffer: sniffer, remote: remote)
+            return
+        }
+        // Not in the copy of the store: `relay tenant add` may have run since it was read.
+        // A store that does not answer leaves routing to the live agents, as without one.
+        let bound = NIOLoopBound((context, sniffer), eventLoop: context.eventLoop)
+        catalog.recheck(tenant, on: context.eventLoop).whenComplete { result in
+            let (context, sniffer) = bound.value
+            guard context.channel.isActive else { return }
+            if case .success(false) = result {
+                sniffer.refuse(context: context, reason: "unknown-tenant", alert: .unrecognizedName, detail: host)
+                return
+            }
+            do {
+                try self.tunnel(knownTenant: tenant, host: host, bytes: bytes, context: context, sniffer: sniffer, remote: remote)
+            } catch {
+                sniffer.refuse(context: context, reason: "internal", alert: .internalError, detail: "\(error)")
+            }
+        }
+    }
+
     /// Opens a stream on the tenant's newest agent connection and splices the browser
     /// into it; the ClientHello already read goes out right after HEADERS (no extra RTT).
-    private func tunnel(tenant: String, host: String, bytes: ByteBuffer, context: ChannelHandlerContext,
+    private func tunnel(knownTenant tenant: String, host: String, bytes: ByteBuffer, context: ChannelHandlerContext,
                         sniffer: ClientHelloSniffer, remote: String) throws {
         if let link = registry.connection(forTenant: tenant) {
             try tunnel(through: link, host: host, bytes: bytes, context: context, sniffer: sniffer, remote: remote)

@@ -1,5 +1,6 @@
 import H2TunnelCore
 import H2TunnelHTTP2
+import H2TunnelStore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -10,6 +11,9 @@ import NIOPosix
 public final class Relay: Sendable {
     public let configuration: RelayConfiguration
     public let registry = AgentRegistry()
+    /// Users, tenants and grants (`--store`); opened by `start()`, closed by `shutdown()`.
+    public let store: (any RelayStore)?
+    private let catalog: TenantCatalog?
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
     private let channels = NIOLockedValueBox<[Channel]>([])
@@ -19,12 +23,17 @@ public final class Relay: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.group = group
+        let store = configuration.storePath.map { SQLiteRelayStore(path: $0, eventLoop: group.any(), logger: logger) }
+        self.store = store
+        catalog = store.map { TenantCatalog(store: $0, eventLoop: group.any(), logger: logger) }
     }
 
     /// Binds both listeners; returns their addresses (useful with port 0).
     public func start() async throws -> (public: SocketAddress, admin: SocketAddress?) {
-        let site = try await Self.makeSite(configuration: configuration, store: nil, presence: registry, logger: logger)
-        let router = try PublicRouter(configuration: configuration, registry: registry, site: site, logger: logger)
+        try await catalog?.start()
+        let site = try await Self.makeSite(configuration: configuration, store: store, presence: registry, logger: logger)
+        let router = try PublicRouter(configuration: configuration, registry: registry, site: site, catalog: catalog,
+                                      logger: logger)
         let timeout = configuration.clientHelloTimeout
         let publicChannel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
@@ -74,6 +83,12 @@ public final class Relay: Sendable {
         let all = EventLoopFuture.andAllComplete(links.map(\.closeFuture), on: group.any())
         await firstOf(all, orAfter: configuration.gracePeriod)
         for link in registry.all { link.forceClose() }
+        catalog?.stop()
+        do {
+            try await store?.close()
+        } catch {
+            logger.warning("store close failed", metadata: ["error": "\(error)"])
+        }
         try? await group.shutdownGracefully()
         logger.info("relay stopped")
     }

@@ -30,6 +30,9 @@ public struct RelayConfiguration: Sendable {
     public var gracePeriod: TimeAmount = .seconds(30)
     /// The agent connections' HTTP/2 settings (windows, PING liveness).
     public var http2 = HTTP2Settings()
+    /// The SQLite store (users, tenants, grants); nil: no sign-in, and every tenant with
+    /// a live agent is served.
+    public var storePath: String?
     /// Ed25519 private key (PKCS#8 PEM) that signs sign-in tickets; needed with a store.
     public var signingKeyPath: String?
     /// The port browsers use in URLs the site makes (tenant links); nil: the port the

@@ -120,19 +120,38 @@ public final class SQLiteRelayStore: RelayStore {
         let connection = try await SQLiteConnection.open(storage: .file(path: path), threadPool: threadPool,
                                                          logger: logger, on: eventLoop)
         do {
+            try await enableWAL(connection, path: path)
             // sqlite-nio's busy handler retries at once, forever; busy_timeout replaces it
             // with SQLite's sleeping one and a bound.
             _ = try await connection.query("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
             _ = try await connection.query("PRAGMA foreign_keys = ON")
-            let mode = try await connection.query("PRAGMA journal_mode = WAL").first?.column("journal_mode")?.string
-            guard mode == "wal" else {
-                throw StoreError(.unavailable, "store \(path): journal mode is \(mode ?? "unknown"), not WAL")
-            }
             try await migrate(connection, path: path, logger: logger)
             return connection
         } catch {
             try? await connection.close().get()
             throw error
+        }
+    }
+
+    /// WAL mode is kept in the file, so this changes something only on a new file. There,
+    /// two processes switching at once can each hold the shared lock the other's switch
+    /// waits on, which a busy timeout only turns into a 5 s stall: so the switch is tried
+    /// without waiting (busy_timeout 0) and tried again after a short random pause.
+    private static func enableWAL(_ connection: SQLiteConnection, path: String) async throws {
+        _ = try await connection.query("PRAGMA busy_timeout = 0")
+        let deadline = ContinuousClock.now + .milliseconds(busyTimeoutMilliseconds)
+        while true {
+            var mode: String? = nil
+            do {
+                mode = try await connection.query("PRAGMA journal_mode = WAL").first?.column("journal_mode")?.string
+            } catch let error as SQLiteError where [.busy, .locked].contains(error.reason) {
+                mode = nil
+            }
+            if mode == "wal" { return }
+            guard ContinuousClock.now < deadline else {
+                throw StoreError(.unavailable, "store \(path): cannot switch to WAL mode (journal mode \(mode ?? "busy"))")
+            }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 5...30)))
         }
     }
 

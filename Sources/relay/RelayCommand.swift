@@ -51,11 +51,13 @@ struct Run: AsyncParsableCommand {
     var agentConnectionStreams: Int?
     @Option(help: "Event-loop threads (default: half the cores, at least 1).") var threads: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error (default info).") var logLevel: String?
+    @Option(help: "SQLite store of users, tenants and grants (created on first run; see `relay user --help`). With it, browsers for tenants not in it are refused as unknown.")
+    var store: String?
 
     static let keys: Set<String> = ["listen", "hostname", "cert", "key", "agent-hostname", "agent-ca", "tenant-domain",
                                     "admin-listen", "client-hello-timeout", "ping-interval", "ping-timeout",
                                     "grace-period", "log-level", "threads", "agent-connection-streams", "tcp-keepalive",
-                                    "send-timeout"]
+                                    "send-timeout", "store"]
 
     func run() async throws {
         SocketTuning.tuneAllocator()
@@ -106,6 +108,7 @@ struct Run: AsyncParsableCommand {
         configuration.gracePeriod = .fractionalSeconds(try file.double("grace-period", flag: gracePeriod, default: 30, in: 0...86_400))
         configuration.tcpKeepAlive = Int(try file.double("tcp-keepalive", flag: tcpKeepAlive.map(Double.init), default: 60, in: 0...7200).rounded(.up))
         configuration.sendTimeout = try file.secondsOrNever("send-timeout", flag: sendTimeout, default: 60)
+        configuration.storePath = file.string("store", flag: store)
         configuration.http2.pingInterval = .fractionalSeconds(try file.double("ping-interval", flag: pingInterval, default: 15, in: 0.1...3600))
         configuration.http2.pingTimeout = .fractionalSeconds(try file.double("ping-timeout", flag: pingTimeout, default: 10, in: 0.1...3600))
         let most = Double(configuration.http2.lifetimeStreams)
