@@ -23,7 +23,7 @@ enum LayoutTemplate {
         <main class="wrap">
         {{$main}}{{/main}}
         </main>
-        <footer class="wrap foot">Secure access to your companies' applications, end to end encrypted.</footer>
+        <footer class="wrap foot">H2Tunnel · your companies' applications, encrypted end to end.</footer>
         </body>
         </html>
 

@@ -13,11 +13,13 @@ enum Stylesheet {
         .mark{display:inline-grid;place-items:center;width:2rem;height:2rem;border-radius:.5rem;background:var(--brand);color:var(--brand-ink);font-size:.8rem;font-weight:700;letter-spacing:.02em}
         .account{display:flex;align-items:center;gap:.75rem;min-width:0}
         .account form{margin:0}
+        .account .button{padding:.35rem .8rem;font-size:.9rem}
         .user{color:var(--muted);font-size:.9rem;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;max-width:10rem}
-        main{padding-top:2rem;padding-bottom:2rem}
+        main.wrap{padding-top:2rem;padding-bottom:1.5rem}
         h1{font-size:1.5rem;line-height:1.25;margin:0 0 .25rem}
         .lead{color:var(--muted);margin:0 0 1.5rem}
         .card{background:var(--card);border:1px solid var(--line);border-radius:.75rem;padding:1.5rem;box-shadow:0 1px 2px rgba(16,24,40,.04)}
+        .card > :last-child{margin-bottom:0}
         .narrow{max-width:26rem;margin:0 auto}
         label{display:block;font-weight:600;font-size:.9rem;margin:1rem 0 .35rem}
         input[type=text],input[type=password]{width:100%;font:inherit;padding:.6rem .75rem;border:1px solid #c5ccd6;border-radius:.5rem;background:#fff;color:var(--ink)}
@@ -41,12 +43,12 @@ enum Stylesheet {
         .badge.online{color:var(--ok);background:var(--ok-bg)}
         .badge.offline{color:var(--off);background:var(--off-bg)}
         .empty{background:var(--card);border:1px dashed var(--line);border-radius:.75rem;padding:1.25rem;color:var(--muted)}
-        .foot{color:var(--muted);font-size:.8rem;padding-bottom:2rem}
+        .foot{color:var(--muted);font-size:.8rem;padding-bottom:2rem;text-align:center}
         @media (max-width:30rem){
         .company{grid-template-columns:1fr;grid-template-areas:"who" "state" "open"}
         .company .open{width:100%;margin-top:.5rem}
         .user{max-width:7rem}
-        main{padding-top:1.25rem}
+        main.wrap{padding-top:1.25rem}
         }
 
         """
