@@ -51,13 +51,19 @@ struct Run: AsyncParsableCommand {
     var agentConnectionStreams: Int?
     @Option(help: "Event-loop threads (default: half the cores, at least 1).") var threads: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error (default info).") var logLevel: String?
+    @Option(name: .customLong("signing-key"),
+            help: "Ed25519 private key (PEM) that signs sign-in tickets (Tools/gen-pki makes signing.key); needed with --store.")
+    var signingKey: String?
+    @Option(name: .customLong("public-port"),
+            help: "The port browsers use in the links the sign-in site makes (default: the port the browser connected to; 443 is left out).")
+    var publicPort: Int?
     @Option(help: "SQLite store of users, tenants and grants (created on first run; see `relay user --help`). With it, browsers for tenants not in it are refused as unknown.")
     var store: String?
 
     static let keys: Set<String> = ["listen", "hostname", "cert", "key", "agent-hostname", "agent-ca", "tenant-domain",
                                     "admin-listen", "client-hello-timeout", "ping-interval", "ping-timeout",
                                     "grace-period", "log-level", "threads", "agent-connection-streams", "tcp-keepalive",
-                                    "send-timeout", "store"]
+                                    "send-timeout", "store", "signing-key", "public-port"]
 
     func run() async throws {
         SocketTuning.tuneAllocator()
@@ -68,7 +74,7 @@ struct Run: AsyncParsableCommand {
         do {
             let file = try ConfigFile.load(config, knownKeys: Self.keys)
             // A browser's bytes hop to its agent connection's loop; fewer loops mean fewer hops,
-            // and the kernel's network stack needs cores too (README "Performance").
+            // and the kernel's network stack needs cores too (docs/performance.md).
             threadCount = try file.threadCount(flag: threads, default: max(1, System.coreCount / 2))
             logger = try makeLogger(label: "relay", level: file.string("log-level", flag: logLevel))
             configuration = try makeConfiguration(file)
@@ -109,6 +115,15 @@ struct Run: AsyncParsableCommand {
         configuration.tcpKeepAlive = Int(try file.double("tcp-keepalive", flag: tcpKeepAlive.map(Double.init), default: 60, in: 0...7200).rounded(.up))
         configuration.sendTimeout = try file.secondsOrNever("send-timeout", flag: sendTimeout, default: 60)
         configuration.storePath = file.string("store", flag: store)
+        configuration.signingKeyPath = file.string("signing-key", flag: signingKey)
+        if configuration.storePath != nil, configuration.signingKeyPath == nil {
+            throw ConfigFile.Error(description: "--store needs --signing-key (the Ed25519 key that signs sign-in tickets)")
+        }
+        if file.string("public-port", flag: publicPort.map(String.init)) != nil {
+            let port = try file.double("public-port", flag: publicPort.map(Double.init), default: 443, in: 1...65_535)
+            guard port == port.rounded() else { throw ConfigFile.Error(description: "--public-port must be a whole number, not \(port)") }
+            configuration.publicPort = Int(port)
+        }
         configuration.http2.pingInterval = .fractionalSeconds(try file.double("ping-interval", flag: pingInterval, default: 15, in: 0.1...3600))
         configuration.http2.pingTimeout = .fractionalSeconds(try file.double("ping-timeout", flag: pingTimeout, default: 10, in: 0.1...3600))
         let most = Double(configuration.http2.lifetimeStreams)
