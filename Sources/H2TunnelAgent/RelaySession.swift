@@ -129,39 +129,57 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
         let connecting = agent.front.map { $0.open(on: loop, forwarded: browser) }
             ?? agent.upstreamAddress.map { bootstrap.connect(to: $0) }
             ?? bootstrap.connect(host: upstream.host, port: upstream.port)
+        /// Starts the splice on the upstream's channel (the app's, or the agent's own end
+        /// of a socket pair).
+        @Sendable func attach(_ channel: Channel) {
+            guard !stream.isClosed else {
+                channel.close(promise: nil)
+                return
+            }
+            do {
+                // With the ClientHello on its way upstream, the 200 waits for the
+                // ServerHello and leaves with it: one record, one relay wake-up.
+                if splice.holdsBytesForChannel {
+                    try stream.respondWithFirstData(status: 200)
+                } else {
+                    try stream.respond(status: 200, withBody: true)
+                }
+                guard splice.wantsChannel else {
+                    // The browser's TLS failed first: its alert leaves behind the 200.
+                    channel.close(promise: nil)
+                    connection.flush()
+                    return
+                }
+                try channel.pipeline.syncOperations.addHandler(SpliceChannelHandler(splice: splice))
+                try channel.syncOptions?.setOption(.autoRead, value: true)
+                connection.flush()
+                logger.debug("tunnel open", metadata: ["stream": "\(streamID)", "browser": "\(browser)"])
+            } catch {
+                channel.close(promise: nil)
+                stream.reset(HTTP2ErrorCode.internalError)
+            }
+        }
+        @Sendable func unreachable() {
+            try? stream.respond(status: 502, headers: [("h2tunnel-error", "upstream unreachable")], withBody: false)
+        }
         connecting
             .whenComplete { result in
                 switch result {
                 case .success(let channel):
-                    guard !stream.isClosed else {
-                        channel.close(promise: nil)
-                        return
-                    }
-                    do {
-                        // With the ClientHello on its way upstream, the 200 waits for the
-                        // ServerHello and leaves with it: one record, one relay wake-up.
-                        if splice.holdsBytesForChannel {
-                            try stream.respondWithFirstData(status: 200)
-                        } else {
-                            try stream.respond(status: 200, withBody: true)
-                        }
-                        guard splice.wantsChannel else {
-                            // The browser's TLS failed first: its alert leaves behind the 200.
-                            channel.close(promise: nil)
-                            connection.flush()
-                            return
-                        }
-                        try channel.pipeline.syncOperations.addHandler(SpliceChannelHandler(splice: splice))
-                        try channel.syncOptions?.setOption(.autoRead, value: true)
-                        connection.flush()
-                        logger.debug("tunnel open", metadata: ["stream": "\(streamID)", "browser": "\(browser)"])
-                    } catch {
-                        channel.close(promise: nil)
-                        stream.reset(HTTP2ErrorCode.internalError)
-                    }
+                    attach(channel)
                 case .failure(let error):
                     logger.warning("upstream unreachable", metadata: ["stream": "\(streamID)", "error": "\(error)"])
-                    try? stream.respond(status: 502, headers: [("h2tunnel-error", "upstream unreachable")], withBody: false)
+                    guard case .tcp = upstream else {
+                        unreachable()
+                        return
+                    }
+                    // The agent holds the browser's TLS here: it can say why in a page.
+                    AppDownServer.open(on: loop, logger: logger).whenComplete { result in
+                        switch result {
+                        case .success(let channel): attach(channel)
+                        case .failure: unreachable()
+                        }
+                    }
                 }
             }
     }

@@ -108,3 +108,17 @@ def test_websocket_over_http2_without_session_is_refused(setup):
         assert ws.status == 401
     finally:
         ws.close()
+
+
+def test_tcp_mode_app_down_gives_the_502_page(procs, pki):
+    """tcp:// mode terminates the browser's TLS too: with the app down the browser gets
+    the same page (then the connection closes) instead of a reset."""
+    relay = procs.relay()
+    agent = procs.agent(relay, f"tcp://127.0.0.1:{free_port()}")
+    out = hf.curl(pki, relay, "/anything", "-i")
+    assert out.returncode == 0, out.stderr
+    status, headers, body = hf.head_and_body(out.stdout)
+    assert status == 502
+    assert headers["connection"] == ["close"]
+    assert b"The application is not answering" in body
+    assert agent.proc.wait_stderr(r"upstream unreachable")

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import H2TunnelCore
 import H2TunnelTLS
@@ -86,30 +83,17 @@ final class HTTPFront: Sendable {
     /// The splice's end of a new socket pair, on `loop`; the other end already serves
     /// HTTP over the browser's TLS. `forwarded` is the tunnel stream's header.
     func open(on loop: EventLoop, forwarded: String) -> EventLoopFuture<Channel> {
-        var fds: [Int32] = [-1, -1]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
-            return loop.makeFailedFuture(IOError(errnoCode: errno, reason: "socketpair"))
-        }
         let responder = FrontResponder(front: self, browserIP: ProxyHeaders.browserIP(fromForwarded: forwarded))
         let context = tenantContext
         let logger = logger
-        let server = ClientBootstrap(group: loop)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers([
-                        TLSHandler(connection: try TLSConnection(context: context)),
-                        FrontProtocolSwitch(front: self, responder: responder, logger: logger),
-                    ])
-                }
+        return SocketPair.open(on: loop) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandlers([
+                    TLSHandler(connection: try TLSConnection(context: context)),
+                    FrontProtocolSwitch(front: self, responder: responder, logger: logger),
+                ])
             }
-            .withConnectedSocket(fds[1])
-        server.whenFailure { _ in close(fds[1]) }
-        return ClientBootstrap(group: loop)
-            .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.recvAllocator, value: SplicedReadAllocator(on: loop))
-            .channelOption(.maxMessagesPerRead, value: 1)
-            .channelOption(.autoRead, value: false)
-            .withConnectedSocket(fds[0])
+        }
     }
 
     /// The app's WebSocket for a browser's upgrade request to `path`.
