@@ -66,9 +66,10 @@ class Browser:
     screenshots under artifacts/<name>/."""
 
     def __init__(self, name: str, trusted: list[Path], width: int = 1280, height: int = 900,
-                 phone: bool = False):
+                 phone: bool = False, network_log: bool = False):
         """`phone` emulates a 390x844 touch screen at 3x (a current mid-size phone),
-        so the page's viewport meta and narrow-screen CSS are what is seen."""
+        so the page's viewport meta and narrow-screen CSS are what is seen.
+        `network_log` keeps Chromium's DevTools network events for `network_events`."""
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
@@ -77,6 +78,7 @@ class Browser:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.profile = tempfile.mkdtemp(prefix="h2t-chromium-")
         self.steps = 0
+        self.events: list[dict] = []
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
         for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
@@ -87,6 +89,8 @@ class Browser:
         if phone:
             options.add_experimental_option("mobileEmulation", {
                 "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3.0, "touch": True}})
+        if network_log:
+            options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
         if trusted:
             spkis = ",".join(spki_sha256(p) for p in trusted)
             options.add_argument(f"--ignore-certificate-errors-spki-list={spkis}")
@@ -128,6 +132,14 @@ class Browser:
     def next_hop_protocol(self) -> str:
         """The ALPN protocol of the current document's response ("h2", "http/1.1")."""
         return self.js("return performance.getEntriesByType('navigation')[0].nextHopProtocol")
+
+    def network_events(self, method: str) -> list[dict]:
+        """The params of every DevTools event named `method` so far (e.g.
+        "Network.webSocketHandshakeResponseReceived"); needs `network_log`."""
+        import json
+        for entry in self.driver.get_log("performance"):  # only entries since the last call
+            self.events.append(json.loads(entry["message"])["message"])
+        return [e.get("params", {}) for e in self.events if e.get("method") == method]
 
     def is_certificate_error(self) -> bool:
         """Chromium's interstitial for an untrusted certificate."""

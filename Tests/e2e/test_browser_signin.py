@@ -65,6 +65,14 @@ def company(b: browser.Browser, tenant: str):
     return b.find(f'#companies li.company[data-tenant="{tenant}"]')
 
 
+def sign_in(b: browser.Browser, relay_site: str):
+    b.get(relay_site + "/signin")
+    b.find('#signin input[name="username"]').send_keys(USER)
+    b.find('#signin input[name="password"]').send_keys(PASSWORD)
+    b.find("#signin-submit").click()
+    b.wait_css("#companies")
+
+
 def test_sign_in_open_a_company_see_live_data_over_h2_and_sign_out(site, pki):
     relay = site
     relay_site = f"https://{RELAY_HOST}:{relay.port}"
@@ -144,3 +152,51 @@ def test_sign_in_open_a_company_see_live_data_over_h2_and_sign_out(site, pki):
         assert b.driver.current_url.startswith(relay_site + "/signin"), b.driver.current_url
         assert not b.find_all("#ledgers")
         b.shot("acme after sign-out asks to sign in")
+
+
+#: Opens a WebSocket to the page's own origin, echoes a text and a binary
+#: message through it, and reports what came back (or the error).
+WS_ECHO = """
+const done = arguments[arguments.length - 1];
+const ws = new WebSocket(`wss://${location.host}/ws/echo`);
+ws.binaryType = "arraybuffer";
+const got = [];
+ws.onopen = () => { ws.send("grüß dich"); ws.send(new Uint8Array([0, 1, 2, 255]).buffer); };
+ws.onmessage = (e) => {
+  got.push(typeof e.data === "string" ? e.data : Array.from(new Uint8Array(e.data)));
+  if (got.length === 2) { ws.close(1000); done({got}); }
+};
+ws.onerror = () => done({error: "websocket error", got});
+setTimeout(() => done({error: "timeout", got}), 15000);
+"""
+
+
+def test_signed_in_page_echoes_over_websocket_and_offline_company_says_so(site, pki):
+    """Chromium's own WebSocket through the agent, as RFC 8441 extended CONNECT
+    on the page's HTTP/2 connection (the agent offers SETTINGS_ENABLE_CONNECT_PROTOCOL),
+    to demo-app's /ws/echo; and the relay's answer for a company whose agent is
+    not connected."""
+    relay = site
+    relay_site = f"https://{RELAY_HOST}:{relay.port}"
+    with browser.Browser("browser-websocket", browser.dev_certificates(pki), network_log=True) as b:
+        sign_in(b, relay_site)
+        company(b, "acme").find_element("css selector", "a.open").click()
+        b.wait_css("#ledgers")
+        b.driver.set_script_timeout(20)
+        result = b.driver.execute_async_script(WS_ECHO)
+        assert result == {"got": ["grüß dich", [0, 1, 2, 255]]}, result
+        # RFC 8441 on the page's h2 connection, not an HTTP/1.1 Upgrade: Chromium
+        # reports status 200 (not 101) and sends no Sec-WebSocket-Key (§5).
+        responses = b.network_events("Network.webSocketHandshakeResponseReceived")
+        assert len(responses) == 1, responses
+        assert responses[0]["response"]["status"] == 200, responses
+        assert "Sec-WebSocket-Key" not in responses[0]["response"].get("requestHeaders", {}), responses
+        b.shot("acme page after a websocket echo")
+
+        b.get(relay_site + "/")
+        b.wait_css("#companies")
+        company(b, "globex").find_element("css selector", "a.open").click()
+        status = b.js("return performance.getEntriesByType('navigation')[0].responseStatus")
+        b.shot("globex offline")
+        assert status == 503, status
+        assert "offline" in b.driver.page_source.lower()
