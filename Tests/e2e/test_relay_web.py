@@ -215,3 +215,13 @@ def test_store_without_signing_key_is_a_start_up_error(bins, pki, tmp_path):
                              "--store", str(tmp_path / "relay.db")], capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "--store" in result.stderr and "--signing-key" in result.stderr
+
+
+def test_public_port_names_the_port_in_links(procs, bins, pki, tmp_path):
+    """--public-port 8443 (a relay behind a port-mapping balancer): the tenant origin
+    in the CSP, and so in every link, says 8443, not the port actually bound."""
+    store = tmp_path / "relay.db"
+    admin(bins, store, "user", "add", "alice", stdin=PASSWORD + "\n")
+    relay = procs.relay(extra=["--store", store, "--signing-key", pki / "signing.key", "--public-port", "8443"])
+    _, headers, _, _ = Browser(pki, relay, tmp_path / "jar").request("/signin")
+    assert f"form-action 'self' https://*.{TENANT_DOMAIN}:8443;" in headers["content-security-policy"]
