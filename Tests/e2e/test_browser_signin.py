@@ -127,26 +127,44 @@ def test_sign_in_open_a_company_see_live_data_over_h2_and_sign_out(site, pki):
         assert re.search(r"Live · update \d+", b.find("#live-text").text)
         b.shot("live element updated")
 
-        # 5. A ledger page, navigated inside the app.
+        # 5. Book a voucher with the page's form (a POST through the agent with
+        #    the session): it is listed, and the live element counts it.
+        booked_before = int(live.get_attribute("data-vouchers"))
+        form = b.find("#voucher-form")
+        form.find_element("css selector", 'input[name="text"]').send_keys("Printer paper")
+        form.find_element("css selector", 'input[name="amount"]').send_keys("49.90")
+        b.shot("voucher form filled")
+        b.find("#voucher-submit").click()
+        url = b.wait_url(r"/app#recent-vouchers-\d+$")
+        row = b.find("#" + url.rsplit("#", 1)[1])
+        assert "Printer paper" in row.text and "49.90" in row.text
+        live = b.find("#live")
+        wait_until(lambda: int(live.get_attribute("data-vouchers") or 0) == booked_before + 1,
+                   20, "the live element to count the new voucher", 0.1)
+        b.shot("voucher booked")
+        b.js("window.scrollTo(0, 0)")
+        b.shot("live element counts the new voucher")
+
+        # 6. A ledger page, navigated inside the app.
         b.find('#ledgers a[href="/app/ledgers/1930"]').click()
         b.wait_css("#vouchers")
         assert "Business account" in b.driver.title
         b.shot("ledger 1930 vouchers")
 
-        # 6. Sign out of the app: the agent drops the session and sends the
+        # 7. Sign out of the app: the agent drops the session and sends the
         #    browser back to the relay's site, still signed in there.
         b.find("#signout-link").click()
         b.wait_css("#companies")
         assert b.driver.current_url.startswith(relay_site), b.driver.current_url
         b.shot("back at the relay after signing out of acme")
 
-        # 7. Sign out of the relay: sign-in again.
+        # 8. Sign out of the relay: sign-in again.
         b.find("#signout-submit").click()
         b.wait_css("#signin")
         assert b.driver.current_url.startswith(relay_site + "/signin"), b.driver.current_url
         b.shot("signed out at sign-in")
 
-        # 8. The app is closed now: its page leads to the relay's sign-in.
+        # 9. The app is closed now: its page leads to the relay's sign-in.
         b.get(tenant_origin + "/app")
         b.wait_css("#signin")
         assert b.driver.current_url.startswith(relay_site + "/signin"), b.driver.current_url

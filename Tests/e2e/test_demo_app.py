@@ -211,3 +211,38 @@ def test_root_sends_browsers_to_the_pages_and_keeps_the_greeting_for_others(app)
     assert status == 303 and headers["location"] == "/app"
     status, _, body = request(app, "GET", "/", headers={"Accept": "*/*"})
     assert status == 200 and body.startswith(b"Hello from the demo app\n")
+
+
+def post_form(app, fields: dict):
+    from urllib.parse import urlencode
+    return request(app, "POST", "/app/vouchers", urlencode(fields).encode(),
+                   {"Content-Type": "application/x-www-form-urlencoded"})
+
+
+def test_the_form_books_a_voucher_and_redirects_to_it(app):
+    status, headers, _ = post_form(app, {"date": "2026-12-05", "text": "Desk lamp & bulbs",
+                                         "debit": "5010", "credit": "1930", "amount": "1,234.5"})
+    assert status == 303
+    m = re.fullmatch(r"/app#recent-vouchers-(\d+)", headers["location"])
+    assert m, headers["location"]
+    voucher = json.loads(request(app, "GET", f"/api/vouchers/{m.group(1)}")[2])
+    assert voucher["text"] == "Desk lamp & bulbs"
+    assert voucher["lines"] == [{"ledger": "5010", "amount": 123450}, {"ledger": "1930", "amount": -123450}]
+    page = request(app, "GET", "/app")[2].decode()
+    assert f'id="recent-vouchers-{m.group(1)}"' in page and "Desk lamp &amp; bulbs" in page
+
+
+@pytest.mark.parametrize("fields, reason", [
+    ({"amount": "12.345"}, "at most two decimals"),
+    ({"amount": "-5"}, "positive number"),
+    ({"debit": "1930"}, "different ledgers"),
+    ({"date": "2026-13-01"}, "calendar date"),
+    ({"debit": "<b>"}, "unknown ledger"),
+])
+def test_the_form_refuses_bad_input_keeping_what_was_typed(app, fields, reason):
+    typed = {"date": "2026-12-05", "text": "<script>x</script>", "debit": "6212",
+             "credit": "1930", "amount": "10.00", **fields}
+    status, _, body = post_form(app, typed)
+    page = body.decode()
+    assert status == 400 and 'id="form-error"' in page and reason in page, page
+    assert "&lt;script&gt;x&lt;/script&gt;" in page and "<script>x" not in page

@@ -37,12 +37,23 @@ enum Assets {
     .summary { color: var(--muted); }
     .summary strong { color: var(--ink); font-variant-numeric: tabular-nums; }
     .empty { color: var(--muted); }
+    .form { display: grid; grid-template-columns: repeat(4, 1fr); gap: .75rem 1rem; padding: 1rem; align-items: end; }
+    .form label { display: grid; gap: .3rem; font-size: .85rem; color: var(--muted); }
+    .form label.wide { grid-column: span 3; }
+    .form input, .form select { font: inherit; color: var(--ink); padding: .45rem .6rem; border: 1px solid var(--line);
+                                border-radius: 6px; background: #fff; min-width: 0; width: 100%; }
+    .form button { font: inherit; font-weight: 600; padding: .5rem 1rem; border: 0; border-radius: 6px;
+                   background: var(--accent); color: #fff; cursor: pointer; }
+    .alert { grid-column: 1 / -1; margin: 0; padding: .5rem .8rem; border-radius: 6px; background: #fdecea; color: #8a1c12; }
+    tr:target td { background: #fff8d6; }
     footer { max-width: 960px; margin: 0 auto; padding: 0 1.25rem 2rem; color: var(--muted); font-size: .85rem; }
     @media (max-width: 600px) {
       body { font-size: 14px; }
       th, td { padding: .5rem .6rem; }
       th.kind, td.kind { display: none; }
       h1 { font-size: 1.25rem; }
+      .form { grid-template-columns: 1fr 1fr; }
+      .form label.wide { grid-column: 1 / -1; }
     }
 
     """
@@ -61,6 +72,7 @@ enum Assets {
         try { data = JSON.parse(event.data); } catch (e) { return; }
         live.dataset.state = "live";
         live.dataset.eventId = String(data.id);
+        live.dataset.vouchers = String(data.vouchers);
         text.textContent = "Live · update " + data.id + " at " + data.time.slice(11, 19) + " UTC · "
           + data.vouchers + " vouchers booked";
       };

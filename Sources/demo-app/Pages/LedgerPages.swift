@@ -1,3 +1,6 @@
+import Foundation
+import NIOCore
+
 /// The server-rendered pages: the chart of accounts with balances, and one
 /// ledger's vouchers. They work without JavaScript; the script only feeds the
 /// live element.
@@ -8,12 +11,16 @@ struct LedgerPages {
     static let recentCount = 8
 
     func respond(to request: DemoRequest) -> DemoResponse? {
-        guard request.method == .GET else { return nil }
         let segments = request.segments
         let layout = PageLayout(company: book.company, user: request.header("x-forwarded-user"))
+        if request.method == .POST && segments == ["app", "vouchers"] {
+            return book(request, layout: layout)
+        }
+        guard request.method == .GET else { return nil }
         switch segments {
         case ["app"]:
-            return .html(layout.render(title: "Overview", content: overview()))
+            let today = String(Date.now.ISO8601Format().prefix(10))
+            return .html(layout.render(title: "Overview", content: overview(form: VoucherForm(today: today))))
         case let s where s.count == 3 && s[0] == "app" && s[1] == "ledgers":
             guard let ledger = book.ledger(String(s[2])) else {
                 return .html(layout.render(title: "Not found", content: """
@@ -30,7 +37,33 @@ struct LedgerPages {
         }
     }
 
-    private func overview() -> String {
+    /// `POST /app/vouchers` from the form: 303 back to the overview (so a
+    /// reload does not post twice), or the overview again with the form as
+    /// typed and the reason, 400.
+    private func book(_ request: DemoRequest, layout: PageLayout) -> DemoResponse {
+        let form = VoucherForm(urlEncoded: String(buffer: request.body))
+        let reason: String
+        switch form.draft() {
+        case .failure(let error):
+            reason = error.message
+        case .success(let draft):
+            do throws(LedgerBook.BookingError) {
+                let voucher = try book.book(draft)
+                var response = DemoResponse.text(.seeOther, "booked voucher \(voucher.id)\n")
+                response.headers.add(name: "location", value: "/app#recent-vouchers-\(voucher.id)")
+                return response
+            } catch {
+                switch error {
+                case .invalid(let invalid): reason = invalid.message
+                case .full: reason = "the demo keeps at most \(LedgerBook.maxVouchers) vouchers"
+                }
+            }
+        }
+        return .html(layout.render(title: "Overview", content: overview(form: form, error: reason)),
+                     status: .badRequest)
+    }
+
+    private func overview(form: VoucherForm, error: String? = nil) -> String {
         let rows = book.ledgers.map { ledger in
             """
             <tr class="ledger" data-ledger="\(HTML.escape(ledger.id))">
@@ -53,6 +86,7 @@ struct LedgerPages {
         \(voucherTable(Array(recent), id: "recent-vouchers") { voucher in
             voucher.lines.filter { $0.amount > 0 }.reduce(0) { $0 + $1.amount }
         })
+        \(form.render(ledgers: book.ledgers, error: error))
         """
     }
 
@@ -74,7 +108,7 @@ struct LedgerPages {
         guard !vouchers.isEmpty else { return #"<p class="empty">No vouchers yet.</p>"# }
         let rows = vouchers.map { voucher in
             """
-            <tr class="voucher" data-voucher="\(voucher.id)">
+            <tr class="voucher" id="\(id)-\(voucher.id)" data-voucher="\(voucher.id)">
             <td class="date">\(HTML.escape(voucher.date))</td><td class="num">\(voucher.id)</td>
             <td>\(HTML.escape(voucher.text))</td><td class="amount">\(Money.format(amount(voucher)))</td>
             </tr>
