@@ -136,6 +136,10 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "H2TunnelStoreTests", dependencies: ["H2TunnelStore", "H2TunnelTickets"]),
+        .testTarget(name: "H2TunnelAgentTests", dependencies: [
+            "H2TunnelAgent",
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .testTarget(name: "H2TunnelRelayWebTests", dependencies: [
             "H2TunnelRelayWeb", "H2TunnelStore", "H2TunnelTickets",
             .product(name: "Hummingbird", package: "hummingbird"),

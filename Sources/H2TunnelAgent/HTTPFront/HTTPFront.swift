@@ -32,9 +32,11 @@ public struct HTTPFrontKeys: Sendable {
 
 /// `http://` mode: the agent is the tenant's web front. Each tunnel stream is spliced,
 /// as raw TLS bytes, onto one end of a local socket pair; the other end terminates the
-/// browser's TLS (ALPN h2 or http/1.1) and serves HTTP with Hummingbird's channels.
-/// Both ends live on the stream's event loop, so a stream never crosses threads, and
-/// every piece (splice, TLS, HTTP/2, HTTP/1.1 + WebSocket) is one already tested alone.
+/// browser's TLS (ALPN h2 or http/1.1) and serves HTTP (`FrontProtocolSwitch`). Both
+/// ends live on the stream's event loop, so a stream never crosses threads, and every
+/// piece (splice, TLS, HTTP/2, HTTP/1.1 + WebSocket) is one already tested alone; the
+/// price is one local socket hop per byte, which a NIO Channel over the tunnel stream
+/// itself would save.
 final class HTTPFront: Sendable {
     let tickets: TicketVerifier
     let sessions: SessionKeys
@@ -47,7 +49,7 @@ final class HTTPFront: Sendable {
     private let servesHost: @Sendable (String) -> Bool
     let appHost: String
     let appPort: Int
-    private let group: EventLoopGroup
+    let eventLoopGroup: EventLoopGroup
 
     init(keys: HTTPFrontKeys, relayURL: String, tenant: String, tenantContext: TLSContext,
          app: (host: String, port: Int), group: EventLoopGroup, logger: Logger,
@@ -58,7 +60,7 @@ final class HTTPFront: Sendable {
         self.tenant = tenant
         self.tenantContext = tenantContext
         self.logger = logger
-        self.group = group
+        eventLoopGroup = group
         appHost = app.host
         appPort = app.port
         servesHost = serves
@@ -101,8 +103,6 @@ final class HTTPFront: Sendable {
         let host = appHost.contains(":") ? "[\(appHost)]" : appHost
         return "ws://\(host):\(appPort)\(path)"
     }
-
-    var eventLoopGroup: EventLoopGroup { group }
 
     func shutdown() async { await proxy.shutdown() }
 }
