@@ -128,7 +128,8 @@ def test_sign_in_open_a_company_see_live_data_over_h2_and_sign_out(site, pki):
         b.shot("live element updated")
 
         # 5. Book a voucher with the page's form (a POST through the agent with
-        #    the session): it is listed, and the live element counts it.
+        #    the session): it is listed; then one through the JSON API, which
+        #    the live element counts without a reload.
         booked_before = int(live.get_attribute("data-vouchers"))
         form = b.find("#voucher-form")
         form.find_element("css selector", 'input[name="text"]').send_keys("Printer paper")
@@ -142,8 +143,20 @@ def test_sign_in_open_a_company_see_live_data_over_h2_and_sign_out(site, pki):
         wait_until(lambda: int(live.get_attribute("data-vouchers") or 0) == booked_before + 1,
                    20, "the live element to count the new voucher", 0.1)
         b.shot("voucher booked")
+        # Booked through the JSON API without reloading: only the event stream
+        # can tell this page, so the count moving is the live update.
+        status = b.driver.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            fetch('/api/vouchers', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                body: JSON.stringify({date: '2026-12-06', text: 'Coffee for the office',
+                    lines: [{ledger: '5010', amount: 1850}, {ledger: '1930', amount: -1850}]})})
+              .then(r => done(r.status), e => done(String(e)));
+        """)
+        assert status == 201, status
+        wait_until(lambda: int(live.get_attribute("data-vouchers") or 0) == booked_before + 2,
+                   20, "the live element to count the voucher booked through the API", 0.1)
         b.js("window.scrollTo(0, 0)")
-        b.shot("live element counts the new voucher")
+        b.shot("live element counts the api voucher without a reload")
 
         # 6. A ledger page, navigated inside the app.
         b.find('#ledgers a[href="/app/ledgers/1930"]').click()
