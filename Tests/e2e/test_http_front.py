@@ -161,3 +161,15 @@ def test_sign_out_clears_the_cookie(setup):
     assert status == 303
     assert headers["location"] == [f"{hf.relay_url(relay)}/"]
     assert any(c.startswith(f"{hf.COOKIE}=;") and "Max-Age=0" in c for c in headers["set-cookie"])
+
+
+@pytest.mark.parametrize("version", ["--http1.1", "--http2"])
+def test_head_keeps_the_apps_content_length(setup, version):
+    pki, relay, _, _ = setup
+    cookie = hf.sign_in(pki, relay)
+    out = hf.curl(pki, relay, "/bytes/12345", "-I", version, "-H", f"Cookie: {hf.COOKIE}={cookie}")
+    assert out.returncode == 0, out.stderr
+    status, headers, body = hf.head_and_body(out.stdout)
+    assert status == 200
+    assert headers["content-length"] == ["12345"]
+    assert body == b""
