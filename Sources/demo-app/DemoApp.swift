@@ -35,6 +35,9 @@ struct DemoApp: ParsableCommand {
         else { throw ValidationError("--listen must be HOST:PORT, got '\(listen)'") }
         let host = String(listen[..<colon]).trimmingCharacters(in: ["[", "]"])
 
+        /// A closed stdout or stderr must cost a log line (EPIPE), not the
+        /// process (SIGPIPE), like relay and agent.
+        signal(SIGPIPE, SIG_IGN)
         let book = LedgerBook.sample(company: company)
         let group = MultiThreadedEventLoopGroup.singleton
         let channel = try ServerBootstrap(group: group)

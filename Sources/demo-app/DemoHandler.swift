@@ -42,6 +42,8 @@ final class DemoHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var pumping = false
     /// The next `/api/events` tick while an event stream is open.
     private var nextEvent: Scheduled<Void>?
+    /// Events sent on this connection's stream, for the line logged at its end.
+    private var eventsSent = 0
 
     init(book: LedgerBook) {
         self.book = book
@@ -159,15 +161,19 @@ final class DemoHandler: ChannelInboundHandler, RemovableChannelHandler {
             let time = Date.now.ISO8601Format()
             let event = "id: \(id)\ndata: {\"id\":\(id),\"time\":\"\(time)\",\"vouchers\":\(book.voucherCount)}\n\n"
             context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: event)))), promise: nil)
+            eventsSent += 1
         }
         nextEvent = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) {
             self.sendEvent(context: context, id: id == Int.max ? 1 : id + 1)
         }
     }
 
+    /// Idempotent: both the client leaving and the handler's removal call it.
     private func stopEvents() {
-        nextEvent?.cancel()
+        guard let scheduled = nextEvent else { return }
+        scheduled.cancel()
         nextEvent = nil
+        DemoLog.line("event stream ended, client left after \(eventsSent) events")
     }
 
     /// Writes `/bytes` chunks only while the channel is writable; the next

@@ -15,6 +15,7 @@ import time
 import pytest
 
 import wsclient
+from cluster import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +101,21 @@ def test_events_arrive_one_a_second_each_flushed(app):
         assert all(isinstance(e["vouchers"], int) for e in events)
         gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
         assert all(0.5 < g < 2.5 for g in gaps), gaps
+
+
+def test_event_stream_ends_when_the_client_leaves(app):
+    ended = re.compile(r"event stream ended, client left after (\d+) events")
+    before = len(ended.findall(app.proc.stderr_text()))
+    with socket.create_connection(("127.0.0.1", app.port), timeout=10) as sock:
+        sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: app\r\n\r\n")
+        seen = b""
+        while b"data: " not in seen:
+            chunk = sock.recv(4096)
+            assert chunk, "stream ended before its first event"
+            seen += chunk
+    wait_until(lambda: len(ended.findall(app.proc.stderr_text())) > before, 10,
+               "demo-app to end the event stream")
+    assert int(ended.findall(app.proc.stderr_text())[-1]) >= 1
 
 
 def test_ws_echo_text_binary_fragments_ping_and_close(app):
