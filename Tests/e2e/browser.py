@@ -30,7 +30,16 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 def artifacts_dir() -> Path:
-    return Path(os.environ.get("H2T_ARTIFACTS") or REPO / "test-artifacts")
+    """$H2T_ARTIFACTS, else <repo>/test-artifacts, else (a read-only checkout)
+    a folder under the system's temp directory."""
+    if configured := os.environ.get("H2T_ARTIFACTS"):
+        return Path(configured)
+    path = REPO / "test-artifacts"
+    try:
+        path.mkdir(exist_ok=True)
+        return path
+    except OSError:
+        return Path(tempfile.gettempdir()) / "h2t-test-artifacts"
 
 
 def spki_sha256(cert_pem: Path) -> str:
