@@ -99,6 +99,7 @@ def test_refused_tickets(setup, case, reason, text):
     assert status == 403
     assert "set-cookie" not in headers
     assert text in body
+    assert f'<a id="next" href="{hf.relay_url(relay)}/">'.encode() in body
     assert agent.proc.wait_stderr(rf"ticket refused.*reason={reason}")
 
 

@@ -88,3 +88,15 @@ def test_start_up_refusals_name_the_flag(procs, pki, upstream, flags, message):
     agent = procs.start("agent-acme", agent_argv(procs, 9, upstream, *flags))
     assert agent.wait_exit(30) != 0
     assert message in agent.stderr_text()
+
+
+def test_session_lifetime_sets_the_cookie_max_age(procs, pki):
+    import http_front as hf
+    app = hf.App(procs)
+    relay = procs.relay()
+    hf.start_agent(procs, relay, app.upstream, extra=["--session-lifetime", "120"])
+    ticket = hf.mint(pki / "signing.key")
+    status, headers, _ = hf.head_and_body(hf.curl(pki, relay, f"/.h2tunnel/ticket?t={ticket}", "-i").stdout)
+    assert status == 303
+    assert headers["location"] == ["/"]
+    assert "Max-Age=120" in headers["set-cookie"][0]

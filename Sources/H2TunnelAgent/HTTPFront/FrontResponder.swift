@@ -71,7 +71,8 @@ struct FrontResponder: Sendable {
         } catch {
             front.logger.warning("ticket refused", metadata: ["reason": "\(error.reason.rawValue)", "host": "\(host)", "browser": "\(browserIP)"])
             let page = FrontPage.response(status: .forbidden, title: "This sign-in link cannot be used",
-                                          message: Self.explain(error.reason))
+                                          message: Self.explain(error.reason),
+                                          link: (front.relayURL + "/", "Back to your companies"))
             try await writer.write(response: page.0, body: ResponseBody(byteBuffer: page.1))
         }
     }
@@ -85,7 +86,8 @@ struct FrontResponder: Sendable {
             try await writer.writeResponse(FrontPage.redirect(.found, to: location))
         } else {
             let page = FrontPage.response(status: .unauthorized, title: "Not signed in",
-                                          message: "Sign in at the relay, then open this company again.")
+                                          message: "Sign in at the relay, then open this company again.",
+                                          link: (front.relayURL + "/", "Sign in"))
             try await writer.write(response: page.0, body: ResponseBody(byteBuffer: page.1))
         }
     }
