@@ -231,3 +231,30 @@ def test_signed_in_page_echoes_over_websocket_and_offline_company_says_so(site, 
         b.shot("globex offline")
         assert status == 503, status
         assert "offline" in b.driver.page_source.lower()
+
+
+def test_the_whole_flow_fits_a_phone_screen(site, pki):
+    """Sign-in, companies and the app on an emulated phone: nothing wider than
+    the screen (tables scroll in their cards, forms wrap)."""
+    relay = site
+    relay_site = f"https://{RELAY_HOST}:{relay.port}"
+
+    def fits() -> bool:
+        return b.js("return document.documentElement.scrollWidth <= window.innerWidth")
+
+    with browser.Browser("browser-signin-phone", browser.dev_certificates(pki), phone=True) as b:
+        b.get(relay_site + "/")
+        b.wait_css("#signin")
+        assert b.js("return window.innerWidth") < 500, "phone emulation is not in effect"
+        assert fits(), "sign-in"
+        b.shot("phone sign-in")
+        b.find('#signin input[name="username"]').send_keys(USER)
+        b.find('#signin input[name="password"]').send_keys(PASSWORD)
+        b.find("#signin-submit").click()
+        b.wait_css("#companies")
+        assert fits(), "companies"
+        b.shot("phone companies")
+        company(b, "acme").find_element("css selector", "a.open").click()
+        b.wait_css("#ledgers")
+        assert fits(), "app"
+        b.shot("phone acme ledgers")
