@@ -30,7 +30,7 @@ TUNNEL_ARGS = os.environ.get("BENCH_TUNNEL_ARGS", "").split()
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SNI = "acme.tunnel.localhost"
-PATHS = ["A", "B", "C", "F", "E", "E2"]
+PATHS = ["A", "B", "C", "F", "E", "E2", "E3"]
 PATH_NAMES = {
     "A": "direct to origin",
     "B": "nginx stream ssl_preread",
@@ -38,7 +38,13 @@ PATH_NAMES = {
     "F": "the design in plain C: two socat processes, AES-128-GCM TLS link (figures 1 and 5 only)",
     "E": "relay+agent tls://",
     "E2": "relay+agent tcp://",
+    "E3": "relay+agent http:// (signed-in browser, the agent's reverse proxy to the plain-HTTP origin; figures 1–4 only)",
 }
+#: The relay + agent paths (their processes, CPU split and /agents).
+TUNNELS = ("E", "E2", "E3")
+#: Paths measured in figures 1–4 only: E3 is E2's route with the agent's HTTP front on top,
+#: so its cost against E2 is what those figures show; the rest would repeat E2.
+SESSION_PATHS = ("E3",)
 #: Paths measured only in figures 1 and 5. F is the design in plain C for bulk bytes:
 #: what a relay and an agent joined by an encrypted link must do per byte, no more. It forks a
 #: process pair and dials a fresh TLS link for each browser connection, so the other
@@ -65,7 +71,8 @@ class Bench:
         self.ca = os.path.join(a.pki, "ca.pem")
         self.port = {}           # path -> port clients connect to
         self.proxy_pids = {}     # path -> callable returning pids of the proxy processes
-        self.admin = {}          # E/E2 -> admin port
+        self.admin = {}          # E/E2/E3 -> admin port
+        self.cookie = {}         # E3 -> the agent's session cookie ("name=value")
         self.res = {p: {} for p in PATHS}
         self.notes = []
         self.quick = a.quick
@@ -324,7 +331,7 @@ LogLevel ERROR
         self.wait_for(f"delay proxy {name}", ready)
         return found["port"]
 
-    def start_relay(self, name):
+    def start_relay(self, name, extra=()):
         """A relay; returns (process, its public port, its admin port)."""
         pki = self.a.pki
         relay = self.start(f"relay-{name}", [
@@ -332,7 +339,7 @@ LogLevel ERROR
             "--cert", f"{pki}/relay.pem", "--key", f"{pki}/relay.key",
             "--agent-hostname", "agents.relay.localhost", "--agent-ca", f"{pki}/agent-ca.pem",
             "--tenant-domain", "tunnel.localhost", "--admin-listen", "127.0.0.1:0",
-            "--log-level", "warning", *TUNNEL_ARGS])
+            "--log-level", "warning", *extra, *TUNNEL_ARGS])
         out = os.path.join(self.logs, f"relay-{name}.out")
         ready = {}
 
@@ -346,7 +353,7 @@ LogLevel ERROR
         self.wait_for(f"relay {name}", relay_ready)
         return relay, ready["public"], ready["admin"]
 
-    def start_agent(self, name, link, upstream, tenant="acme"):
+    def start_agent(self, name, link, upstream, tenant="acme", extra=()):
         """An agent for `tenant` (its own certificates from the PKI) dialling the relay at `link`."""
         pki = self.a.pki
         return self.start(f"agent-{name}", [
@@ -355,20 +362,61 @@ LogLevel ERROR
             "--cert", f"{pki}/tenants/{tenant}/agent.pem", "--key", f"{pki}/tenants/{tenant}/agent.key",
             "--tenant-cert", f"{pki}/tenants/{tenant}/tenant.pem",
             "--tenant-key", f"{pki}/tenants/{tenant}/tenant.key",
-            "--upstream", upstream, "--log-level", "warning", *TUNNEL_ARGS])
+            "--upstream", upstream, "--log-level", "warning", *extra, *TUNNEL_ARGS])
 
     def start_tunnel(self, path, upstream, link_delay_ms=0):
-        relay, public, admin = self.start_relay(path)
+        relay_extra, agent_extra = self.sign_in_args(path) if path in SESSION_PATHS else ((), ())
+        relay, public, admin = self.start_relay(path, relay_extra)
         link = public
         if link_delay_ms:
             link = self.start_delay(path, link, link_delay_ms)
-        agent = self.start_agent(path, link, upstream)
+        agent = self.start_agent(path, link, upstream, extra=agent_extra(public) if agent_extra else ())
         self.admin[path] = admin
         self.wait_for(f"agent {path} registered", lambda: len(self.agents(path)) == 1)
         self.port[path] = public
         self.proxy_pids[path] = lambda: [relay.pid, agent.pid]
         self.roles = getattr(self, "roles", {})
         self.roles[path] = {"relay": relay.pid, "agent": agent.pid}
+        if path in SESSION_PATHS:
+            self.sign_in(path)
+
+    def sign_in_args(self, path):
+        """A store with one user granted `acme` (made with the relay's own CLI), and the
+        flags that give relay and agent the sign-in: (relay flags, agent flags by port)."""
+        store = os.path.join(self.tmp, f"store-{path}.sqlite")
+        relay = f"{self.a.bin}/relay"
+        for argv, stdin in ((["user", "add", "bench"], "bench-password\n"),
+                            (["tenant", "add", "acme", "--name", "Acme"], None),
+                            (["grant", "bench", "acme"], None)):
+            subprocess.run([relay, *argv, "--store", store], input=stdin, text=True,
+                           capture_output=True, check=True, timeout=30)
+        pki = self.a.pki
+        return (("--store", store, "--signing-key", f"{pki}/signing.key"),
+                lambda port: ("--relay-public-key", f"{pki}/signing.pub",
+                              "--relay-url", f"https://relay.localhost:{port}"))
+
+    def sign_in(self, path):
+        """Signs `bench` in the way a browser does (the relay's form with its CSRF token,
+        /open/acme, the ticket redeemed at the agent) and keeps the agent's session cookie
+        for every client of `path`."""
+        jar = os.path.join(self.tmp, f"cookies-{path}")
+        port = self.port[path]
+        resolve = ["--resolve", f"relay.localhost:{port}:127.0.0.1"]
+        form = self.curl_to(SNI, port, [*resolve, "-c", jar, f"https://relay.localhost:{port}/signin"], 20)
+        m = re.search(r'name="csrf" value="([^"]+)"', form.stdout)
+        if not m:
+            raise RuntimeError(f"{path}: no CSRF token on the sign-in page: {form.stdout[:200]} {form.stderr[:200]}")
+        landed = self.curl_to(SNI, port, [
+            *resolve, "-b", jar, "-c", jar, "-L", "-o", "/dev/null", "-w", "%{http_code} %{url_effective}",
+            "--data-urlencode", "username=bench", "--data-urlencode", "password=bench-password",
+            "--data-urlencode", f"csrf={m.group(1)}", "--data-urlencode", "next=/open/acme",
+            f"https://relay.localhost:{port}/signin"], 20)
+        with open(jar) as f:
+            session = re.search(r"\t(__Host-h2t-session)\t(\S+)$", f.read(), re.M)
+        if not session:
+            raise RuntimeError(f"{path}: sign-in gave no agent session: {landed.stdout} {landed.stderr[:200]}")
+        self.cookie[path] = f"{session.group(1)}={session.group(2)}"
+        clients.SESSION[port] = self.cookie[path]
 
     def agents(self, path, tenant="acme"):
         """The relay's /agents entries for `tenant` (None: every tenant)."""
@@ -383,7 +431,8 @@ LogLevel ERROR
         return f"https://{SNI}:{self.port[path]}{rest}"
 
     def curl(self, path, args, limit=300):
-        return self.curl_to(SNI, self.port[path], args, limit)
+        cookie = ["-H", f"Cookie: {self.cookie[path]}"] if path in self.cookie else []
+        return self.curl_to(SNI, self.port[path], cookie + args, limit)
 
     def curl_to(self, host, port, args, limit=300):
         """curl with `host` resolved to 127.0.0.1:`port`, verifying against the development CA."""
@@ -404,9 +453,11 @@ LogLevel ERROR
                 self.notes.append(f"path {p} failed its verified curl: rc={r.returncode} "
                                   f"{r.stdout.strip()} {r.stderr.strip()[:200]}")
 
-    def live(self, floor=False):
-        """Paths that passed their verified curl; FLOOR_PATHS only if `floor`."""
-        return [p for p in PATHS if self.res[p].get("sanity") and (floor or p not in FLOOR_PATHS)]
+    def live(self, floor=False, session=False):
+        """Paths that passed their verified curl; FLOOR_PATHS only if `floor`, SESSION_PATHS
+        only if `session`."""
+        return [p for p in PATHS if self.res[p].get("sanity") and (floor or p not in FLOOR_PATHS)
+                and (session or p not in SESSION_PATHS)]
 
     # ----------------------------------------------------------------- figures
     def fig_transfer(self):
@@ -417,12 +468,12 @@ LogLevel ERROR
         moved = {p: 0 for p in PATHS}
         threads = {p: {} for p in PATHS}
         for rep in range(n):
-            for p in self.live(floor=True):
+            for p in self.live(floor=True, session=True):
                 for kind in ("down", "up"):
                     pids = self.proxy_pids[p]()
                     reaped = p in FLOOR_PATHS   # they fork a process per connection
                     before = cpu_by_pid(pids, reaped)
-                    tb = thread_cpu(self.roles[p]) if p in ("E", "E2") else None
+                    tb = thread_cpu(self.roles[p]) if p in TUNNELS else None
                     t0 = time.perf_counter()
                     mbps = self.one_transfer(p, kind, rep)
                     dt = time.perf_counter() - t0
@@ -598,7 +649,7 @@ LogLevel ERROR
 
     def cpu_roles(self, p, before, after):
         d = {pid: after.get(pid, 0.0) - before.get(pid, 0.0) for pid in after}
-        if p in ("E", "E2"):
+        if p in TUNNELS:
             return {"relay": d.get(self.roles[p]["relay"], 0.0),
                     "agent": d.get(self.roles[p]["agent"], 0.0)}
         if p == "C":
@@ -612,18 +663,18 @@ LogLevel ERROR
         return {}
 
     def fig_newconn(self):
-        for p in self.live():
+        for p in self.live(session=True):
             clients.new_connection_latency(self.port[p], self.ca, SNI, 5)  # warm-up
         lat = {p: [] for p in PATHS}
         err = {p: 0 for p in PATHS}
         n = self.cfg["newconn_n"]
         chunk = 25
         for _ in range(0, n, chunk):   # interleave the paths in small chunks
-            for p in self.live():
+            for p in self.live(session=True):
                 l, e = clients.new_connection_latency(self.port[p], self.ca, SNI, chunk)
                 lat[p] += l
                 err[p] += e
-        for p in self.live():
+        for p in self.live(session=True):
             r = self.res[p]
             if lat[p]:
                 r["newconn_p50_ms"] = percentile(lat[p], 50) * 1e3
@@ -633,7 +684,7 @@ LogLevel ERROR
         # Clients that leave Nagle on (Python's http.client, many scripts) hold their
         # request until the TLS Finished before it is acknowledged: a path that acks late
         # costs them the 40 ms delayed-ACK timer on every new connection.
-        for p in self.live():
+        for p in self.live(session=True):
             l, e = clients.new_connection_latency(self.port[p], self.ca, SNI, self.cfg["nagle_n"], nodelay=False)
             if l:
                 self.res[p]["newconn_nagle_p50_ms"] = percentile(l, 50) * 1e3
@@ -643,13 +694,15 @@ LogLevel ERROR
         hosts = os.path.join(self.tmp, "hosts")
         with open(hosts, "w") as f:
             f.write(f"127.0.0.1 localhost\n127.0.0.1 {SNI}\n")
-        for p in self.live():
+        for p in self.live(session=True):
             # wrk takes SNI from the URL host and resolves it with getaddrinfo;
             # glibc does not resolve *.localhost, so wrk runs in a private mount
             # namespace whose /etc/hosts names it. The real /etc/hosts is untouched.
             argv = ["unshare", "-m", "sh", "-c",
                     f'mount --bind "$0" /etc/hosts && exec wrk -t2 -c10 -d{self.cfg["wrk_s"]}s '
-                    f'--timeout 5s --latency "$1"', hosts, self.url(p, "/1k")]
+                    f'--timeout 5s --latency "$@"', hosts, self.url(p, "/1k")]
+            if p in self.cookie:
+                argv += ["-H", f"Cookie: {self.cookie[p]}"]
             r = subprocess.run(argv, capture_output=True, text=True, timeout=self.cfg["wrk_s"] + 60)
             with open(os.path.join(self.logs, f"wrk-{p}.txt"), "w") as f:
                 f.write(r.stdout + r.stderr)
@@ -674,7 +727,7 @@ LogLevel ERROR
 
     def fig_many(self):
         conns, reqs = self.cfg["many"]
-        for p in self.live():
+        for p in self.live(session=True):
             out = clients.many(self.port[p], self.ca, SNI, conns, reqs)
             self.res[p]["many_total_s"] = out["total_s"]
             self.res[p]["many_errors"] = out["errors"]
@@ -853,8 +906,8 @@ LogLevel ERROR
         """Every client of `phase` is gone: a tunnel stream still open 3 s later is a leak
         to chase, noted with the agent's sockets so the next engineer can see which half
         still holds it."""
-        for p in ("E", "E2"):
-            if p not in self.live():
+        for p in TUNNELS:
+            if p not in self.live(session=True):
                 continue
             deadline = time.monotonic() + 3.0
             while True:
@@ -885,7 +938,8 @@ LogLevel ERROR
         except (OSError, RuntimeError) as e:   # F is a reference; the run goes on without it
             self.notes.append(f"path F (socat pair) did not start: {e}")
         self.upstreams = {"E": f"tls://127.0.0.1:{self.origin_tls}",
-                          "E2": f"tcp://127.0.0.1:{self.origin_plain}"}
+                          "E2": f"tcp://127.0.0.1:{self.origin_plain}",
+                          "E3": f"http://127.0.0.1:{self.origin_plain}"}
         for p, upstream in self.upstreams.items():
             self.start_tunnel(p, upstream)
         self.sanity()
@@ -1185,14 +1239,14 @@ def report(b, a):
              f"long link: {c['long_reps']}× each way, new-connection n={c['long_newconn_n']}")
     L.append("- paths: " + "; ".join(f"**{p}** {PATH_NAMES[p]}" for p in PATHS))
     L.append("")
-    hdr = ["figure"] + PATHS + ["E÷A", "E÷C", "E2÷A", "E2÷C", "target", "E", "E2"]
+    hdr = ["figure"] + PATHS + ["E÷A", "E÷C", "E2÷A", "E2÷C", "E3÷E2", "target", "E", "E2"]
     L.append("| " + " | ".join(hdr) + " |")
     L.append("|" + "|".join(["---"] + ["--:"] * (len(hdr) - 4) + [":-:", ":-:", ":-:"]) + "|")
     verdicts = []
     for label, g, target, check in rows:
         vals = {p: g(p) for p in PATHS}
         cells = [label] + [fmt(vals[p]) for p in PATHS]
-        for p, base in (("E", "A"), ("E", "C"), ("E2", "A"), ("E2", "C")):
+        for p, base in (("E", "A"), ("E", "C"), ("E2", "A"), ("E2", "C"), ("E3", "E2")):
             cells.append(fmt(ratio(vals[p], vals[base]), 2))
         cells.append(target)
         for p in ("E", "E2"):

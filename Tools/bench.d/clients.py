@@ -21,6 +21,8 @@ import time
 
 SMALL_PATH = "/1k"
 SMALL_SIZE = 1024
+#: Port -> Cookie header value, for paths that need a signed-in browser (E3, http://).
+SESSION = {}
 
 
 def tls_context(ca):
@@ -30,9 +32,10 @@ def tls_context(ca):
     return ctx
 
 
-def request_bytes(sni, path=SMALL_PATH, close=False):
+def request_bytes(sni, path=SMALL_PATH, close=False, port=None):
     conn = "close" if close else "keep-alive"
-    return f"GET {path} HTTP/1.1\r\nHost: {sni}\r\nConnection: {conn}\r\n\r\n".encode()
+    cookie = f"Cookie: {SESSION[port]}\r\n" if port in SESSION else ""
+    return f"GET {path} HTTP/1.1\r\nHost: {sni}\r\n{cookie}Connection: {conn}\r\n\r\n".encode()
 
 
 def percentile(values, p):
@@ -89,7 +92,7 @@ def new_connection_latency(port, ca, sni, n, timeout=10.0, nodelay=True):
             raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(nodelay))
             with ctx.wrap_socket(raw, server_hostname=sni) as s:
-                s.sendall(request_bytes(sni, close=True))
+                s.sendall(request_bytes(sni, close=True, port=port))
                 status, body = Reader(s).response()
             if status != 200 or len(body) != SMALL_SIZE:
                 errors += 1
@@ -134,7 +137,7 @@ class KeepAlive:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = tls_context(ca).wrap_socket(raw, server_hostname=sni)
         self.reader = Reader(self.sock)
-        self.req = request_bytes(sni)
+        self.req = request_bytes(sni, port=port)
 
     def get(self):
         t0 = time.perf_counter()
@@ -172,7 +175,7 @@ async def _read_response(reader):
 
 async def _many(port, ca, sni, conns, reqs, limit_s):
     ctx = tls_context(ca)
-    req = request_bytes(sni)
+    req = request_bytes(sni, port=port)
     ok = 0
 
     async def one():
@@ -224,7 +227,7 @@ def many(port, ca, sni, conns=200, reqs=20, limit_s=120.0):
 
 async def _hold(port, ca, sni, n, state, stop, limit_s, concurrency):
     ctx = tls_context(ca)
-    req = request_bytes(sni)
+    req = request_bytes(sni, port=port)
     sem = asyncio.Semaphore(concurrency)
     held = []
     errors = 0
