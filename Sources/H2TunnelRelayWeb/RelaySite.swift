@@ -47,6 +47,13 @@ public final class RelaySite: Sendable {
     public func serve(channel: any Channel, alpn: String?) {
         let logger = self.logger
         if alpn == "h2" {
+            do {
+                try channel.pipeline.syncOperations.addHandlers([
+                    IdleStateHandler(readTimeout: TimeAmount(settings.silentPeerTimeout)), CloseWhenQuietHandler()])
+            } catch {
+                Self.refuse(channel, error, logger)
+                return
+            }
             let http2 = HTTP2Channel(responder: responder, configuration: .init(idleTimeout: settings.idleTimeout))
             http2.setup(channel: channel, logger: logger).whenComplete { result in
                 switch result {
@@ -55,8 +62,7 @@ public final class RelaySite: Sendable {
                 }
             }
         } else {
-            let idle = TimeAmount.nanoseconds(Int64(settings.idleTimeout.components.seconds) * 1_000_000_000)
-            let http1 = HTTP1Channel(responder: responder, configuration: .init(idleTimeout: idle))
+            let http1 = HTTP1Channel(responder: responder, configuration: .init(idleTimeout: TimeAmount(settings.idleTimeout)))
             http1.setup(channel: channel, logger: logger).whenComplete { result in
                 switch result {
                 case .success(let value): Task { await http1.handle(value: value, logger: logger) }

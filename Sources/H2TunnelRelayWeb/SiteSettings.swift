@@ -11,6 +11,9 @@ public struct SiteSettings: Sendable {
     public var sessionLifetime: Duration = .seconds(12 * 60 * 60)
     /// Idle HTTP connections (no request, no open stream) are closed after this.
     public var idleTimeout: Duration = .seconds(60)
+    /// An HTTP/2 client that sends nothing at all (not even the answer to the idle
+    /// GOAWAY's PING) is closed after this (`CloseWhenQuietHandler`).
+    public var silentPeerTimeout: Duration = .seconds(90)
 
     public init(hostname: String, tenantDomain: String, publicPort: Int?) {
         self.hostname = hostname

@@ -1,0 +1,80 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Testing
+@testable import H2TunnelRelayWeb
+
+/// `RelaySite.serve` on real loopback sockets (plaintext: TLS is the relay's, tested
+/// end to end in Tests/e2e/test_relay_web.py): it answers, and quiet sockets are closed.
+@Suite struct RelaySiteConnectionTests {
+    /// A server whose every connection is served by a site with short timeouts.
+    private static func withServer(alpn: String, _ body: (Int) async throws -> Void) async throws {
+        var settings = SiteSettings(hostname: "relay.localhost", tenantDomain: "tunnel.localhost", publicPort: nil)
+        settings.idleTimeout = .milliseconds(300)
+        settings.silentPeerTimeout = .seconds(1)
+        let site = RelaySite(notConfigured: settings, logger: Logger(label: "test"))
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { site.serve(channel: channel, alpn: alpn) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { server.close(promise: nil) }
+        try await body(server.localAddress?.port ?? 0)
+    }
+
+    /// Collects what the server sends; `closed` completes when it closes.
+    private final class Collector: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let received = NIOLockedValueBox(ByteBuffer())
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var bytes = unwrapInboundIn(data)
+            received.withLockedValue { $0.writeBuffer(&bytes) }
+        }
+    }
+
+    /// Connects, sends `bytes`, and returns (seconds until the server closed, what it sent);
+    /// gives up (and fails) after 10 s.
+    private static func exchange(port: Int, sending bytes: [UInt8]) async throws -> (TimeInterval, String) {
+        let collector = Collector()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        let start = Date()
+        let limit = channel.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
+        if !bytes.isEmpty { try await channel.writeAndFlush(ByteBuffer(bytes: bytes)) }
+        try await channel.closeFuture.get()
+        limit.cancel()
+        let text = collector.received.withLockedValue { String(buffer: $0) }
+        return (Date().timeIntervalSince(start), text)
+    }
+
+    @Test func http1AnswersThenClosesWhenIdle() async throws {
+        try await Self.withServer(alpn: "http/1.1") { port in
+            let (elapsed, text) = try await Self.exchange(port: port, sending: Array("GET / HTTP/1.1\r\nHost: relay.localhost\r\n\r\n".utf8))
+            #expect(text.hasPrefix("HTTP/1.1 200 OK"))
+            #expect(text.contains("Sign-in is not configured"))
+            #expect(elapsed >= 0.25 && elapsed < 3)
+        }
+    }
+
+    @Test func quietHTTP1ConnectionIsClosed() async throws {
+        try await Self.withServer(alpn: "http/1.1") { port in
+            let (elapsed, _) = try await Self.exchange(port: port, sending: [])
+            #expect(elapsed >= 0.25 && elapsed < 3)
+        }
+    }
+
+    /// The client sends its preface and SETTINGS, then nothing: not the SETTINGS ack, not
+    /// the answer to the idle GOAWAY's PING. The socket is closed all the same.
+    @Test func silentHTTP2ClientIsClosed() async throws {
+        try await Self.withServer(alpn: "h2") { port in
+            let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0]
+            let (elapsed, _) = try await Self.exchange(port: port, sending: preface)
+            #expect(elapsed >= 0.9 && elapsed < 5)
+        }
+    }
+}
