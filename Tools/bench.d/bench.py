@@ -1325,7 +1325,10 @@ def report(b, a):
     L.append(
         "One origin (nginx, TLS 1.3 only, the tenant's P-256 ECDSA certificate; `/1k`, `/big`, PUT "
         "to `/up/` via `dav_methods`, files on tmpfs) serves every path; E2's origin is the same nginx "
-        "on a plain-HTTP port. Every client (curl, Python `ssl`) verifies the certificate chain against "
+        "on a plain-HTTP port, and so is E3's. E3 signs in once the way a browser does (the relay's form "
+        "and CSRF token, `/open/acme`, the ticket redeemed at the agent; the relay's own CLI made the user, "
+        "tenant and grant) and every E3 client then sends the agent's session cookie, so each request goes "
+        "through the agent's session check and reverse proxy. Every client (curl, Python `ssl`) verifies the certificate chain against "
         "the development CA and the name `acme.tunnel.localhost`, so a passing request proves the TLS "
         "session is end to end. Exception: wrk does not verify certificates; each path is checked with "
         "a verifying curl first, and wrk's non-2xx and socket errors are counted. wrk gets its SNI from "
