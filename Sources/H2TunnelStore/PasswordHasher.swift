@@ -71,12 +71,13 @@ public struct PasswordHasher: Sendable {
 
     /// A hash no password matches, checked against when a user does not exist so that an
     /// unknown name costs the same scrypt as a known one (no timing oracle on names).
+    /// Its parameters are this hasher's, so it costs what a fresh user's hash costs.
     public func dummyVerify(_ password: String) {
-        _ = verify(password, against: Self.dummy)
+        let zeros = Data(count: Self.saltLength).base64EncodedString()
+        let hash = Data(count: Self.hashLength).base64EncodedString()
+        let p = parameters
+        _ = verify(password, against: "\(Self.scheme)$N=\(p.n),r=\(p.r),p=\(p.p)$\(zeros)$\(hash)")
     }
-
-    private static let dummy =
-        "scrypt$N=32768,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
     static func decode(_ encoded: String) -> (parameters: Parameters, salt: [UInt8], hash: [UInt8])? {
         let fields = encoded.split(separator: "$", omittingEmptySubsequences: false)

@@ -90,7 +90,7 @@ extension SQLiteRelayStore {
     }
 
     private func hash(_ password: String) async throws -> String {
-        try await threadPool.runIfActive { [hasher] in try hasher.hash(password) }
+        try await hashing.runIfActive { [hasher] in try hasher.hash(password) }
     }
 
     static var now: SQLiteInt64 { SQLiteInt64(Date().timeIntervalSince1970.rounded(.down)) }

@@ -18,6 +18,10 @@ public final class SQLiteRelayStore: RelayStore {
     public let path: String
     let threadPool: NIOThreadPool
     let hasher: PasswordHasher
+    /// scrypt's own threads, half the cores: a burst of sign-ins (each ~0.1 s of CPU and
+    /// 32 MiB) neither takes every core from the tunnels nor queues the store's queries
+    /// behind it on `threadPool`.
+    let hashing: NIOThreadPool
     private let eventLoop: any EventLoop
     private let logger: Logger
     private let state = NIOLockedValueBox<State>(.idle)
@@ -38,6 +42,8 @@ public final class SQLiteRelayStore: RelayStore {
         self.path = path
         self.hasher = hasher
         self.threadPool = threadPool
+        hashing = NIOThreadPool(numberOfThreads: max(1, System.coreCount / 2))
+        hashing.start()
         self.eventLoop = eventLoop
         self.logger = logger
     }
@@ -69,6 +75,8 @@ public final class SQLiteRelayStore: RelayStore {
             defer { state = .closed }
             return state
         }
+        if case .closed = previous { return }
+        try await hashing.shutdownGracefully()
         guard case .open(let future) = previous, let connection = try? await future.get() else { return }
         try await connection.close().get()
     }
@@ -120,12 +128,16 @@ public final class SQLiteRelayStore: RelayStore {
         let connection = try await SQLiteConnection.open(storage: .file(path: path), threadPool: threadPool,
                                                          logger: logger, on: eventLoop)
         do {
-            try await enableWAL(connection, path: path)
+            // Until the file is set up, lock waits are ours (`retrying`), not SQLite's.
+            _ = try await connection.query("PRAGMA busy_timeout = 0")
+            try await retrying(path: path, "switch to WAL mode") {
+                try await connection.query("PRAGMA journal_mode = WAL").first?.column("journal_mode")?.string == "wal"
+            }
+            _ = try await connection.query("PRAGMA foreign_keys = ON")
+            try await migrate(connection, path: path, logger: logger)
             // sqlite-nio's busy handler retries at once, forever; busy_timeout replaces it
             // with SQLite's sleeping one and a bound.
             _ = try await connection.query("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
-            _ = try await connection.query("PRAGMA foreign_keys = ON")
-            try await migrate(connection, path: path, logger: logger)
             return connection
         } catch {
             try? await connection.close().get()
@@ -133,36 +145,24 @@ public final class SQLiteRelayStore: RelayStore {
         }
     }
 
-    /// WAL mode is kept in the file, so this changes something only on a new file. There,
-    /// two processes switching at once can each hold the shared lock the other's switch
-    /// waits on, which a busy timeout only turns into a 5 s stall: so the switch is tried
-    /// without waiting (busy_timeout 0) and tried again after a short random pause.
-    private static func enableWAL(_ connection: SQLiteConnection, path: String) async throws {
-        _ = try await connection.query("PRAGMA busy_timeout = 0")
+    /// Tries `attempt` until it returns true, pausing 5–30 ms while another connection
+    /// holds the lock it needs, for at most the busy timeout. Used while a new file is set
+    /// up, where two processes meet: SQLite's own busy wait would block a thread of the
+    /// pool every connection shares (two on a two-core machine), possibly the one the
+    /// lock's holder needs to finish, and two connections switching to WAL at once can
+    /// each hold the shared lock the other waits on.
+    private static func retrying(path: String, _ what: String, _ attempt: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + .milliseconds(busyTimeoutMilliseconds)
         while true {
-            var mode: String? = nil
             do {
-                mode = try await connection.query("PRAGMA journal_mode = WAL").first?.column("journal_mode")?.string
+                if try await attempt() { return }
             } catch let error as SQLiteError where [.busy, .locked].contains(error.reason) {
-                mode = nil
+                // Someone else holds the lock: pause and try again.
             }
-            if mode == "wal" { return }
             guard ContinuousClock.now < deadline else {
-                throw StoreError(.unavailable, "store \(path): cannot switch to WAL mode (journal mode \(mode ?? "busy"))")
+                throw StoreError(.unavailable, "store \(path): cannot \(what): the file stays locked by another process")
             }
             try await Task.sleep(for: .milliseconds(Int.random(in: 5...30)))
-        }
-    }
-
-    /// Creates the file with mode 0600 before SQLite does (SQLite would use the umask,
-    /// usually 0644); SQLite gives its -wal and -shm files the database file's mode.
-    private static func createPrivately(_ path: String) throws {
-        let fd = Foundation.open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
-        if fd >= 0 {
-            Foundation.close(fd)
-        } else if errno != EEXIST {
-            throw StoreError(.unavailable, "cannot create store \(path): \(String(cString: strerror(errno)))")
         }
     }
 
@@ -173,12 +173,19 @@ public final class SQLiteRelayStore: RelayStore {
         func version() async throws -> Int {
             Int(try await connection.query("PRAGMA user_version").first?.column("user_version")?.integer ?? 0)
         }
-        let found = try await version()
+        var found = 0
+        try await retrying(path: path, "read the schema version") {
+            found = try await version()
+            return true
+        }
         guard found <= StoreMigration.latest else {
             throw StoreError(.unavailable, "store \(path) has schema version \(found), newer than this relay's \(StoreMigration.latest)")
         }
         for migration in StoreMigration.all where migration.version > found {
-            _ = try await connection.query("BEGIN IMMEDIATE")
+            try await retrying(path: path, "migrate to schema version \(migration.version)") {
+                _ = try await connection.query("BEGIN IMMEDIATE")
+                return true
+            }
             do {
                 if try await version() < migration.version {
                     for statement in migration.statements { _ = try await connection.query(statement) }
@@ -190,6 +197,17 @@ public final class SQLiteRelayStore: RelayStore {
                 _ = try? await connection.query("ROLLBACK")
                 throw error
             }
+        }
+    }
+
+    /// Creates the file with mode 0600 before SQLite does (SQLite would use the umask,
+    /// usually 0644); SQLite gives its -wal and -shm files the database file's mode.
+    private static func createPrivately(_ path: String) throws {
+        let fd = Foundation.open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            Foundation.close(fd)
+        } else if errno != EEXIST {
+            throw StoreError(.unavailable, "cannot create store \(path): \(String(cString: strerror(errno)))")
         }
     }
 }

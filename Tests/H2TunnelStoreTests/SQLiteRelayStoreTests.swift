@@ -68,7 +68,7 @@ private func expectStoreError(_ kind: StoreError.Kind, _ message: String,
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("relay.db").path
-        let stores = (0..<4).map { _ in SQLiteRelayStore(path: path, hasher: cheap) }
+        let stores = (0..<6).map { _ in SQLiteRelayStore(path: path, hasher: cheap) }
         let start = ContinuousClock.now
         let results = await withTaskGroup(of: Result<Void, any Error>.self) { group in
             for store in stores {
