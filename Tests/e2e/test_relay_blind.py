@@ -1,8 +1,8 @@
 """(c) The relay never handles the application's plaintext.
 
 The relay runs under `strace -f`, which records every byte it reads from and
-writes to any socket or pipe. A random marker travels through a tunnel in the
-request body and back in the app's response; it must appear in none of those
+writes to any socket or pipe. A random marker travels through a tunnel (tcp:// and
+the signed-in http:// mode) in the request body and back in the app's response; it must appear in none of those
 bytes, while the tenant's name from the ClientHello (plaintext by TLS's design)
 does, which shows the trace really holds what the relay read for that tunnel.
 """
@@ -14,6 +14,7 @@ import subprocess
 
 import pytest
 
+import http_front
 from cluster import curl, wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed (Tools/setup installs it)")
@@ -38,14 +39,21 @@ def traced_relay(procs, tmp_path):
     return relay, tracer, trace
 
 
-def test_app_plaintext_never_crosses_the_relay(traced_relay, procs, demo_app, pki, tmp_path):
+@pytest.mark.parametrize("mode", ["tcp", "http"])
+def test_app_plaintext_never_crosses_the_relay(traced_relay, procs, demo_app, pki, tmp_path, mode):
     relay, tracer, trace = traced_relay
-    procs.agent(relay, demo_app.upstream)
+    session = []
+    if mode == "tcp":
+        procs.agent(relay, demo_app.upstream)
+    else:
+        # The signed-in path: ticket, session cookie and reverse proxy all run at the agent.
+        http_front.start_agent(procs, relay, f"http://127.0.0.1:{demo_app.port}")
+        session = ["-b", f"{http_front.COOKIE}={http_front.sign_in(pki, relay)}"]
     marker = b"H2T-PLAINTEXT-MARKER-" + os.urandom(12).hex().encode()
     body = marker * 2048  # ~90 KiB each way, several TLS records
     upload = tmp_path / "body"
     upload.write_bytes(body)
-    result = curl(pki, relay, "acme", "/echo", "--data-binary", f"@{upload}")
+    result = curl(pki, relay, "acme", "/echo", *session, "--data-binary", f"@{upload}")
     assert result.returncode == 0, result.stderr.decode()
     assert marker in result.stdout, "the app's response did not carry the marker back"
     relay.proc.stop()
@@ -56,3 +64,5 @@ def test_app_plaintext_never_crosses_the_relay(traced_relay, procs, demo_app, pk
     assert moved >= 2 * len(body), f"the relay wrote only {moved} bytes in the trace"
     # 2,048 copies each way: if plaintext ever passed, whole copies would be in the trace.
     assert hex_escaped(marker) not in text, "the app's plaintext crossed the relay"
+    if session:  # nor did the agent's session cookie, which rides in every request
+        assert hex_escaped(session[1].split("=", 1)[1][:40].encode()) not in text
