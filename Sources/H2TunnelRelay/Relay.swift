@@ -1,5 +1,6 @@
 import H2TunnelCore
 import H2TunnelHTTP2
+import H2TunnelRelayWeb
 import H2TunnelStore
 import Logging
 import NIOConcurrencyHelpers
@@ -17,6 +18,8 @@ public final class Relay: Sendable {
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
     private let channels = NIOLockedValueBox<[Channel]>([])
+    /// The relay's own site, made by `start()`.
+    private let site = NIOLockedValueBox<RelaySite?>(nil)
 
     public init(configuration: RelayConfiguration, logger: Logger,
                 group: MultiThreadedEventLoopGroup = .init(numberOfThreads: max(1, System.coreCount / 2))) {
@@ -32,6 +35,7 @@ public final class Relay: Sendable {
     public func start() async throws -> (public: SocketAddress, admin: SocketAddress?) {
         try await catalog?.start()
         let site = try await Self.makeSite(configuration: configuration, store: store, presence: registry, logger: logger)
+        self.site.withLockedValue { $0 = site }
         let router = try PublicRouter(configuration: configuration, registry: registry, site: site, catalog: catalog,
                                       logger: logger)
         let timeout = configuration.clientHelloTimeout
@@ -84,6 +88,7 @@ public final class Relay: Sendable {
         await firstOf(all, orAfter: configuration.gracePeriod)
         for link in registry.all { link.forceClose() }
         catalog?.stop()
+        site.withLockedValue { $0 }?.shutdown()
         do {
             try await store?.close()
         } catch {

@@ -71,6 +71,9 @@ import Testing
             let unknown = try await client.post("/signin", form: [
                 "username": "nobody", "password": "x", "csrf": token], &jar)
             #expect(unknown.status == .unauthorized)
+            let forgedLogLine = try await client.post("/signin", form: [
+                "username": "alice\nsigned in user=root", "password": "x", "csrf": token], &jar)
+            #expect(forgedLogLine.status == .unauthorized)
         }
     }
 

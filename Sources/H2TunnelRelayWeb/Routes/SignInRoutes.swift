@@ -50,7 +50,9 @@ struct SignInRoutes: Sendable {
         let username = (form.username ?? "").trimmingCharacters(in: .whitespaces)
         let password = form.password ?? ""
         var page = SignInPage(csrf: cookieToken, next: next, username: String(username.prefix(128)))
-        guard !username.isEmpty, username.utf8.count <= 128, !password.isEmpty, password.utf8.count <= 1024 else {
+        // Names with control characters are never valid, and would forge log lines.
+        guard !username.isEmpty, username.utf8.count <= 128, !password.isEmpty, password.utf8.count <= 1024,
+              !username.unicodeScalars.contains(where: { CharacterSet.controlCharacters.contains($0) }) else {
             page.error = "Enter your user name and password."
             return formPage(page, status: .unauthorized)
         }
