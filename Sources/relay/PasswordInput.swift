@@ -22,19 +22,20 @@ enum PasswordInput {
         return password
     }
 
-    /// Reads one line from the terminal with echo off (termios), restoring it after.
+    /// Reads one line from the terminal with echo off (termios), restoring it after. Echo
+    /// goes off before the prompt shows, so nothing typed after the prompt is echoed.
     private static func prompt(_ text: String) -> String {
-        FileHandle.standardError.write(Data(text.utf8))
         var saved = termios()
         let haveTerminal = tcgetattr(STDIN_FILENO, &saved) == 0
         if haveTerminal {
             var silent = saved
             silent.c_lflag &= ~tcflag_t(ECHO)
-            tcsetattr(STDIN_FILENO, TCSAFLUSH, &silent)
+            tcsetattr(STDIN_FILENO, TCSANOW, &silent)
         }
+        FileHandle.standardError.write(Data(text.utf8))
         let line = readLine(strippingNewline: true) ?? ""
         if haveTerminal {
-            tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved)
+            tcsetattr(STDIN_FILENO, TCSANOW, &saved)
             FileHandle.standardError.write(Data("\n".utf8))
         }
         return line

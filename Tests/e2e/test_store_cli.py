@@ -209,3 +209,60 @@ def test_an_agent_of_a_tenant_not_in_the_store_serves_no_one(procs, bins, pki, s
 def test_run_without_store_keeps_tenant_offline(procs, demo_app):
     relay = procs.relay()
     _refused_with(relay, "initech", INTERNAL_ERROR, "tenant-offline")
+
+
+def _on_a_terminal(bins, args, typed: list[bytes]) -> tuple[subprocess.CompletedProcess, bytes]:
+    """Runs `relay ARGS` with a pseudo-terminal as stdin and types each of `typed` once
+    the next prompt is on stderr; returns the result and what the terminal echoed."""
+    import os
+    import select
+    import threading
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen([str(bins / "relay"), *map(str, args)], stdin=slave,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        os.close(slave)
+        stderr = bytearray()
+        reader = threading.Thread(target=lambda: [stderr.extend(c) for c in iter(lambda: proc.stderr.read1(4096), b"")],
+                                  daemon=True)
+        reader.start()
+        for n, line in enumerate(typed, start=1):
+            wait_until(lambda: stderr.count(b": ") >= n or proc.poll() is not None, 10, f"prompt {n}")
+            os.write(master, line)
+        out = proc.stdout.read()
+        proc.wait(timeout=30)
+        reader.join(10)
+        echoed = b""
+        while select.select([master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            echoed += chunk
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, bytes(stderr)), echoed
+    finally:
+        os.close(master)
+
+
+def test_password_prompt_on_a_terminal(bins, store):
+    result, echoed = _on_a_terminal(bins, ["user", "add", "bob", "--store", store], [b"tty secret\n", b"tty secret\n"])
+    assert result.returncode == 0, result
+    assert result.stderr == b"Password for bob: \nAgain: \n", result.stderr
+    assert b"tty secret" not in echoed, echoed
+    assert scrypt_matches(stored_hash(store, "bob"), b"tty secret")
+
+    result, _ = _on_a_terminal(bins, ["user", "passwd", "bob", "--store", store], [b"one\n", b"two\n"])
+    assert result.returncode == 1 and result.stderr.endswith(b"relay: the passwords do not match\n"), result
+    assert scrypt_matches(stored_hash(store, "bob"), b"tty secret")
+
+
+def test_store_from_the_config_file(procs, bins, pki, store, tmp_path):
+    """"store" in the JSON config file is the same as --store."""
+    import json
+    config = tmp_path / "relay.json"
+    config.write_text(json.dumps({"store": str(store), "signing-key": str(pki / "signing.key")}))
+    relay = procs.relay(extra=["--config", config])
+    _refused_with(relay, "initech", UNRECOGNIZED_NAME, "unknown-tenant")
+    assert store.exists()
