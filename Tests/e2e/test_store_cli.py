@@ -191,6 +191,20 @@ def test_run_with_store_tells_unknown_from_offline(procs, bins, pki, store, demo
     _refused_with(relay, "initech", INTERNAL_ERROR, "tenant-offline")
 
 
+def test_a_burst_of_unknown_names_is_refused_while_a_known_tenant_is_served(procs, bins, pki, store, demo_app):
+    """60 browsers at once for made-up tenants (each a miss, checked against the store)
+    are all refused as unknown, and a known tenant's browser meanwhile is served."""
+    from concurrent.futures import ThreadPoolExecutor
+    relay = _store_relay(procs, bins, pki, store, demo_app)
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        served = pool.submit(curl, pki, relay, "acme", "/")
+        alerts = list(pool.map(lambda i: alert_description(_hello(relay, f"nobody{i}")[0]), range(60)))
+        result = served.result()
+    assert alerts == [UNRECOGNIZED_NAME] * 60, alerts
+    assert result.returncode == 0 and result.stdout.startswith(HELLO), result.stderr
+    assert relay.proc.stderr_text().count("reason=unknown-tenant") == 60
+
+
 def test_an_agent_of_a_tenant_not_in_the_store_serves_no_one(procs, bins, pki, store, demo_app):
     """Removing a tenant from the store refuses its browsers as unknown within the
     relay's refresh interval (3 s), though its agent stays connected."""
