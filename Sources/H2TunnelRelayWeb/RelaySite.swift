@@ -87,13 +87,14 @@ public final class RelaySite: Sendable {
     private static func responder(_ router: some HTTPResponder<SiteRequestContext>, logger: Logger) -> HTTPChannelHandler.Responder {
         { request, writer, channel in
             let context = SiteRequestContext(source: .init(channel: channel, logger: logger))
-            let response: Response
+            var response: Response
             do {
                 response = try await router.respond(to: request, context: context)
             } catch {
                 logger.error("site request failed", metadata: ["error": "\(error)"])
                 response = Response(status: .internalServerError)
             }
+            response.headers[.date] = HTTPDate.now()
             try await writer.write(response: response.head, body: response.body)
         }
     }

@@ -56,6 +56,7 @@ import Testing
         try await Self.withServer(alpn: "http/1.1") { port in
             let (elapsed, text) = try await Self.exchange(port: port, sending: Array("GET / HTTP/1.1\r\nHost: relay.localhost\r\n\r\n".utf8))
             #expect(text.hasPrefix("HTTP/1.1 200 OK"))
+            #expect(text.lowercased().contains("\r\ndate: "))
             #expect(text.contains("Sign-in is not configured"))
             #expect(elapsed >= 0.25 && elapsed < 3)
         }

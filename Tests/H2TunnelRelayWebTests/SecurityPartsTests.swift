@@ -84,3 +84,10 @@ import Testing
                 == "Not connected since the relay started")
     }
 }
+
+@Suite struct HTTPDateTests {
+    @Test func imfFixdate() {
+        // RFC 9110 §5.6.7's example.
+        #expect(HTTPDate.format(secondsSince1970: 784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
+    }
+}
