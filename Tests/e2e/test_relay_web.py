@@ -225,3 +225,23 @@ def test_public_port_names_the_port_in_links(procs, bins, pki, tmp_path):
     relay = procs.relay(extra=["--store", store, "--signing-key", pki / "signing.key", "--public-port", "8443"])
     _, headers, _, _ = Browser(pki, relay, tmp_path / "jar").request("/signin")
     assert f"form-action 'self' https://*.{TENANT_DOMAIN}:8443;" in headers["content-security-policy"]
+
+
+def test_chromium_signs_in_from_a_tenant_link_and_lands_on_the_tenant(site, pki):
+    """A tenant host sends a signed-out browser to /open/acme: Chromium signs in and
+    follows sign-in → /open → the tenant host, a redirect chain that CSP form-action
+    must allow (Chromium checks it on every redirect after a form post)."""
+    import browser
+    if why := browser.missing():
+        pytest.skip(why)
+    with browser.Browser("relay-web-form-action", browser.dev_certificates(pki)) as b:
+        b.get(f"https://{RELAY_HOST}:{site.port}/open/acme?r=/")
+        b.wait_css("#signin")
+        assert b.next_hop_protocol() == "h2"
+        b.find("input[name=username]").send_keys("alice")
+        b.find("input[name=password]").send_keys(PASSWORD)
+        b.shot("sign-in-from-a-tenant-link")
+        b.find("#signin-submit").click()
+        url = b.wait_url(rf"^https://acme\.{re.escape(TENANT_DOMAIN)}:{site.port}/\.h2tunnel/ticket\?t=")
+        token = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["t"][0]
+        assert verify_ticket(pki, token, f"acme.{TENANT_DOMAIN}")["sub"] == "alice"
