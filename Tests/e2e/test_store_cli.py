@@ -152,6 +152,10 @@ def test_a_store_that_cannot_open(bins, tmp_path):
     assert result.returncode == 1, result
     line = result.stderr.decode()
     assert line.startswith(f"relay: cannot create store {tmp_path}/missing-dir/relay.db") and line.count("\n") == 1, line
+    other = tmp_path / "notes.txt"
+    other.write_text("not a database\n" * 100)
+    refused(relay_cli(bins, "user", "list", "--store", other), f"cannot open store {other}: file is not a database")
+    assert other.read_text() == "not a database\n" * 100
 
 
 # -- relay run --store ----------------------------------------------------------------
@@ -280,3 +284,17 @@ def test_store_from_the_config_file(procs, bins, pki, store, tmp_path):
     relay = procs.relay(extra=["--config", config])
     _refused_with(relay, "initech", UNRECOGNIZED_NAME, "unknown-tenant")
     assert store.exists()
+
+
+def test_run_with_a_store_that_cannot_open_does_not_start(bins, pki, tmp_path):
+    from cluster import AGENT_HOST, RELAY_HOST, TENANT_DOMAIN
+    bad = tmp_path / "missing-dir" / "relay.db"
+    result = subprocess.run([str(bins / "relay"), "run", "--listen", "127.0.0.1:0", "--hostname", RELAY_HOST,
+                             "--cert", str(pki / "relay.pem"), "--key", str(pki / "relay.key"),
+                             "--agent-hostname", AGENT_HOST, "--agent-ca", str(pki / "agent-ca.pem"),
+                             "--tenant-domain", TENANT_DOMAIN, "--admin-listen", "off",
+                             "--store", str(bad), "--signing-key", str(pki / "signing.key")],
+                            capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1, result
+    assert b"relay ready" not in result.stdout
+    assert f"cannot create store {bad}".encode() in result.stderr and b"cannot start" in result.stderr, result.stderr
