@@ -28,6 +28,8 @@ final class TenantCatalog: Sendable {
         var next: [EventLoopPromise<Void>] = []
         var timer: RepeatedTask?
         var failing = false
+        /// After `stop()` the store closes: a read failing then is not news.
+        var stopped = false
     }
 
     init(store: any RelayStore, eventLoop: any EventLoop, logger: Logger) {
@@ -50,7 +52,10 @@ final class TenantCatalog: Sendable {
     }
 
     func stop() {
-        state.withLockedValue { $0.timer }?.cancel()
+        state.withLockedValue { state in
+            state.stopped = true
+            return state.timer
+        }?.cancel()
     }
 
     /// In the copy: no store read.
@@ -84,7 +89,8 @@ final class TenantCatalog: Sendable {
                 let waiting = state.current
                 state.current = []
                 state.reading = false
-                return (waiting, !state.next.isEmpty, wasFailing && !state.failing, !wasFailing && state.failing)
+                return (waiting, !state.next.isEmpty, wasFailing && !state.failing,
+                        !wasFailing && state.failing && !state.stopped)
             }
             switch result {
             case .success:
