@@ -57,7 +57,8 @@ import Testing
         let dummy = ContinuousClock.now - start2
         print("scrypt N=2^15 r=8 p=1: hash \(hashing), dummy verify \(dummy)")
         #expect(hashing > .milliseconds(10) && hashing < .seconds(2))
-        // The unknown-user path costs a whole scrypt too (no timing oracle on names).
-        #expect(dummy > hashing / 3)
+        // The unknown-user path costs a whole scrypt too (no timing oracle on names): a
+        // check that skipped it would take microseconds. (No ratio: the machine is shared.)
+        #expect(dummy > .milliseconds(10))
     }
 }
