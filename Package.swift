@@ -144,6 +144,7 @@ let package = Package(
             "H2TunnelRelayWeb", "H2TunnelStore", "H2TunnelTickets",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
     ]

@@ -8,14 +8,17 @@ struct SiteRequestContext: RequestContext, SessionRequestContext {
     let sessions: SessionContext<SiteSession>
     /// The port the browser connected to (nil in router tests): the default public port.
     let localPort: Int?
-    /// The browser's address, the key of the per-address sign-in limit.
+    /// The browser's address, for log lines.
     let remoteAddress: String
+    /// The key of the per-address sign-in limit (`SignInRateLimiter.addressKey`).
+    let rateLimitKey: String
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         sessions = .init()
         localPort = source.channel.localAddress?.port
         remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+        rateLimitKey = SignInRateLimiter.addressKey(source.channel.remoteAddress)
     }
 
     /// Forms are small: refuse a body larger than this with 413.

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Testing
 @testable import H2TunnelRelayWeb
 
@@ -23,6 +24,16 @@ import Testing
         limiter.recordFailure(user: "b", address: "192.0.2.1", now: start)
         #expect(limiter.retryAfter(user: "c", address: "192.0.2.1", now: start + 1) == 59)
         #expect(limiter.retryAfter(user: "c", address: "192.0.2.2", now: start + 1) == nil)
+    }
+
+    @Test func addressKeysGroupIPv6ByPrefix() throws {
+        #expect(SignInRateLimiter.addressKey(try SocketAddress(ipAddress: "192.0.2.7", port: 1)) == "192.0.2.7")
+        let a = SignInRateLimiter.addressKey(try SocketAddress(ipAddress: "2001:db8:1:2:aaaa::1", port: 1))
+        let b = SignInRateLimiter.addressKey(try SocketAddress(ipAddress: "2001:db8:1:2:ffff:1:2:3", port: 1))
+        #expect(a == "2001:db8:1:2::/64" && a == b)
+        #expect(SignInRateLimiter.addressKey(try SocketAddress(ipAddress: "2001:db8:1:3::1", port: 1)) != a)
+        #expect(SignInRateLimiter.addressKey(try SocketAddress(ipAddress: "::ffff:192.0.2.7", port: 1)) == "192.0.2.7")
+        #expect(SignInRateLimiter.addressKey(nil) == "unknown")
     }
 
     @Test func trackedKeysAreBounded() {

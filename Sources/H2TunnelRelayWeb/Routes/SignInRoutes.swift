@@ -56,7 +56,7 @@ struct SignInRoutes: Sendable {
             page.error = "Enter your user name and password."
             return formPage(page, status: .unauthorized)
         }
-        if let wait = limiter.retryAfter(user: username, address: context.remoteAddress) {
+        if let wait = limiter.retryAfter(user: username, address: context.rateLimitKey) {
             context.logger.warning("sign-in refused", metadata: [
                 "reason": "rate-limited", "user": "\(username)", "remote": "\(context.remoteAddress)"])
             page.error = "Too many failed sign-ins. Try again in \(Self.minutes(wait))."
@@ -65,7 +65,7 @@ struct SignInRoutes: Sendable {
             return response
         }
         guard try await store.verifyPassword(user: username, password: password) else {
-            limiter.recordFailure(user: username, address: context.remoteAddress)
+            limiter.recordFailure(user: username, address: context.rateLimitKey)
             context.logger.warning("sign-in refused", metadata: [
                 "reason": "wrong-password", "user": "\(username)", "remote": "\(context.remoteAddress)"])
             page.error = "The user name or password is not correct."
