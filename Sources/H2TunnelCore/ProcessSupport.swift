@@ -15,28 +15,19 @@ extension TimeAmount {
 /// wait out the grace period (systemd, Ctrl-C twice).
 public func waitForTermination() async {
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        let queue = DispatchQueue(label: "signals")
         let once = OnceFlag()
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler {
+        for (sig, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
+            ProcessSignals.on(sig) {
                 if once.take() {
                     continuation.resume()
                 } else {
-                    StandardStream.error.write("second \(sig == SIGINT ? "SIGINT" : "SIGTERM"): exiting now, without waiting for open tunnels\n")
+                    StandardStream.error.write("second \(name): exiting now, without waiting for open tunnels\n")
                     _exit(1)
                 }
             }
-            source.resume()
-            sources.append(source)
         }
-        retainedSignalSources.append(contentsOf: sources)
     }
 }
-
-nonisolated(unsafe) private var retainedSignalSources: [DispatchSourceSignal] = []
 
 private final class OnceFlag: @unchecked Sendable {
     private let lock = NSLock()

@@ -29,3 +29,14 @@ def test_second_signal_exits_without_waiting(procs, pki, demo_app, which, sig):
         # Well inside the 300 s grace period the drain would otherwise wait.
         assert proc.wait_exit(20) == 1
         assert "exiting now" in proc.stderr_text()
+
+
+def test_sigterm_right_after_ready_is_never_lost(procs):
+    """libdispatch's signal sources could drop a SIGTERM that landed on another thread
+    (the relay then ran on for good, with no "draining" line); signals now go through a
+    sigaction handler and a pipe. 30 relays, each told to stop as soon as it is ready."""
+    for i in range(30):
+        relay = procs.relay()
+        relay.proc.signal()
+        assert relay.proc.wait_exit(15) == 0, f"relay {i} ignored SIGTERM\n{relay.proc.stderr_tail()}"
+        assert "relay stopped" in relay.proc.stderr_text()
