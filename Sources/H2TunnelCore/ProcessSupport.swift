@@ -10,39 +10,72 @@ extension TimeAmount {
     }
 }
 
-/// Returns once SIGTERM or SIGINT arrives: the start of a graceful shutdown. A second
-/// one ends the process at once (exit 1): an operator who asks twice does not want to
-/// wait out the grace period (systemd, Ctrl-C twice).
+/// Returns once SIGTERM or SIGINT has arrived (at once if one already did): the start of
+/// a graceful shutdown. A second one ends the process at once (exit 1): an operator who
+/// asks twice does not want to wait out the grace period (systemd, Ctrl-C twice).
 public func waitForTermination() async {
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        let once = OnceFlag()
+    await Termination.shared.wait()
+}
+
+/// Takes over SIGTERM and SIGINT from their default action now, so a signal that arrives
+/// while the process starts (or right after its ready line) is kept for
+/// `waitForTermination` instead of killing it. `makeLogger` calls it.
+public func armTermination() {
+    Termination.shared.arm()
+}
+
+private final class Termination: @unchecked Sendable {
+    static let shared = Termination()
+    private let lock = NSLock()
+    private var armed = false
+    private var signalled = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func arm() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !armed else { return }
+        armed = true
         for (sig, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
-            ProcessSignals.on(sig) {
-                if once.take() {
-                    continuation.resume()
-                } else {
-                    StandardStream.error.write("second \(name): exiting now, without waiting for open tunnels\n")
-                    _exit(1)
-                }
+            ProcessSignals.on(sig) { self.received(name) }
+        }
+    }
+
+    func wait() async {
+        arm()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if signalled {
+                lock.unlock()
+                continuation.resume()
+            } else {
+                waiters.append(continuation)
+                lock.unlock()
             }
         }
     }
-}
 
-private final class OnceFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var taken = false
-    func take() -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        defer { taken = true }
-        return !taken
+    private func received(_ name: String) {
+        lock.lock()
+        guard !signalled else {
+            lock.unlock()
+            StandardStream.error.write("second \(name): exiting now, without waiting for open tunnels\n")
+            _exit(1)
+        }
+        signalled = true
+        let ready = waiters
+        waiters = []
+        lock.unlock()
+        for waiter in ready { waiter.resume() }
     }
 }
 
 /// The process logger: key=value lines on stderr. A process that logs must survive its
-/// stderr going away, so broken pipes are ignored from here on.
+/// stderr going away, so broken pipes are ignored from here on; and it is a service, so
+/// SIGTERM and SIGINT start its graceful stop from here on (`armTermination`).
 public func makeLogger(label: String, level: String?) throws -> Logger {
     StandardStream.ignoreBrokenPipes()
+    armTermination()
     let parsed: Logger.Level
     if let level {
         guard let value = Logger.Level(rawValue: level) else {
