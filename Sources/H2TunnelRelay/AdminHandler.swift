@@ -11,6 +11,8 @@ final class AdminHandler: ChannelInboundHandler {
         var tenant: String
         var connection: Int
         var remote: String
+        /// SHA-256 of the agent's client certificate, lower-case hex.
+        var fingerprint: String
         var connectedSince: String
         var openStreams: Int
         var stalledResets: Int
@@ -44,7 +46,7 @@ final class AdminHandler: ChannelInboundHandler {
     private func agentsJSON() -> String {
         let formatter = ISO8601DateFormatter()
         let entries = registry.all.map {
-            AgentEntry(tenant: $0.tenant, connection: $0.id, remote: $0.remote,
+            AgentEntry(tenant: $0.tenant, connection: $0.id, remote: $0.remote, fingerprint: $0.fingerprint,
                        connectedSince: formatter.string(from: $0.connectedSince), openStreams: $0.openStreams,
                        stalledResets: $0.stalledResets,
                        roundTripMs: $0.roundTrip.map { Double($0.nanoseconds) / 1_000_000 })

@@ -20,11 +20,37 @@ enum AgentEndpoint {
             guard let tenant = tenant(of: handshake.peer) else {
                 throw Refusal(description: "no \(TunnelProtocol.tenantURIPrefix)<id> URI in the certificate")
             }
-            let link = AgentLink(id: registry.makeID(), tenant: tenant, remote: remote,
-                                 eventLoop: context.eventLoop, registry: registry, logger: logger)
+            let fingerprint = handshake.peerSHA256 ?? ""
+            if registry.isDenied(fingerprint) {
+                logger.warning("agent refused", metadata: [
+                    "reason": "denied", "fingerprint": "\(fingerprint)", "tenant": "\(tenant)", "remote": "\(remote)",
+                ])
+                context.close(promise: nil)
+                return
+            }
+            let link: AgentLink
+            switch registry.admit(tenant: tenant, {
+                AgentLink(id: registry.makeID(), tenant: tenant, remote: remote, fingerprint: fingerprint,
+                          eventLoop: context.eventLoop, registry: registry, logger: logger)
+            }) {
+            case .success(let admitted):
+                link = admitted
+            case .failure(let full):
+                logger.warning("agent refused", metadata: [
+                    "reason": "too-many-connections", "tenant": "\(tenant)", "count": "\(full.count)",
+                    "max": "\(registry.maxConnectionsPerTenant)", "fingerprint": "\(fingerprint)", "remote": "\(remote)",
+                ])
+                context.close(promise: nil)
+                return
+            }
             let handler = HTTP2ConnectionHandler(role: .client, settings: settings, eventLoop: context.eventLoop, delegate: link)
             link.handler = handler
-            try context.pipeline.syncOperations.addHandler(handler, position: .after(context.handler))
+            do {
+                try context.pipeline.syncOperations.addHandler(handler, position: .after(context.handler))
+            } catch {
+                link.connectionDidClose(handler, reason: "\(error)")
+                throw error
+            }
             LinkSendBuffer.manage(context.channel)
         })
     }

@@ -11,6 +11,8 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
     public let id: Int
     public let tenant: String
     public let remote: String
+    /// SHA-256 of the agent's client certificate (`CertificateFingerprint`).
+    public let fingerprint: String
     public let connectedSince = Date()
     public let eventLoop: EventLoop
     public var closeFuture: EventLoopFuture<Void> { closed.futureResult }
@@ -20,12 +22,15 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
     private let logger: Logger
     private let closed: EventLoopPromise<Void>
     /// Read from other loops (routing, admin), written on `eventLoop`.
-    private let shared = NIOLockedValueBox((healthy: false, openStreams: 0, stalledResets: 0, roundTrip: TimeAmount?.none))
+    private let shared = NIOLockedValueBox((healthy: false, draining: false, openStreams: 0, stalledResets: 0,
+                                            roundTrip: TimeAmount?.none))
 
-    init(id: Int, tenant: String, remote: String, eventLoop: EventLoop, registry: AgentRegistry, logger: Logger) {
+    init(id: Int, tenant: String, remote: String, fingerprint: String, eventLoop: EventLoop, registry: AgentRegistry,
+         logger: Logger) {
         self.id = id
         self.tenant = tenant
         self.remote = remote
+        self.fingerprint = fingerprint
         self.eventLoop = eventLoop
         self.registry = registry
         self.closed = eventLoop.makePromise()
@@ -36,6 +41,8 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
     }
 
     public var isHealthy: Bool { shared.withLockedValue { $0.healthy } }
+    /// GOAWAY sent or received: finishing its streams, taking no new ones.
+    public var isDraining: Bool { shared.withLockedValue { $0.draining } }
     public var openStreams: Int { shared.withLockedValue { $0.openStreams } }
     /// Tunnels reset because their browser stopped reading while the connection was over
     /// its receive budget (`HTTP2Settings.stallTimeout`).
@@ -87,7 +94,7 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
                 // this one finishes its streams. Without it, a connection whose stream IDs
                 // ran out would refuse every browser until the agent reconnected.
                 logger.info("agent connection replaced", metadata: ["reason": "lifetime streams reached"])
-                shared.withLockedValue { $0.healthy = false }
+                shared.withLockedValue { $0.healthy = false; $0.draining = true }
                 registry.expectReplacement(of: self)
                 handler.drain()
             }
@@ -101,8 +108,18 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
     /// Relay shutdown: GOAWAY, then the connection closes once its streams are done.
     func drain() {
         eventLoop.execute {
-            self.shared.withLockedValue { $0.healthy = false }
+            self.shared.withLockedValue { $0.healthy = false; $0.draining = true }
             self.handler?.drain()
+        }
+    }
+
+    /// Its certificate was denied (`--agent-deny-file` reloaded): closed now, so its
+    /// tunnels are reset rather than finished.
+    func cutOff() {
+        eventLoop.execute {
+            self.shared.withLockedValue { $0.healthy = false }
+            self.logger.warning("agent denied", metadata: ["fingerprint": "\(self.fingerprint)", "remote": "\(self.remote)"])
+            self.handler?.close(reason: "agent certificate denied")
         }
     }
 
@@ -121,8 +138,17 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
             return
         }
         shared.withLockedValue { $0.healthy = true }
-        registry.add(self)
-        logger.info("agent connected", metadata: ["remote": "\(remote)"])
+        let others = registry.add(self)
+        logger.info("agent connected", metadata: ["remote": "\(remote)", "fingerprint": "\(fingerprint)"])
+        if !others.isEmpty {
+            // Two certificates serving one tenant: a second deployment, a rotation under
+            // way, or a leaked certificate; the operator must be able to tell which.
+            logger.warning("agent certificates differ for one tenant", metadata: [
+                "fingerprint": "\(fingerprint)", "remote": "\(remote)",
+                "other_fingerprints": "\(others.map(\.fingerprint).joined(separator: ","))",
+                "other_remotes": "\(others.map(\.remote).joined(separator: ","))",
+            ])
+        }
     }
 
     public func connection(_ connection: HTTP2ConnectionHandler, didReceiveRequest stream: HTTP2Stream) {
@@ -130,7 +156,7 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
     }
 
     public func connectionDidReceiveGoAway(_ connection: HTTP2ConnectionHandler, errorCode: UInt32) {
-        shared.withLockedValue { $0.healthy = false }
+        shared.withLockedValue { $0.healthy = false; $0.draining = true }
         logger.info("agent draining", metadata: ["code": "\(HTTP2ErrorCode.name(errorCode))"])
     }
 

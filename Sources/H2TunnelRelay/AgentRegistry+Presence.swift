@@ -5,7 +5,7 @@ import H2TunnelRelayWeb
 /// healthy connection here, and was last seen when its last connection closed.
 extension AgentRegistry: TenantPresence {
     public func isOnline(_ tenant: String) -> Bool {
-        connection(forTenant: tenant) != nil
+        isServing(tenant)
     }
 
     public func lastSeen(_ tenant: String) -> Date? {

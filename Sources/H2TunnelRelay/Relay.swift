@@ -11,7 +11,7 @@ import NIOPosix
 /// The relay service: the public TLS port (SNI routing) and the admin listener.
 public final class Relay: Sendable {
     public let configuration: RelayConfiguration
-    public let registry = AgentRegistry()
+    public let registry: AgentRegistry
     /// Users, tenants and grants (`--store`); opened by `start()`, closed by `shutdown()`.
     public let store: (any RelayStore)?
     private let catalog: TenantCatalog?
@@ -26,6 +26,8 @@ public final class Relay: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.group = group
+        registry = AgentRegistry(maxConnectionsPerTenant: configuration.maxAgentConnectionsPerTenant,
+                                 denied: configuration.agentDenied)
         let store = configuration.storePath.map { SQLiteRelayStore(path: $0, eventLoop: group.any(), logger: logger) }
         self.store = store
         catalog = store.map { TenantCatalog(store: $0, eventLoop: group.any(), logger: logger) }

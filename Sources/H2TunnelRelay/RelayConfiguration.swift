@@ -38,6 +38,13 @@ public struct RelayConfiguration: Sendable {
     /// The port browsers use in URLs the site makes (tenant links); nil: the port the
     /// browser connected to (right unless a load balancer maps ports).
     public var publicPort: Int?
+    /// Agent connections of one tenant, up or coming up, at most; a further one is closed
+    /// after its TLS handshake.
+    public var maxAgentConnectionsPerTenant = 4
+    /// Agent certificates refused at the handshake (`--agent-deny-fingerprint`, `--agent-deny-file`).
+    public var agentDenyList = AgentDenyList()
+    /// `agentDenyList` as read at start; SIGHUP reads the file again (`AgentDenyList.reloadOnHangup`).
+    public var agentDenied: Set<String> = []
 
     public init(listenHost: String, listenPort: Int, hostname: String, certificatePath: String,
                 privateKeyPath: String, agentHostname: String, agentCAPath: String, tenantDomain: String,

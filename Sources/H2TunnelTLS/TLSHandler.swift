@@ -5,6 +5,8 @@ public struct TLSHandshakeCompleted: Sendable {
     public var alpn: String?
     public var peer: CertificateNames?
     public var version: String
+    /// SHA-256 of the peer's certificate (`CertificateFingerprint`), nil when it sent none.
+    public var peerSHA256: String?
 }
 
 /// Puts a `TLSConnection` on a channel: ciphertext below, plaintext above.
@@ -137,7 +139,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 writeOutput(context: context, promise: nil)
                 context.fireUserInboundEventTriggered(TLSHandshakeCompleted(
                     alpn: connection.negotiatedALPN, peer: connection.peerCertificate,
-                    version: connection.protocolVersion))
+                    version: connection.protocolVersion, peerSHA256: connection.peerCertificateSHA256))
                 releaseHeldWrites(context: context)
             }
         }

@@ -57,13 +57,23 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("public-port"),
             help: "The port browsers use in the links the sign-in site makes (default: the port the browser connected to; 443 is left out).")
     var publicPort: Int?
+    @Option(name: .customLong("agent-deny-fingerprint"),
+            help: "Refuse the agent certificate with this SHA-256 fingerprint (hex, colons allowed); repeatable. In the config file: a string, several separated by commas.")
+    var agentDenyFingerprint: [String] = []
+    @Option(name: .customLong("agent-deny-file"),
+            help: "File of agent certificate fingerprints to refuse, one a line, # comments; read again on SIGHUP, cutting off live connections it names.")
+    var agentDenyFile: String?
+    @Option(name: .customLong("max-agent-connections-per-tenant"),
+            help: "Agent connections one tenant may hold at once; a further one is closed after its TLS handshake (default 4).")
+    var maxAgentConnectionsPerTenant: Int?
     @Option(help: "SQLite store of users, tenants and grants (created on first run; see `relay user --help`). With it, browsers for tenants not in it are refused as unknown.")
     var store: String?
 
     static let keys: Set<String> = ["listen", "hostname", "cert", "key", "agent-hostname", "agent-ca", "tenant-domain",
                                     "admin-listen", "client-hello-timeout", "ping-interval", "ping-timeout",
                                     "grace-period", "log-level", "threads", "agent-connection-streams", "tcp-keepalive",
-                                    "send-timeout", "store", "signing-key", "public-port"]
+                                    "send-timeout", "store", "signing-key", "public-port",
+                                    "agent-deny-fingerprint", "agent-deny-file", "max-agent-connections-per-tenant"]
 
     func run() async throws {
         SocketTuning.tuneAllocator()
@@ -91,6 +101,7 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let admin = addresses.admin.map { " admin=\(HostPort.describe($0))" } ?? ""
+        configuration.agentDenyList.reloadOnHangup(registry: relay.registry, logger: logger)
         announce("relay ready public=\(HostPort.describe(addresses.public))\(admin)")
         await waitForTermination()
         await relay.shutdown()
@@ -124,6 +135,17 @@ struct Run: AsyncParsableCommand {
             guard port == port.rounded() else { throw ConfigFile.Error(description: "--public-port must be a whole number, not \(port)") }
             configuration.publicPort = Int(port)
         }
+        let perTenant = try file.double("max-agent-connections-per-tenant",
+                                        flag: maxAgentConnectionsPerTenant.map(Double.init), default: 4, in: 1...1000)
+        guard perTenant == perTenant.rounded() else {
+            throw ConfigFile.Error(description: "--max-agent-connections-per-tenant must be a whole number, not \(perTenant)")
+        }
+        configuration.maxAgentConnectionsPerTenant = Int(perTenant)
+        let denyFlags = agentDenyFingerprint.isEmpty
+            ? (file.string("agent-deny-fingerprint", flag: nil) ?? "").split(separator: ",").map(String.init)
+            : agentDenyFingerprint
+        configuration.agentDenyList = try AgentDenyList(flags: denyFlags, file: file.string("agent-deny-file", flag: agentDenyFile))
+        configuration.agentDenied = try configuration.agentDenyList.load()
         configuration.http2.pingInterval = .fractionalSeconds(try file.double("ping-interval", flag: pingInterval, default: 15, in: 0.1...3600))
         configuration.http2.pingTimeout = .fractionalSeconds(try file.double("ping-timeout", flag: pingTimeout, default: 10, in: 0.1...3600))
         let most = Double(configuration.http2.lifetimeStreams)
