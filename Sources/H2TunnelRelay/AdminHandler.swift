@@ -45,7 +45,8 @@ final class AdminHandler: ChannelInboundHandler {
 
     private func agentsJSON() -> String {
         let formatter = ISO8601DateFormatter()
-        let entries = registry.all.map {
+        // Connections whose HTTP/2 is not up yet are left out: they carry nothing yet.
+        let entries = registry.all.filter(\.isReady).map {
             AgentEntry(tenant: $0.tenant, connection: $0.id, remote: $0.remote, fingerprint: $0.fingerprint,
                        connectedSince: formatter.string(from: $0.connectedSince), openStreams: $0.openStreams,
                        stalledResets: $0.stalledResets,

@@ -22,8 +22,8 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
     private let logger: Logger
     private let closed: EventLoopPromise<Void>
     /// Read from other loops (routing, admin), written on `eventLoop`.
-    private let shared = NIOLockedValueBox((healthy: false, draining: false, openStreams: 0, stalledResets: 0,
-                                            roundTrip: TimeAmount?.none))
+    private let shared = NIOLockedValueBox((ready: false, healthy: false, draining: false, openStreams: 0,
+                                            stalledResets: 0, roundTrip: TimeAmount?.none))
 
     init(id: Int, tenant: String, remote: String, fingerprint: String, eventLoop: EventLoop, registry: AgentRegistry,
          logger: Logger) {
@@ -41,6 +41,9 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
     }
 
     public var isHealthy: Bool { shared.withLockedValue { $0.healthy } }
+    /// Its HTTP/2 came up (SETTINGS with extended CONNECT): it has served, or serves, tunnels.
+    /// Until then it is only admitted (`AgentRegistry.admit`).
+    public var isReady: Bool { shared.withLockedValue { $0.ready } }
     /// GOAWAY sent or received: finishing its streams, taking no new ones.
     public var isDraining: Bool { shared.withLockedValue { $0.draining } }
     public var openStreams: Int { shared.withLockedValue { $0.openStreams } }
@@ -137,7 +140,7 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
             connection.close(reason: "agent does not allow extended CONNECT")
             return
         }
-        shared.withLockedValue { $0.healthy = true }
+        shared.withLockedValue { $0.ready = true; $0.healthy = true }
         let others = registry.add(self)
         logger.info("agent connected", metadata: ["remote": "\(remote)", "fingerprint": "\(fingerprint)"])
         if !others.isEmpty {

@@ -174,6 +174,7 @@ public final class AgentRegistry: AgentDirectory {
         state.withLockedValue { $0.pick(of: tenant) }
     }
 
+    /// Every admitted connection, ready or not (shutdown drains them all), by id.
     public var all: [AgentLink] {
         state.withLockedValue { $0.links.values.flatMap { $0 } }.sorted { $0.id < $1.id }
     }

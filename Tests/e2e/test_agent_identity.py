@@ -137,7 +137,13 @@ def test_deny_file_reloaded_on_sighup_cuts_one_connection_off(procs, pki, demo_a
         assert sorted(served) == [False, True], served
         # The denied agent dials again and is refused at the handshake.
         relay.proc.wait_stderr(r"agent refused .*fingerprint=" + fp2 + r".*reason=denied", timeout=20)
+        # A broken file keeps the list in force and says which line is wrong.
+        deny.write_text(f"{fp2}\nnot-a-fingerprint\n")
+        relay.proc.signal(signal.SIGHUP)
+        line = relay.proc.wait_stderr(r"error.*agent deny list not reloaded.*").group(0)
+        assert "line 2" in line and str(deny) in line, line
         assert relay.proc.alive()
+        assert [a["fingerprint"] for a in relay.agents("acme")] == [fp1]
     finally:
         for sock in sockets:
             sock.close()
@@ -161,3 +167,24 @@ def test_cap_is_validated_with_the_flag_named(bins, pki):
                         "--max-agent-connections-per-tenant", "0"], capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
     assert "--max-agent-connections-per-tenant" in r.stderr, r.stderr
+
+
+def test_config_file_keys(bins, pki, tmp_path):
+    """The flags are config-file keys too, checked with the flag named."""
+    import json
+
+    def run(config: dict) -> subprocess.CompletedProcess:
+        path = tmp_path / "relay.json"
+        path.write_text(json.dumps(config))
+        return subprocess.run([bins / "relay", "run", "--config", path, "--hostname", "relay.localhost",
+                               "--cert", pki / "relay.pem", "--key", pki / "relay.key",
+                               "--agent-hostname", "agents.relay.localhost", "--agent-ca", pki / "agent-ca.pem",
+                               "--tenant-domain", TENANT_DOMAIN, "--listen", "127.0.0.1:0", "--admin-listen", "off"],
+                              capture_output=True, text=True, timeout=10)
+
+    r = run({"max-agent-connections-per-tenant": 2.5})
+    assert r.returncode != 0 and "--max-agent-connections-per-tenant" in r.stderr, r.stderr
+    r = run({"agent-deny-fingerprint": "00" * 32 + ",zz"})
+    assert r.returncode != 0 and "--agent-deny-fingerprint 'zz'" in r.stderr, r.stderr
+    r = run({"agent-deny-file": str(tmp_path / "missing.txt")})
+    assert r.returncode != 0 and "--agent-deny-file" in r.stderr and "missing.txt" in r.stderr, r.stderr
