@@ -78,6 +78,7 @@ public final class Agent: Sendable {
             let tenant = self.tenant
             front = HTTPFront(keys: frontKeys, relayURL: relayURL, tenant: tenant, tenantContext: tenantContext,
                               app: (host, port), group: group, logger: logger,
+                              handshakeTimeout: configuration.handshakeTimeout,
                               serves: { host in Self.matches(host: host, names: tenantNames) })
         } else {
             front = nil

@@ -74,6 +74,10 @@ public struct AgentConfiguration: Sendable {
     /// How long the app may take none of a tunnel's upload before the tunnel is reset
     /// (`SpliceChannelHandler`); nil: never.
     public var sendTimeout: TimeAmount? = .seconds(60)
+    /// tcp:// and http:// modes: a browser whose TLS handshake inside its tunnel has not
+    /// finished by then has the tunnel reset (one that sends a ClientHello and then nothing
+    /// would otherwise hold a stream and the agent's TLS state for good).
+    public var handshakeTimeout: TimeAmount = .seconds(10)
     public var http2: HTTP2Settings = {
         var settings = HTTP2Settings()
         settings.enableConnectProtocol = true

@@ -113,6 +113,16 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
         splice.attach(stream: stream)
         let logger = self.logger
         let streamID = stream.id
+        if let terminator = transform as? TLSTerminator {
+            // A ClientHello and then silence would hold this stream and the TLS state for
+            // good; one timer per tunnel, only for the handshake's length.
+            loop.assumeIsolated().scheduleTask(in: agent.configuration.handshakeTimeout) {
+                guard !stream.isClosed, !terminator.isHandshakeComplete else { return }
+                logger.info("tunnel reset: TLS handshake timed out", metadata: [
+                    "mode": "tcp", "stream": "\(streamID)", "browser": "\(browser)"])
+                stream.reset(HTTP2ErrorCode.cancel)
+            }
+        }
         var bootstrap = ClientBootstrap(group: loop)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)

@@ -8,6 +8,9 @@ final class TLSTerminator: SpliceTransform {
     private let connection: TLSConnection
     private let allocator = ByteBufferAllocator()
 
+    /// False until the browser's handshake finished (the agent's `--handshake-timeout` checks it).
+    var isHandshakeComplete: Bool { connection.isHandshakeComplete }
+
     init(context: TLSContext) throws {
         connection = try TLSConnection(context: context)
         connection.sendTicketsWithFirstWrite()

@@ -19,6 +19,7 @@ final class PublicRouter: Sendable {
     let catalog: TenantCatalog?
     private let siteContext: TLSContext
     private let agentContext: TLSContext
+    private let tunnelsPerAddress: TunnelsPerAddress
 
     init(configuration: RelayConfiguration, registry: AgentRegistry, site: RelaySite, catalog: TenantCatalog? = nil,
          logger: Logger) throws {
@@ -27,6 +28,7 @@ final class PublicRouter: Sendable {
         self.site = site
         self.registry = registry
         self.logger = logger
+        tunnelsPerAddress = TunnelsPerAddress(limit: configuration.maxTunnelsPerAddress)
         siteContext = try TLSContext(TLSConfiguration(
             role: .server, certificateChainPath: configuration.certificatePath,
             privateKeyPath: configuration.privateKeyPath, alpnProtocols: ["h2", "http/1.1"]))
@@ -58,6 +60,12 @@ final class PublicRouter: Sendable {
                 try options?.setOption(.recvAllocator, value: LinkReadAllocator())
                 try replay(bytes, context: context, sniffer: sniffer, into: [tls, endpoint])
             } else if let tenant = HostName.tenant(of: name, domain: configuration.tenantDomain) {
+                // A plain close, not an alert: the count is per host, and the browser's other
+                // tunnels carry on (it retries this one later like any refused connection).
+                guard tunnelsPerAddress.admit(context.channel) else {
+                    sniffer.refuse(context: context, reason: "too-many-tunnels", alert: nil, detail: name)
+                    return
+                }
                 try tunnel(tenant: tenant, host: name, bytes: bytes, context: context, sniffer: sniffer, remote: remote)
             } else {
                 sniffer.refuse(context: context, reason: "unknown-host", alert: .unrecognizedName, detail: name)

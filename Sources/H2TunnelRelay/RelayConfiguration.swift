@@ -26,6 +26,8 @@ public struct RelayConfiguration: Sendable {
     /// How long a browser may take none of its tunnel's output before the tunnel is reset
     /// (`SpliceChannelHandler`); nil: never.
     public var sendTimeout: TimeAmount? = .seconds(60)
+    /// Tunnels one browser address (an IPv6 /64 as one) may hold open at once; 0: no cap.
+    public var maxTunnelsPerAddress = 256
     /// How long a shutdown waits for open tunnels.
     public var gracePeriod: TimeAmount = .seconds(30)
     /// The agent connections' HTTP/2 settings (windows, PING liveness).

@@ -52,13 +52,16 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("send-timeout"),
             help: "Seconds the app may take none of a tunnel's upload before the tunnel is reset (default 60, 0: never).")
     var sendTimeout: Double?
+    @Option(name: .customLong("handshake-timeout"),
+            help: "Seconds a browser has to finish its TLS handshake inside a tcp:// or http:// tunnel before the tunnel is reset (default 10).")
+    var handshakeTimeout: Double?
     @Option(help: "Event-loop threads (default 1).") var threads: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error (default info).") var logLevel: String?
 
     static let keys: Set<String> = ["relay", "relay-hostname", "relay-ca", "cert", "key", "tenant-cert", "tenant-key",
                                     "upstream", "reconnect-base", "reconnect-max", "ping-interval", "ping-timeout",
                                     "grace-period", "log-level", "threads", "tcp-keepalive", "send-timeout",
-                                    "tenant-name", "relay-public-key", "relay-url", "session-lifetime"]
+                                    "tenant-name", "relay-public-key", "relay-url", "session-lifetime", "handshake-timeout"]
 
     func run() async throws {
         SocketTuning.tuneAllocator()
@@ -134,6 +137,7 @@ struct Run: AsyncParsableCommand {
         configuration.gracePeriod = .fractionalSeconds(try file.double("grace-period", flag: gracePeriod, default: 30, in: 0...86_400))
         configuration.tcpKeepAlive = Int(try file.double("tcp-keepalive", flag: tcpKeepAlive.map(Double.init), default: 60, in: 0...7200).rounded(.up))
         configuration.sendTimeout = try file.secondsOrNever("send-timeout", flag: sendTimeout, default: 60)
+        configuration.handshakeTimeout = .fractionalSeconds(try file.double("handshake-timeout", flag: handshakeTimeout, default: 10, in: 0.1...3600))
         configuration.http2.pingInterval = .fractionalSeconds(try file.double("ping-interval", flag: pingInterval, default: 15, in: 0.1...3600))
         configuration.http2.pingTimeout = .fractionalSeconds(try file.double("ping-timeout", flag: pingTimeout, default: 10, in: 0.1...3600))
         return configuration

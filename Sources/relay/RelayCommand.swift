@@ -46,6 +46,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("send-timeout"),
             help: "Seconds a browser may take none of its tunnel's output before the tunnel is reset (default 60, 0: never).")
     var sendTimeout: Double?
+    @Option(name: .customLong("max-tunnels-per-address"),
+            help: "Tunnels one browser address (an IPv6 /64 as one) may hold open at once; more are closed unanswered (default 256, 0: no cap).")
+    var maxTunnelsPerAddress: Int?
     @Option(name: .customLong("agent-connection-streams"),
             help: "Browser connections one agent connection carries before the agent is asked for a fresh one (default and most 1,073,641,824: HTTP/2 stream IDs are never reused).")
     var agentConnectionStreams: Int?
@@ -72,7 +75,7 @@ struct Run: AsyncParsableCommand {
     static let keys: Set<String> = ["listen", "hostname", "cert", "key", "agent-hostname", "agent-ca", "tenant-domain",
                                     "admin-listen", "client-hello-timeout", "ping-interval", "ping-timeout",
                                     "grace-period", "log-level", "threads", "agent-connection-streams", "tcp-keepalive",
-                                    "send-timeout", "store", "signing-key", "public-port",
+                                    "send-timeout", "store", "signing-key", "public-port", "max-tunnels-per-address",
                                     "agent-deny-fingerprint", "agent-deny-file", "max-agent-connections-per-tenant"]
 
     func run() async throws {
@@ -125,6 +128,8 @@ struct Run: AsyncParsableCommand {
         configuration.gracePeriod = .fractionalSeconds(try file.double("grace-period", flag: gracePeriod, default: 30, in: 0...86_400))
         configuration.tcpKeepAlive = Int(try file.double("tcp-keepalive", flag: tcpKeepAlive.map(Double.init), default: 60, in: 0...7200).rounded(.up))
         configuration.sendTimeout = try file.secondsOrNever("send-timeout", flag: sendTimeout, default: 60)
+        configuration.maxTunnelsPerAddress = Int(try file.double(
+            "max-tunnels-per-address", flag: maxTunnelsPerAddress.map(Double.init), default: 256, in: 0...1_000_000))
         configuration.storePath = file.string("store", flag: store)
         configuration.signingKeyPath = file.string("signing-key", flag: signingKey)
         if configuration.storePath != nil, configuration.signingKeyPath == nil {

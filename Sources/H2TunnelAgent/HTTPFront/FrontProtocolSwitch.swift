@@ -50,7 +50,12 @@ final class FrontProtocolSwitch: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        logger.debug("browser TLS failed", metadata: ["error": "\(error)"])
+        // TLSHandler's own words for its `handshakeTimeout` (--handshake-timeout).
+        if let error = error as? TLSError, error.description == "TLS handshake timed out" {
+            logger.info("tunnel reset: TLS handshake timed out", metadata: ["mode": "http"])
+        } else {
+            logger.debug("browser TLS failed", metadata: ["error": "\(error)"])
+        }
         context.close(promise: nil)
     }
 

@@ -50,10 +50,13 @@ final class HTTPFront: Sendable {
     let appHost: String
     let appPort: Int
     let eventLoopGroup: EventLoopGroup
+    /// The browser's TLS handshake on the socket pair must end by then (`--handshake-timeout`):
+    /// `TLSHandler` closes the pair's end, and the splice resets the tunnel.
+    let handshakeTimeout: TimeAmount
 
     init(keys: HTTPFrontKeys, relayURL: String, tenant: String, tenantContext: TLSContext,
          app: (host: String, port: Int), group: EventLoopGroup, logger: Logger,
-         serves: @escaping @Sendable (String) -> Bool) {
+         handshakeTimeout: TimeAmount, serves: @escaping @Sendable (String) -> Bool) {
         tickets = keys.tickets
         sessions = keys.sessions
         self.relayURL = relayURL.hasSuffix("/") ? String(relayURL.dropLast()) : relayURL
@@ -61,6 +64,7 @@ final class HTTPFront: Sendable {
         self.tenantContext = tenantContext
         self.logger = logger
         eventLoopGroup = group
+        self.handshakeTimeout = handshakeTimeout
         appHost = app.host
         appPort = app.port
         servesHost = serves
@@ -88,10 +92,11 @@ final class HTTPFront: Sendable {
         let responder = FrontResponder(front: self, browserIP: ProxyHeaders.browserIP(fromForwarded: forwarded))
         let context = tenantContext
         let logger = logger
+        let handshakeTimeout = handshakeTimeout
         return SocketPair.open(on: loop) { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandlers([
-                    TLSHandler(connection: try TLSConnection(context: context)),
+                    TLSHandler(connection: try TLSConnection(context: context), handshakeTimeout: handshakeTimeout),
                     FrontProtocolSwitch(front: self, responder: responder, logger: logger),
                 ])
             }
