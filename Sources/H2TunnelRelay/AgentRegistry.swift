@@ -158,9 +158,12 @@ public final class AgentRegistry: AgentDirectory {
         }
     }
 
-    /// When `tenant`'s last connection closed; nil when it has one now or never had one.
+    /// When `tenant`'s last connection closed; nil when it has a ready one now or never had
+    /// one (a connection still coming up does not count yet).
     func lastClosed(tenant: String) -> Date? {
-        state.withLockedValue { $0.links[tenant] == nil ? $0.lastClosed[tenant] : nil }
+        state.withLockedValue { state in
+            state.links[tenant]?.contains(where: \.isReady) == true ? nil : state.lastClosed[tenant]
+        }
     }
 
     /// Whether `tenant` has a connection that takes tunnels now.
