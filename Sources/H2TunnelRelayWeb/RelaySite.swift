@@ -16,15 +16,15 @@ public final class RelaySite: Sendable {
     private let responder: HTTPChannelHandler.Responder
     private let settings: SiteSettings
     private let logger: Logger
-    /// Drops expired sessions from memory (the driver's own tidy loop).
+    /// Drops expired sessions from the store (the driver's tidy loop).
     private let tidy: Task<Void, Never>?
 
-    /// The signed-in site. Sessions live in this process's memory (Hummingbird's
-    /// `MemoryPersistDriver`): a relay restart signs everyone out, and a relay fleet
-    /// will need a shared driver (ROADMAP "Relay fleet").
+    /// The signed-in site. Sessions live in the store (`StoreSessionDriver`): a relay
+    /// restart keeps everyone signed in, relays sharing a store share them, and removing
+    /// a user or changing their password ends theirs.
     public init(store: any RelayStore, issuer: TicketIssuer, presence: any TenantPresence,
                 settings: SiteSettings, logger: Logger) {
-        let sessions = MemoryPersistDriver()
+        let sessions = StoreSessionDriver(store: store, maxLifetime: settings.sessionLifetime, logger: logger)
         let router = SiteRouter.build(store: store, issuer: issuer, presence: presence, settings: settings,
                                       limiter: SignInRateLimiter(), sessions: sessions)
         self.settings = settings

@@ -5,3 +5,7 @@ struct SiteSession: Codable, Sendable {
     /// token from another session (or none) is refused.
     var csrf: String
 }
+
+extension SiteSession: SessionOwner {
+    var sessionOwner: String { user }
+}

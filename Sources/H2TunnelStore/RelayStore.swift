@@ -21,9 +21,9 @@ public struct StoreError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Everything the relay keeps: users (with password hashes), tenants, grants, and the
-/// ids of tickets already redeemed. One protocol, so a PostgreSQL store for a relay
-/// fleet (ROADMAP "Relay fleet") can follow without touching callers.
+/// Everything the relay keeps: users (with password hashes), tenants, grants, the ids of
+/// tickets already redeemed, and the site's sessions. One protocol, so a PostgreSQL store
+/// for a relay fleet (ROADMAP "Relay fleet") can follow without touching callers.
 public protocol RelayStore: Sendable {
     // Sign-in and the company list (relay web).
     /// True when `password` is `user`'s. Takes as long for an unknown user as for a
@@ -40,7 +40,26 @@ public protocol RelayStore: Sendable {
     /// Readiness: the store answers.
     func ping() async throws
 
-    // Administration (`relay user|tenant|grant|revoke`).
+    // Sessions of the relay's site (its `PersistDriver`). `key` is the cookie's secret
+    // id: a store keeps only its SHA-256 (`StoredSession.keyHash`), and finds a session
+    // by hashing the key it is given, so a leaked store holds no usable session id.
+    /// Stores `session` under `key`, dropping expired sessions and the user's oldest
+    /// beyond `StoredSession.maxPerUser`. With `replace` false, a live session under the
+    /// same key stays and the result is false. Also false (nothing stored) when the user
+    /// does not exist (removed meanwhile).
+    func putSession(key: String, _ session: StoredSession, replace: Bool) async throws -> Bool
+    /// The live (unexpired) session under `key`.
+    func session(key: String) async throws -> StoredSession?
+    func removeSession(key: String) async throws
+    /// Ends every session of `user` (`removeUser` and `setPassword` do it too); how many.
+    @discardableResult
+    func removeSessions(user: String) async throws -> Int
+    /// Drops expired sessions; how many.
+    @discardableResult
+    func pruneSessions() async throws -> Int
+
+    // Administration (`relay user|tenant|grant|revoke`). Removing a user or setting a
+    // new password ends the user's sessions in the same statement.
     func addUser(_ name: String, password: String) async throws
     func setPassword(_ name: String, password: String) async throws
     func removeUser(_ name: String) async throws

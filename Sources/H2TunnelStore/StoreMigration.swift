@@ -40,6 +40,28 @@ struct StoreMigration: Sendable {
             """,
             "CREATE INDEX redeemed_tickets_by_expiry ON redeemed_tickets(expires)",
         ]),
+        // Sessions of the relay's site, so a restart keeps everyone signed in and relays
+        // sharing a store share them. The key is SHA-256 of the cookie's id, never the id.
+        // A session belongs to a user: removing the user removes it (foreign key), and a
+        // new password removes it (trigger), in the statement that makes the change.
+        StoreMigration(version: 2, statements: [
+            """
+            CREATE TABLE sessions (
+                key_hash BLOB PRIMARY KEY CHECK (length(key_hash) = 32),
+                user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                value BLOB NOT NULL,
+                expires INTEGER NOT NULL,
+                created_at INTEGER NOT NULL
+            ) STRICT
+            """,
+            "CREATE INDEX sessions_by_expiry ON sessions(expires)",
+            "CREATE INDEX sessions_by_user ON sessions(user_id)",
+            """
+            CREATE TRIGGER sessions_end_on_new_password AFTER UPDATE OF password_hash ON users
+            WHEN NEW.password_hash IS NOT OLD.password_hash
+            BEGIN DELETE FROM sessions WHERE user_id = NEW.id; END
+            """,
+        ]),
     ]
 
     static var latest: Int { all.last?.version ?? 0 }
