@@ -19,6 +19,10 @@ public struct ConnectProbe: Sendable {
     public func run(output: ProbeOutput, group: EventLoopGroup) async throws {
         let (connection, _) = try await ProbeConnection.open(target, options: options, output: output, group: group)
         let loop = connection.channel.eventLoop
+        guard !connection.rolesReversed else {
+            throw ProbeError(.protocol, "the peer is the HTTP/2 client here (the relay's agent endpoint), so h2probe " +
+                             "cannot open a stream to it; `h2probe ping` works")
+        }
         // nghttp2's client does not check this itself: without it the server would answer RST_STREAM.
         guard try await loop.submit({ connection.handler.acceptsExtendedConnect }).get() else {
             throw ProbeError(.protocol, "the server does not allow extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL is not 1)")

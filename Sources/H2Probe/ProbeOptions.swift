@@ -3,6 +3,10 @@ import Foundation
 /// Where to connect and how to trust it; shared by every h2probe mode.
 public struct ProbeOptions: Sendable {
     public var cacert: String?
+    /// Our client certificate chain and key (PEM), for endpoints that require mTLS such
+    /// as the relay's agent endpoint.
+    public var certificate: String?
+    public var key: String?
     public var insecure = false
     /// `HOST:PORT:ADDR` entries, as curl's --resolve.
     public var resolve: [String] = []
@@ -12,7 +16,9 @@ public struct ProbeOptions: Sendable {
 
     public init() {}
 
-    /// The address to dial for `host:port`, honouring --resolve.
+    /// The address to dial for `host:port`, honouring --resolve; names under `.localhost`
+    /// are loopback without asking DNS (RFC 6761 §6.3), as curl and Chromium do, so
+    /// `acme.tunnel.localhost` needs no --resolve (127.0.0.1 first, then ::1).
     func address(host: String, port: Int) -> String {
         for entry in resolve {
             let parts = entry.split(separator: ":", maxSplits: 2).map(String.init)
@@ -20,7 +26,14 @@ public struct ProbeOptions: Sendable {
                 return parts[2].trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
             }
         }
-        return host
+        return Self.isLocalhostName(host) ? "127.0.0.1" : host
+    }
+
+    /// `localhost` itself or any name under it, ignoring case and a trailing dot.
+    static func isLocalhostName(_ host: String) -> Bool {
+        var name = host.lowercased()
+        if name.hasSuffix(".") { name.removeLast() }
+        return name == "localhost" || name.hasSuffix(".localhost")
     }
 }
 

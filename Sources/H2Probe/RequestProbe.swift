@@ -20,6 +20,16 @@ public struct RequestProbe: Sendable {
     public func run(output: ProbeOutput, group: EventLoopGroup) async throws {
         let (connection, timing) = try await ProbeConnection.open(target, options: options, output: output, group: group)
         let loop = connection.channel.eventLoop
+        if connection.rolesReversed {
+            // The peer is the HTTP/2 client (the relay's agent endpoint): a server cannot
+            // send a request, so the dump ends with its SETTINGS and an explanation.
+            output.set("rolesReversed", true)
+            output.line("no request sent: this endpoint sends requests rather than answering them " +
+                        "(the relay's agent endpoint); its SETTINGS are above; `h2probe ping` measures round trips here")
+            try? await loop.submit { connection.handler.drain() }.get()
+            try? await connection.channel.closeFuture.get()
+            return
+        }
         let collector = ResponseCollector(eventLoop: loop) { output.elapsed }
         let mode = output.mode
         collector.onData = { data in

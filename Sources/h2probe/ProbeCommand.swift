@@ -14,13 +14,16 @@ struct ProbeCommand: AsyncParsableCommand {
         commandName: "h2probe",
         abstract: "Shows what an HTTP/2 endpoint, an H2Tunnel relay or an agent really says, frame by frame.",
         discussion: """
-            Exit codes: 0 ok, 2 cannot connect, 3 TLS failure, 4 HTTP/2 protocol failure,
-            5 timeout, 6 negative verdict (route refused, agent unhealthy), 64 usage.
+            Exit codes: 0 ok, 2 cannot connect, 3 TLS failure, 4 HTTP/2 protocol failure
+            (also: the server speaks TLS but not HTTP/2), 5 timeout, 6 negative verdict
+            (route refused, agent unhealthy), 64 usage.
+            Names under .localhost are dialled on loopback (127.0.0.1, then ::1), as curl does.
 
             Examples:
               h2probe https://nghttp2.example/ --cacert ca.pem
               h2probe http://127.0.0.1:8080/ --json               (h2c, prior knowledge)
               h2probe ping https://relay.example.com/ --count 20
+              h2probe ping https://agents.relay.localhost:8443/ --cert agent.pem --key agent.key --cacert ca.pem
               echo hello | h2probe connect https://acme.tunnel.example/ --protocol h2tunnel-tls
               h2probe route acme.tunnel.example --via relay.example.com:443 --relay-hostname relay.example.com
               h2probe relay --listen 127.0.0.1:8443 --cert relay.pem --key relay.key --agent-ca agent-ca.pem
@@ -48,6 +51,19 @@ struct ProbeCommand: AsyncParsableCommand {
             StandardStream.error.write("h2probe: usage error: \(message)\n")
             Glibc.exit(64)
         }
+    }
+}
+
+/// A client certificate (mTLS), e.g. an agent's for the relay's agent endpoint. Not in
+/// CommonOptions: `h2probe relay` has its own --cert/--key (its server certificate).
+struct ClientCertificateOptions: ParsableArguments {
+    @Option(help: "Client certificate (PEM chain) to present, e.g. an agent certificate for the relay's agent endpoint.") var cert: String?
+    @Option(help: "Its private key (PEM).") var key: String?
+
+    func apply(to options: inout ProbeOptions) throws {
+        guard (cert == nil) == (key == nil) else { throw ValidationError("--cert and --key go together") }
+        options.certificate = cert
+        options.key = key
     }
 }
 
@@ -109,9 +125,12 @@ struct Request: AsyncParsableCommand {
     @Option(name: [.customShort("H"), .long], help: "Extra header, 'Name: value' (repeatable).") var header: [String] = []
     @Option(help: "Request body.") var data: String?
     @OptionGroup var common: CommonOptions
+    @OptionGroup var client: ClientCertificateOptions
 
     func run() async throws {
-        var probe = RequestProbe(target: try target(url), options: common.options)
+        var options = common.options
+        try client.apply(to: &options)
+        var probe = RequestProbe(target: try target(url), options: options)
         probe.method = method
         probe.headers = try header.map { line in
             guard let colon = line.firstIndex(of: ":") else { throw ValidationError("header must be 'Name: value': \(line)") }
@@ -120,7 +139,7 @@ struct Request: AsyncParsableCommand {
         }
         probe.data = data
         let finalProbe = probe
-        try await execute(common.options) { try await finalProbe.run(output: $0, group: $1) }
+        try await execute(options) { try await finalProbe.run(output: $0, group: $1) }
     }
 }
 
@@ -129,10 +148,13 @@ struct Ping: AsyncParsableCommand {
     @Argument var url: String
     @Option(help: "How many PINGs.") var count = 10
     @OptionGroup var common: CommonOptions
+    @OptionGroup var client: ClientCertificateOptions
 
     func run() async throws {
-        let probe = PingProbe(target: try target(url), count: max(1, count), options: common.options)
-        try await execute(common.options) { try await probe.run(output: $0, group: $1) }
+        var options = common.options
+        try client.apply(to: &options)
+        let probe = PingProbe(target: try target(url), count: max(1, count), options: options)
+        try await execute(options) { try await probe.run(output: $0, group: $1) }
     }
 }
 
@@ -143,9 +165,11 @@ struct Connect: AsyncParsableCommand {
     @Argument var url: String
     @Option(name: .customLong("protocol"), help: "The :protocol token.") var protocolToken: String
     @OptionGroup var common: CommonOptions
+    @OptionGroup var client: ClientCertificateOptions
 
     func run() async throws {
         var options = common.options
+        try client.apply(to: &options)
         if options.output == .text { options.output = .quiet }   // stdout carries the stream
         let probe = ConnectProbe(target: try target(url), protocolToken: protocolToken, options: options)
         try await execute(options, jsonToStandardError: true) { try await probe.run(output: $0, group: $1) }
