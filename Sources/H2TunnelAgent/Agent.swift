@@ -112,7 +112,13 @@ public final class Agent: Sendable {
         logger.info("agent draining", metadata: ["connections": "\(sessions.count)"])
         for entry in sessions { entry.session.drain(on: entry.channel.eventLoop) }
         let closed = EventLoopFuture.andAllComplete(sessions.map { $0.channel.closeFuture }, on: group.any())
-        await firstOf(closed, orAfter: configuration.gracePeriod)
+        await DrainProgress.wait(for: closed, grace: configuration.gracePeriod, logger: logger) {
+            var open = 0
+            for entry in sessions {
+                open += (try? await entry.channel.eventLoop.submit { entry.session.handler?.openStreamCount ?? 0 }.get()) ?? 0
+            }
+            return open
+        }
         for entry in sessions { entry.channel.close(promise: nil) }
         await front?.shutdown()
         try? await group.shutdownGracefully()

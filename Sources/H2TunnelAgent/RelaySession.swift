@@ -31,7 +31,11 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
     /// ready: it must not start taking browsers while the agent stops.
     func drain(on loop: EventLoop) {
         loop.execute {
-            if let handler = self.handler, self.wasReady { handler.drain() } else { self.drainWhenReady = true }
+            if let handler = self.handler, self.wasReady {
+                handler.drain(closingIdleStreams: true)
+            } else {
+                self.drainWhenReady = true
+            }
         }
     }
 
@@ -40,7 +44,7 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
     func connectionDidBecomeReady(_ connection: HTTP2ConnectionHandler) {
         wasReady = true
         if drainWhenReady {
-            connection.drain()
+            connection.drain(closingIdleStreams: true)
             return
         }
         agent.sessionReady(self)

@@ -72,6 +72,8 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     var receiveBudget: ReceiveBudget
     /// The next look for stalled streams, scheduled only while over the receive budget.
     var stallCheck: Scheduled<Void>?
+    /// The next idle sweep of a drain that closes idle streams (`drain(closingIdleStreams:)`).
+    var idleSweep: Scheduled<Void>?
 
     public init(role: Role, settings: HTTP2Settings, eventLoop: EventLoop, delegate: HTTP2ConnectionDelegate?) {
         self.role = role
@@ -192,10 +194,13 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     }
 
     /// Stops new streams, tells the peer (GOAWAY, RFC 9113 §6.8) and closes once the open
-    /// streams have finished.
-    public func drain() {
+    /// streams have finished. `closingIdleStreams` (a process stopping): streams idle for a
+    /// sweep interval are closed too, rather than waited for (`sweepIdleStreams`).
+    public func drain(closingIdleStreams: Bool = false) {
         eventLoop.preconditionInEventLoop()
-        guard let session, !isDraining, !isClosed else { return }
+        guard let session, !isClosed else { return }
+        if closingIdleStreams, idleSweep == nil { sweepIdleStreams() }
+        guard !isDraining else { return }
         isDraining = true
         let last = role == .server ? nghttp2_session_get_last_proc_stream_id(session) : 0
         _ = nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, HTTP2ErrorCode.noError, nil, 0)
@@ -388,6 +393,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         case .data(let id, let data):
             guard let stream = streams[id] else { return }
             hold(data.readableBytes, for: stream)
+            stream.activity &+= 1
             stream.delegate?.stream(stream, didReceiveData: data)
         case .end(let id):
             guard let stream = streams[id] else { return }
@@ -461,6 +467,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         pingTask?.cancel()
         pingDeadline?.cancel()
         stallCheck?.cancel()
+        idleSweep?.cancel()
         let lost = streams.values
         streams = [:]
         let pings = pingsInFlight

@@ -36,6 +36,10 @@ public final class HTTP2Stream: @unchecked Sendable {
     /// Bytes held here when the round started: a reader behind its sender.
     var heldAtRoundStart = 0
     public internal(set) var isClosed = false
+    /// Bumped by every DATA in or out; a drain's idle sweep resets a stream whose count
+    /// stood still for a whole sweep interval (`HTTP2ConnectionHandler.sweepIdleStreams`).
+    var activity = 0
+    var activityAtSweep = -1
     /// We asked for RST_STREAM; it may still wait in nghttp2's queue.
     var resetRequested = false
     /// Server role: a response was submitted.
@@ -60,6 +64,7 @@ public final class HTTP2Stream: @unchecked Sendable {
         submitHeldResponse()
         outbound.append(data)
         outboundBytes += data.readableBytes
+        activity &+= 1
         // Once not writable, only `send` (the queue drained below the low watermark) makes
         // it writable again, with the event that resumes the source: a write landing while
         // the queue is between the watermarks must not clear it silently.

@@ -108,11 +108,12 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
         }
     }
 
-    /// Relay shutdown: GOAWAY, then the connection closes once its streams are done.
+    /// Relay shutdown: GOAWAY, idle tunnels closed at once, then the connection closes
+    /// once its busy streams are done.
     func drain() {
         eventLoop.execute {
             self.shared.withLockedValue { $0.healthy = false; $0.draining = true }
-            self.handler?.drain()
+            self.handler?.drain(closingIdleStreams: true)
         }
     }
 

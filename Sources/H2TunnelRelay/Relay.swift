@@ -87,7 +87,10 @@ public final class Relay: Sendable {
                                                  "grace": "\(configuration.gracePeriod.nanoseconds / 1_000_000_000)s"])
         for link in links { link.drain() }
         let all = EventLoopFuture.andAllComplete(links.map(\.closeFuture), on: group.any())
-        await firstOf(all, orAfter: configuration.gracePeriod)
+        let registry = self.registry
+        await DrainProgress.wait(for: all, grace: configuration.gracePeriod, logger: logger) {
+            registry.all.reduce(0) { $0 + $1.openStreams }
+        }
         for link in registry.all { link.forceClose() }
         catalog?.stop()
         site.withLockedValue { $0 }?.shutdown()
