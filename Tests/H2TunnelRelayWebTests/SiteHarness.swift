@@ -3,6 +3,7 @@ import H2TunnelStore
 import H2TunnelTickets
 import Hummingbird
 import HummingbirdTesting
+import Logging
 @testable import H2TunnelRelayWeb
 
 /// Which tenants have an agent now, set by the test (the relay's `AgentRegistry` plays
@@ -23,6 +24,13 @@ struct SiteHarness {
     /// Runs `body` against the site's router, then closes and deletes the store.
     static func run(limiter: SignInRateLimiter = SignInRateLimiter(), publicPort: Int? = 8443,
                     _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        try await runWithStore(limiter: limiter, publicPort: publicPort) { client, _ in try await body(client) }
+    }
+
+    /// Runs `body` against the site's router with the store at hand (what `relay user|grant|…`
+    /// would change from another process), then closes and deletes the store.
+    static func runWithStore(limiter: SignInRateLimiter = SignInRateLimiter(), publicPort: Int? = 8443,
+                             _ body: @Sendable (any TestClientProtocol, SQLiteRelayStore) async throws -> Void) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("h2t-web-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -36,17 +44,26 @@ struct SiteHarness {
             try await store.addTenant(Tenant(id: "initech", name: "Initech"))
             try await store.grant(user: "alice", tenant: "acme")
             try await store.grant(user: "alice", tenant: "globex")
-            let presence = FixedPresence(online: ["acme"], seen: ["globex": Date().addingTimeInterval(-7200)])
-            let router = SiteRouter.build(
-                store: store, issuer: try await TicketIssuer(privateKeyPEM: TestKeys.signingKey), presence: presence,
-                settings: SiteSettings(hostname: "relay.localhost", tenantDomain: tenantDomain, publicPort: publicPort),
-                limiter: limiter, sessions: MemoryPersistDriver())
-            try await Application(router: router).test(.router, body)
+            let router = try await self.router(store: store, limiter: limiter, publicPort: publicPort)
+            try await Application(router: router).test(.router) { client in try await body(client, store) }
             try await store.close()
         } catch {
             try? await store.close()
             throw error
         }
+    }
+
+    /// The site's router on `store`, sessions in the store as in the relay (a second
+    /// router on the same store plays a restarted relay, or another relay of a fleet).
+    static func router(store: any RelayStore, limiter: SignInRateLimiter = SignInRateLimiter(),
+                       publicPort: Int? = 8443) async throws -> Router<SiteRequestContext> {
+        let presence = FixedPresence(online: ["acme"], seen: ["globex": Date().addingTimeInterval(-7200)])
+        let settings = SiteSettings(hostname: "relay.localhost", tenantDomain: tenantDomain, publicPort: publicPort)
+        return SiteRouter.build(
+            store: store, issuer: try await TicketIssuer(privateKeyPEM: TestKeys.signingKey), presence: presence,
+            settings: settings, limiter: limiter,
+            sessions: StoreSessionDriver(store: store, maxLifetime: settings.sessionLifetime,
+                                         logger: Logger(label: "test-sessions")))
     }
 }
 
