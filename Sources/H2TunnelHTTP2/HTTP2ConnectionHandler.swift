@@ -74,6 +74,8 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     var stallCheck: Scheduled<Void>?
     /// The next idle sweep of a drain that closes idle streams (`drain(closingIdleStreams:)`).
     var idleSweep: Scheduled<Void>?
+    /// The next look for streams the peer's shut window holds up, armed while bytes wait.
+    var windowCheck: Scheduled<Void>?
 
     public init(role: Role, settings: HTTP2Settings, eventLoop: EventLoop, delegate: HTTP2ConnectionDelegate?) {
         self.role = role
@@ -468,6 +470,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         pingDeadline?.cancel()
         stallCheck?.cancel()
         idleSweep?.cancel()
+        windowCheck?.cancel()
         let lost = streams.values
         streams = [:]
         let pings = pingsInFlight

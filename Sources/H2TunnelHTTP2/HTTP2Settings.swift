@@ -22,6 +22,10 @@ public struct HTTP2Settings: Sendable {
     /// Over the receive budget, a stream that holds bytes and has written none of them
     /// onward for this long is reset (CANCEL): it is what keeps the others waiting.
     public var stallTimeout: TimeAmount = .seconds(5)
+    /// A stream whose queued bytes could not move because the peer kept its window shut
+    /// (0) this long is reset (CANCEL): a peer that never opens a window would otherwise
+    /// pin the queue, up to `streamHighWatermark`, for good (`checkPeerWindows`). nil: never.
+    public var peerWindowTimeout: TimeAmount?
     /// SETTINGS_MAX_FRAME_SIZE we advertise, and the most we put in one DATA frame when the
     /// peer allows it: a quarter as many frames (headers, callbacks, events) per byte as the
     /// 16 KiB default, while a frame still takes only ~0.1 ms of a 1 GB/s link, so streams

@@ -40,6 +40,11 @@ public final class HTTP2Stream: @unchecked Sendable {
     /// stood still for a whole sweep interval (`HTTP2ConnectionHandler.sweepIdleStreams`).
     var activity = 0
     var activityAtSweep = -1
+    /// DATA frames sent, and their count and whether the peer's window held the queue
+    /// shut at the last window check (`HTTP2ConnectionHandler.checkPeerWindows`).
+    var framesSent = 0
+    var framesSentAtCheck = -1
+    var shutAtCheck = false
     /// We asked for RST_STREAM; it may still wait in nghttp2's queue.
     var resetRequested = false
     /// Server role: a response was submitted.
@@ -62,6 +67,7 @@ public final class HTTP2Stream: @unchecked Sendable {
         eventLoop.preconditionInEventLoop()
         guard !isClosed, !endRequested, data.readableBytes > 0 else { return }
         submitHeldResponse()
+        if outboundBytes == 0 { connection.watchPeerWindows() }
         outbound.append(data)
         outboundBytes += data.readableBytes
         activity &+= 1
@@ -161,6 +167,7 @@ public final class HTTP2Stream: @unchecked Sendable {
             if head.readableBytes == 0 { outbound.removeFirst() } else { outbound[outbound.startIndex] = head }
         }
         outboundBytes -= length - left
+        framesSent &+= 1
         if !wasWritable && outboundBytes <= connection.settings.streamLowWatermark {
             wasWritable = true
             connection.enqueue(.writable(id))

@@ -15,6 +15,13 @@ public protocol HTTP2StreamDelegate: AnyObject {
     func streamDidClose(_ stream: HTTP2Stream, errorCode: UInt32)
     /// `stream.isWritable` changed: the source feeding it may read again (or should pause).
     func streamWritabilityChanged(_ stream: HTTP2Stream)
+    /// The stream is about to be reset (CANCEL): its peer kept its window shut for
+    /// `HTTP2Settings.peerWindowTimeout` while `queuedBytes` waited. For the log.
+    func streamWillResetForShutWindow(_ stream: HTTP2Stream, queuedBytes: Int)
+}
+
+extension HTTP2StreamDelegate {
+    public func streamWillResetForShutWindow(_ stream: HTTP2Stream, queuedBytes: Int) {}
 }
 
 /// What happens on a connection as a whole, on its event loop.

@@ -64,6 +64,9 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     public var sendTimeout: TimeAmount?
     /// Told on the channel's loop when the send timeout reset the socket, for the log.
     public var onSendTimeout: (() -> Void)?
+    /// Told on the stream's loop, with the bytes queued, when the stream's peer kept its
+    /// window shut for `HTTP2Settings.peerWindowTimeout` and the stream is reset, for the log.
+    public var onPeerStoppedReading: ((Int) -> Void)?
     /// Told once, on the channel's loop, right after the first bytes from the stream were
     /// flushed to the socket (the relay: the ServerHello flight). Set before `attach(channel:)`.
     public var afterFirstWrite: ((Channel) -> Void)?
@@ -248,6 +251,10 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     public func streamWritabilityChanged(_ stream: HTTP2Stream) {
         guard stream.isWritable else { return }
         onChannel { self.resumeReading() }
+    }
+
+    public func streamWillResetForShutWindow(_ stream: HTTP2Stream, queuedBytes: Int) {
+        onPeerStoppedReading?(queuedBytes)
     }
 
     // MARK: Channel events (channel loop), from SpliceChannelHandler

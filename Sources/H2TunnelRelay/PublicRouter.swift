@@ -151,6 +151,10 @@ final class PublicRouter: Sendable {
             logger.warning("tunnel reset: browser stopped reading", metadata: [
                 "reason": "send timeout", "remote": "\(remote)", "host": "\(host)"])
         }
+        splice.onPeerStoppedReading = { queued in
+            logger.warning("tunnel reset: agent stopped reading", metadata: [
+                "reason": "window shut for the send timeout", "queued": "\(queued)", "remote": "\(remote)", "host": "\(host)"])
+        }
         try replay(bytes, context: context, sniffer: sniffer, into: [SpliceChannelHandler(splice: splice)])
         link.openTunnel(splice: splice, authority: host, browser: remote) { reason in
             logger.warning("browser refused", metadata: ["reason": "\(reason)", "remote": "\(remote)", "host": "\(host)"])
