@@ -114,6 +114,10 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
             logger.warning("tunnel reset: app stopped reading", metadata: [
                 "reason": "send timeout", "stream": "\(streamID)", "browser": "\(browser)"])
         }
+        splice.idleTimeout = agent.configuration.idleTimeout
+        splice.onIdleTimeout = { [logger, streamID = stream.id] in
+            logger.info("tunnel reset: idle", metadata: ["stream": "\(streamID)", "browser": "\(browser)"])
+        }
         splice.attach(stream: stream)
         let logger = self.logger
         let streamID = stream.id

@@ -67,6 +67,14 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     /// Told on the stream's loop, with the bytes queued, when the stream's peer kept its
     /// window shut for `HTTP2Settings.peerWindowTimeout` and the stream is reset, for the log.
     public var onPeerStoppedReading: ((Int) -> Void)?
+    /// A tunnel that carries no byte either way for this long is reset (the agent's
+    /// `--idle-timeout`): a browser that opened a connection and went quiet must not hold a
+    /// stream, and the agent's TLS state for it, for good. Checked every half timeout, so a
+    /// tunnel goes after 1 to 1.5 times it; bytes waiting for a slow socket are not idle.
+    /// nil: never. Set before `attach(channel:)`.
+    public var idleTimeout: TimeAmount?
+    /// Told on the channel's loop when the idle timeout reset the tunnel, for the log.
+    public var onIdleTimeout: (() -> Void)?
     /// Told once, on the channel's loop, right after the first bytes from the stream were
     /// flushed to the socket (the relay: the ServerHello flight). Set before `attach(channel:)`.
     public var afterFirstWrite: ((Channel) -> Void)?
@@ -103,6 +111,12 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     private var lastSendProgress = NIODeadline.uptimeNanoseconds(0)
     /// At most one pending send-timeout check, re-armed once per timeout, not per write.
     private var sendCheck: Scheduled<Void>?
+    /// Reads and writes on the socket, their count at the last idle check, and how many
+    /// checks in a row found it unchanged.
+    private var channelActivity = 0
+    private var activityAtIdleCheck = 0
+    private var quietIdleChecks = 0
+    private var idleCheck: Scheduled<Void>?
     /// The stream ends by itself after a TLS alert; closing the socket must not reset it.
     private var streamEndsItself = false
 
@@ -129,6 +143,7 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     public func attach(channel: Channel) {
         channelLoop.preconditionInEventLoop()
         self.channel = channel
+        armIdleCheck()
         let held = heldForChannel
         heldForChannel = []
         for item in held { writeToChannel(item.data, consume: item.consume) }
@@ -260,6 +275,7 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     // MARK: Channel events (channel loop), from SpliceChannelHandler
 
     func channelRead(_ batch: [ByteBuffer]) {
+        channelActivity &+= 1
         onStream { self.sendToStream(batch) }
     }
 
@@ -312,6 +328,8 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
         channelDone = true
         channel = nil
         sendCheck?.cancel()
+        idleCheck?.cancel()
+        idleCheck = nil
         sendCheck = nil
         if !inputEnded && clean && outputEnded {
             inputEnded = true
@@ -337,6 +355,7 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
             return
         }
         let promise = channelLoop.makePromise(of: Void.self)
+        channelActivity &+= 1
         for (index, buffer) in buffers.enumerated() {
             bytesSubmitted += buffer.readableBytes
             channel.write(buffer, promise: index == buffers.count - 1 ? promise : nil)
@@ -384,6 +403,26 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
         let waited = NIODeadline.now() - lastSendProgress
         guard waited >= sendTimeout else { return armSendCheck(in: sendTimeout - waited) }
         onSendTimeout?()
+        channelFailed()
+        resetChannel()
+    }
+
+    private func armIdleCheck() {
+        guard let idleTimeout, idleCheck == nil, !channelDone else { return }
+        idleCheck = channelLoop.scheduleTask(in: .nanoseconds(idleTimeout.nanoseconds / 2)) {
+            self.idleCheck = nil
+            self.checkIdle()
+        }
+    }
+
+    private func checkIdle() {
+        guard channel != nil else { return }
+        // Reading paused is waiting for the stream's peer, not idleness.
+        let quiet = channelActivity == activityAtIdleCheck && batchesDone == batchesWritten && !readPaused
+        activityAtIdleCheck = channelActivity
+        quietIdleChecks = quiet ? quietIdleChecks + 1 : 0
+        guard quietIdleChecks >= 2 else { return armIdleCheck() }
+        onIdleTimeout?()
         channelFailed()
         resetChannel()
     }

@@ -55,13 +55,16 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("handshake-timeout"),
             help: "Seconds a browser has to finish its TLS handshake inside a tcp:// or http:// tunnel before the tunnel is reset (default 10).")
     var handshakeTimeout: Double?
+    @Option(name: .customLong("idle-timeout"),
+            help: "Seconds a tunnel may carry nothing either way before it is reset (default 300, 0: never).")
+    var idleTimeout: Double?
     @Option(help: "Event-loop threads (default 1).") var threads: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error (default info).") var logLevel: String?
 
     static let keys: Set<String> = ["relay", "relay-hostname", "relay-ca", "cert", "key", "tenant-cert", "tenant-key",
                                     "upstream", "reconnect-base", "reconnect-max", "ping-interval", "ping-timeout",
                                     "grace-period", "log-level", "threads", "tcp-keepalive", "send-timeout",
-                                    "tenant-name", "relay-public-key", "relay-url", "session-lifetime", "handshake-timeout"]
+                                    "tenant-name", "relay-public-key", "relay-url", "session-lifetime", "handshake-timeout", "idle-timeout"]
 
     func run() async throws {
         SocketTuning.tuneAllocator()
@@ -138,6 +141,7 @@ struct Run: AsyncParsableCommand {
         configuration.tcpKeepAlive = Int(try file.double("tcp-keepalive", flag: tcpKeepAlive.map(Double.init), default: 60, in: 0...7200).rounded(.up))
         configuration.sendTimeout = try file.secondsOrNever("send-timeout", flag: sendTimeout, default: 60)
         configuration.handshakeTimeout = .fractionalSeconds(try file.double("handshake-timeout", flag: handshakeTimeout, default: 10, in: 0.1...3600))
+        configuration.idleTimeout = try file.secondsOrNever("idle-timeout", flag: idleTimeout, default: 300)
         configuration.http2.pingInterval = .fractionalSeconds(try file.double("ping-interval", flag: pingInterval, default: 15, in: 0.1...3600))
         configuration.http2.pingTimeout = .fractionalSeconds(try file.double("ping-timeout", flag: pingTimeout, default: 10, in: 0.1...3600))
         return configuration

@@ -16,7 +16,7 @@ import pytest
 
 import http_front as hf
 from cluster import wait_until
-from tlsclient import client_hello, read_until_closed
+from tlsclient import client_hello, connect, read_head, read_until_closed
 
 HOST = "acme.tunnel.localhost"
 
@@ -94,3 +94,31 @@ def test_tunnels_per_address_are_capped_and_counted_back_down(procs, demo_app):
     # Back to 0: exactly two fit again (a leaked count would refuse the second).
     for sock in fill_and_overflow():
         sock.close()
+
+
+def keepalive_get(sock):
+    sock.sendall(f"GET /bytes/100 HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+    status, headers, body = read_head(sock)
+    assert status == 200
+    while len(body) < int(headers["content-length"]):
+        body += sock.recv(65536)
+
+
+def test_idle_tunnel_is_reset_and_a_busy_one_kept(procs, pki, demo_app):
+    relay = procs.relay()
+    agent = procs.agent(relay, demo_app.upstream, extra=["--idle-timeout", "1"])
+    with connect(pki, relay.port, HOST) as busy:
+        # A request every 0.3 s for 3 s: never idle for a second.
+        for _ in range(10):
+            keepalive_get(busy)
+            time.sleep(0.3)
+        keepalive_get(busy)
+    with connect(pki, relay.port, HOST) as idle:
+        keepalive_get(idle)
+        started = time.monotonic()
+        _, outcome = read_until_closed(idle, 10)
+        waited = time.monotonic() - started
+    assert outcome in ("reset", "eof"), outcome
+    assert 0.9 <= waited < 4, waited
+    agent.proc.wait_stderr(r"tunnel reset: idle", 5)
+    wait_until(lambda: open_streams(relay) == 0, 10, "the idle tunnel gone")
