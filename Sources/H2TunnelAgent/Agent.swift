@@ -155,7 +155,10 @@ public final class Agent: Sendable {
                     let tls = TLSHandler(connection: try TLSConnection(context: relayContext, serverName: configuration.relayHostname))
                     try channel.pipeline.syncOperations.addHandlers([
                         tls, TLSHandshakeGate(alpn: TunnelProtocol.alpn, onRefused: { reason in
-                            logger.warning("cannot connect to relay", metadata: ["reason": "\(reason)"])
+                            let relay = "\(configuration.relayHost):\(configuration.relayPort)"
+                            logger.warning("cannot connect to relay", metadata: [
+                                "reason": "\(reason)",
+                                "hint": "\(RelayDialHint.refused(reason, relay: relay, hostname: configuration.relayHostname))"])
                         }, onReady: { _, context in
                             // Roles reversed: the agent is the HTTP/2 server (wire contract v1, §2).
                             let handler = HTTP2ConnectionHandler(role: .server, settings: configuration.http2,
@@ -184,7 +187,8 @@ public final class Agent: Sendable {
                     channel.closeFuture.whenComplete { _ in self.sessionClosed(id: id) }
                 case .failure(let error):
                     self.state.withLockedValue { $0.dialing = false }
-                    logger.warning("cannot connect to relay", metadata: ["reason": "\(error)"])
+                    let relay = "\(configuration.relayHost):\(configuration.relayPort)"
+                    logger.warning("\(RelayDialHint.unreachable(error, relay: relay))")
                     self.scheduleReconnect()
                 }
             }

@@ -81,7 +81,16 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
     }
 
     func connectionDidClose(_ connection: HTTP2ConnectionHandler, reason: String?) {
-        logger.info("relay connection closed", metadata: ["reason": "\(reason ?? "drained")"])
+        if !wasReady, let reason {
+            // Closed before the relay's SETTINGS: whatever answered is not its agent endpoint
+            // (e.g. --relay-hostname names the relay's site, which speaks HTTP/2 as a server).
+            let configuration = agent.configuration
+            logger.warning("cannot connect to relay", metadata: [
+                "reason": "\(reason)",
+                "hint": "\(RelayDialHint.refused(reason, relay: "\(configuration.relayHost):\(configuration.relayPort)", hostname: configuration.relayHostname))"])
+        } else {
+            logger.info("relay connection closed", metadata: ["reason": "\(reason ?? "drained")"])
+        }
         handler = nil
     }
 

@@ -1,8 +1,11 @@
 import Foundation
 import Logging
 
-/// One line per event on stderr: `time level message key=value …`, so an operator can
-/// grep for a message and a test can wait for one.
+/// One line per event on stderr: `time level label: message key=value …` (logfmt), so an
+/// operator can grep for a message and a test can wait for one. A value with a space, a
+/// quote, an `=` or a control character is written in double quotes with `\"`, `\\` and
+/// `\n`-style escapes (the logfmt convention of go-logfmt and Heroku's logfmt), so
+/// `reason="PING not acknowledged"` stays one field for a parser.
 public struct KeyValueLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
@@ -16,16 +19,42 @@ public struct KeyValueLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = "\(Self.timestamp()) \(event.level) \(label): \(event.message)"
+        var line = "\(LogTimestamp.now()) \(event.level) \(label): \(event.message)"
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        for key in merged.keys.sorted() {
-            line += " \(key)=\(merged[key]!)"
+        for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
+            line += " \(key)=\(Self.quoted("\(value)"))"
         }
         line += "\n"
         StandardStream.error.write(line)
     }
 
-    private static func timestamp() -> String {
+    /// `value` as one logfmt value: bare when it has no space, quote, `=` or control
+    /// character (and is not empty), else quoted and escaped.
+    public static func quoted(_ value: String) -> String {
+        let needsQuotes = value.isEmpty || value.unicodeScalars.contains {
+            $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\\" || $0.value < 0x20 || $0.value == 0x7F
+        }
+        guard needsQuotes else { return value }
+        var out = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
+
+/// RFC 3339 timestamps with milliseconds, in UTC, for both log formats.
+enum LogTimestamp {
+    static func now() -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter.string(from: Date())

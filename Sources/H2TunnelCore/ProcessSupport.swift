@@ -70,22 +70,28 @@ private final class Termination: @unchecked Sendable {
     }
 }
 
-/// The process logger: key=value lines on stderr. A process that logs must survive its
-/// stderr going away, so broken pipes are ignored from here on; and it is a service, so
-/// SIGTERM and SIGINT start its graceful stop from here on (`armTermination`).
-public func makeLogger(label: String, level: String?) throws -> Logger {
+/// The process logger: logfmt lines on stderr, or JSON lines with `format` "json". A
+/// process that logs must survive its stderr going away, so broken pipes are ignored from
+/// here on; and it is a service, so SIGTERM and SIGINT start its graceful stop from here
+/// on (`armTermination`).
+public func makeLogger(label: String, level: String?, format: String? = nil) throws -> Logger {
     StandardStream.ignoreBrokenPipes()
     armTermination()
     let parsed: Logger.Level
     if let level {
         guard let value = Logger.Level(rawValue: level) else {
-            throw ConfigFile.Error(description: "unknown log level '\(level)'")
+            throw ConfigFile.Error(description: "--log-level must be trace, debug, info, notice, warning, error or critical, not '\(level)'")
         }
         parsed = value
     } else {
         parsed = .info
     }
-    var logger = Logger(label: label) { KeyValueLogHandler(label: $0) }
+    var logger: Logger
+    switch format ?? "logfmt" {
+    case "logfmt": logger = Logger(label: label) { KeyValueLogHandler(label: $0) }
+    case "json": logger = Logger(label: label) { JSONLogHandler(label: $0) }
+    default: throw ConfigFile.Error(description: "--log-format must be logfmt or json, not '\(format ?? "")'")
+    }
     logger.logLevel = parsed
     return logger
 }

@@ -54,6 +54,15 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     public var onResponse: ((HTTP2Headers) -> Bool)?
     /// Told once, on the stream's loop, when the stream is gone.
     public var onStreamClosed: ((UInt32) -> Void)?
+    /// Also told once, on the stream's loop, when the stream is gone, after `onStreamClosed`:
+    /// for the relay's access line, which reads the counters below.
+    public var onFinished: ((UInt32) -> Void)?
+    /// Bytes that came on the stream (to the socket) and from the socket (to the stream),
+    /// before any transform; read on the stream's loop.
+    public private(set) var bytesFromStream = 0
+    public private(set) var bytesFromChannel = 0
+    /// The socket failed or closed without a FIN (the browser or app reset it).
+    public private(set) var channelWasReset = false
     /// A socket that takes none of our output for this long (writes queued, none of them
     /// completed) is reset, and the stream with it: a browser that stopped reading a
     /// download (an app, an upload) would otherwise hold its queued bytes, up to a stream
@@ -183,6 +192,7 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     }
 
     public func stream(_ stream: HTTP2Stream, didReceiveData data: ByteBuffer) {
+        bytesFromStream += data.readableBytes
         var toChannel: ByteBuffer? = data
         var peerClosed = false
         if let transform {
@@ -243,6 +253,8 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     public func streamDidClose(_ stream: HTTP2Stream, errorCode: UInt32) {
         onStreamClosed?(errorCode)
         onStreamClosed = nil
+        onFinished?(errorCode)
+        onFinished = nil
         guard !streamDone else { return }
         streamDone = true
         self.stream = nil
@@ -276,7 +288,10 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
 
     func channelRead(_ batch: [ByteBuffer]) {
         channelActivity &+= 1
-        onStream { self.sendToStream(batch) }
+        onStream {
+            self.bytesFromChannel += batch.reduce(0) { $0 + $1.readableBytes }
+            self.sendToStream(batch)
+        }
     }
 
     func channelInputEnded() {
@@ -318,7 +333,10 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
 
     /// The socket failed or closed without a FIN (ECONNRESET): the far end gets a reset.
     func channelFailed() {
-        onStream { self.stream?.reset(HTTP2ErrorCode.connectError) }
+        onStream {
+            self.channelWasReset = true
+            self.stream?.reset(HTTP2ErrorCode.connectError)
+        }
     }
 
     /// `clean`: no socket error was seen. NIO closes a channel whose output we already

@@ -3,6 +3,7 @@ import H2TunnelHTTP2
 import H2TunnelRelayWeb
 import H2TunnelTLS
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
@@ -19,6 +20,8 @@ final class PublicRouter: Sendable {
     let catalog: TenantCatalog?
     private let siteContext: TLSContext
     private let agentContext: TLSContext
+    /// "browser refused" lines, rate-limited per reason.
+    private let refusals: RefusalLog
     private let tunnelsPerAddress: TunnelsPerAddress
 
     init(configuration: RelayConfiguration, registry: AgentRegistry, site: RelaySite, catalog: TenantCatalog? = nil,
@@ -28,6 +31,7 @@ final class PublicRouter: Sendable {
         self.site = site
         self.registry = registry
         self.logger = logger
+        refusals = RefusalLog(logger: logger)
         tunnelsPerAddress = TunnelsPerAddress(limit: configuration.maxTunnelsPerAddress)
         siteContext = try TLSContext(TLSConfiguration(
             role: .server, certificateChainPath: configuration.certificatePath,
@@ -147,9 +151,32 @@ final class PublicRouter: Sendable {
         if let quickAck = SocketTuning.quickAckOption {
             splice.afterFirstWrite = { channel in _ = try? channel.syncOptions?.setOption(quickAck, value: 1) }
         }
+        let sendTimedOut = NIOLockedValueBox(false)
         splice.onSendTimeout = {
+            sendTimedOut.withLockedValue { $0 = true }
             logger.warning("tunnel reset: browser stopped reading", metadata: [
                 "reason": "send timeout", "remote": "\(remote)", "host": "\(host)"])
+        }
+        // One access line per tunnel (issue 14, item 7): who, how much each way, how long,
+        // and how it ended. The stream closes after both halves did, so its end is the end.
+        let started = NIODeadline.now()
+        splice.onFinished = { [unowned splice] code in
+            let ended: String
+            if sendTimedOut.withLockedValue({ $0 }) {
+                ended = "send-timeout"
+            } else if code == HTTP2ErrorCode.noError {
+                ended = "fin"
+            } else if splice.channelWasReset {
+                ended = "reset-by-browser"
+            } else {
+                ended = "reset-by-agent"
+            }
+            let seconds = Double((NIODeadline.now() - started).nanoseconds) / 1e9
+            logger.info("tunnel closed", metadata: [
+                "tenant": "\(link.tenant)", "host": "\(host)", "remote": "\(remote)",
+                "bytes_up": "\(splice.bytesFromChannel)", "bytes_down": "\(splice.bytesFromStream)",
+                "duration": "\(String(format: "%.3f", seconds))s", "ended": "\(ended)",
+                "code": "\(code)"])
         }
         splice.onPeerStoppedReading = { queued in
             logger.warning("tunnel reset: agent stopped reading", metadata: [
@@ -180,6 +207,6 @@ final class PublicRouter: Sendable {
     func logRefusal(reason: String, detail: String?, remote: SocketAddress?) {
         var metadata: Logger.Metadata = ["reason": "\(reason)", "remote": "\(HostPort.describe(remote))"]
         if let detail { metadata["detail"] = "\(detail)" }
-        logger.info("browser refused", metadata: metadata)
+        refusals.refused(reason: reason, metadata: metadata)
     }
 }

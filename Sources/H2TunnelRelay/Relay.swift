@@ -41,7 +41,8 @@ public final class Relay: Sendable {
         let router = try PublicRouter(configuration: configuration, registry: registry, site: site, catalog: catalog,
                                       logger: logger)
         let timeout = configuration.clientHelloTimeout
-        let publicChannel = try await ServerBootstrap(group: group)
+        let publicChannel = try await ListenError.naming("--listen", host: configuration.listenHost,
+                                                         port: configuration.listenPort) { try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -56,13 +57,14 @@ public final class Relay: Sendable {
                     try channel.pipeline.syncOperations.addHandler(ClientHelloSniffer(router: router, timeout: timeout))
                 }
             }
-            .bind(host: configuration.listenHost, port: configuration.listenPort).get()
+            .bind(host: configuration.listenHost, port: configuration.listenPort).get() }
         channels.withLockedValue { $0.append(publicChannel) }
 
         var adminAddress: SocketAddress? = nil
         if let adminHost = configuration.adminHost {
             let registry = self.registry
-            let admin = try await ServerBootstrap(group: group)
+            let admin = try await ListenError.naming("--admin-listen", host: adminHost,
+                                                     port: configuration.adminPort) { try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -70,7 +72,7 @@ public final class Relay: Sendable {
                         try channel.pipeline.syncOperations.addHandler(AdminHandler(registry: registry))
                     }
                 }
-                .bind(host: adminHost, port: configuration.adminPort).get()
+                .bind(host: adminHost, port: configuration.adminPort).get() }
             channels.withLockedValue { $0.append(admin) }
             adminAddress = admin.localAddress
         }

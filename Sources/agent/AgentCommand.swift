@@ -60,10 +60,11 @@ struct Run: AsyncParsableCommand {
     var idleTimeout: Double?
     @Option(help: "Event-loop threads (default 1).") var threads: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error (default info).") var logLevel: String?
+    @Option(name: .customLong("log-format"), help: "logfmt (key=value lines) or json (one JSON object a line) (default logfmt).") var logFormat: String?
 
     static let keys: Set<String> = ["relay", "relay-hostname", "relay-ca", "cert", "key", "tenant-cert", "tenant-key",
                                     "upstream", "reconnect-base", "reconnect-max", "ping-interval", "ping-timeout",
-                                    "grace-period", "log-level", "threads", "tcp-keepalive", "send-timeout",
+                                    "grace-period", "log-level", "log-format", "threads", "tcp-keepalive", "send-timeout",
                                     "tenant-name", "relay-public-key", "relay-url", "session-lifetime", "handshake-timeout", "idle-timeout"]
 
     func run() async throws {
@@ -77,7 +78,8 @@ struct Run: AsyncParsableCommand {
             // Every stream of a relay connection lives on that connection's loop, so more loops
             // only serve the overlap of a drain; one avoids idle threads (docs/performance.md).
             threadCount = try file.threadCount(flag: threads, default: 1)
-            logger = try makeLogger(label: "agent", level: file.string("log-level", flag: logLevel))
+            logger = try makeLogger(label: "agent", level: file.string("log-level", flag: logLevel),
+                                    format: file.string("log-format", flag: logFormat))
             configuration = try makeConfiguration(file)
         } catch {
             throw ValidationError("\(error)")

@@ -54,6 +54,7 @@ struct Run: AsyncParsableCommand {
     var agentConnectionStreams: Int?
     @Option(help: "Event-loop threads (default: half the cores, at least 1).") var threads: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error (default info).") var logLevel: String?
+    @Option(name: .customLong("log-format"), help: "logfmt (key=value lines) or json (one JSON object a line) (default logfmt).") var logFormat: String?
     @Option(name: .customLong("signing-key"),
             help: "Ed25519 private key (PEM) that signs sign-in tickets (Tools/gen-pki makes signing.key); needed with --store.")
     var signingKey: String?
@@ -74,7 +75,7 @@ struct Run: AsyncParsableCommand {
 
     static let keys: Set<String> = ["listen", "hostname", "cert", "key", "agent-hostname", "agent-ca", "tenant-domain",
                                     "admin-listen", "client-hello-timeout", "ping-interval", "ping-timeout",
-                                    "grace-period", "log-level", "threads", "agent-connection-streams", "tcp-keepalive",
+                                    "grace-period", "log-level", "log-format", "threads", "agent-connection-streams", "tcp-keepalive",
                                     "send-timeout", "store", "signing-key", "public-port", "max-tunnels-per-address",
                                     "agent-deny-fingerprint", "agent-deny-file", "max-agent-connections-per-tenant"]
 
@@ -89,7 +90,8 @@ struct Run: AsyncParsableCommand {
             // A browser's bytes hop to its agent connection's loop; fewer loops mean fewer hops,
             // and the kernel's network stack needs cores too (docs/performance.md).
             threadCount = try file.threadCount(flag: threads, default: max(1, System.coreCount / 2))
-            logger = try makeLogger(label: "relay", level: file.string("log-level", flag: logLevel))
+            logger = try makeLogger(label: "relay", level: file.string("log-level", flag: logLevel),
+                                    format: file.string("log-format", flag: logFormat))
             configuration = try makeConfiguration(file)
         } catch {
             throw ValidationError("\(error)")

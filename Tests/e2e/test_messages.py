@@ -1,0 +1,65 @@
+"""Errors that tell the user what to do (issue 14, item 6): each names the flag or
+address concerned and the likely fix; asserted with real processes and real mistakes."""
+
+import json
+import socket
+
+from cluster import RELAY_HOST, free_port, wait_until
+
+
+def test_relay_unreachable_names_address_and_flag(procs, demo_app):
+    port = free_port()  # nothing listens there
+    agent = procs.agent(None, demo_app.upstream, wait=False, relay_port=port)
+    agent.proc.wait_stderr(
+        rf"cannot reach the relay at 127\.0\.0\.1:{port}: connection refused — is it running, is --relay right\?")
+    assert "NIOConnectionError" not in agent.proc.stderr_text()
+    assert agent.proc.alive()  # it keeps retrying
+
+
+def test_port_in_use_names_the_listener(procs):
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        pki = procs.pki
+        for flag, args in (("--listen", ["--listen", f"127.0.0.1:{port}", "--admin-listen", "off"]),
+                           ("--admin-listen", ["--listen", "127.0.0.1:0", "--admin-listen", f"127.0.0.1:{port}"])):
+            proc = procs.start("relay", [procs.bins / "relay", "run", "--hostname", RELAY_HOST,
+                                         "--cert", pki / "relay.pem", "--key", pki / "relay.key",
+                                         "--agent-hostname", "agents.relay.localhost",
+                                         "--agent-ca", pki / "agent-ca.pem", "--tenant-domain", "tunnel.localhost",
+                                         *args])
+            assert proc.wait_exit(15) == 1
+            assert (f"cannot listen on 127.0.0.1:{port} ({flag}): address already in use"
+                    in proc.stderr_text()), proc.stderr_text()
+    finally:
+        holder.close()
+
+
+def test_wrong_relay_hostname_says_which_flag(procs, demo_app):
+    relay = procs.relay()
+    # The relay's own site name instead of its agent endpoint.
+    agent = procs.agent(relay, demo_app.upstream, wait=False, extra=["--relay-hostname", RELAY_HOST])
+    agent.proc.wait_stderr(r"check --relay-hostname \(the relay's --agent-hostname\)", timeout=15)
+
+
+def test_agent_certificate_from_wrong_ca(procs, demo_app):
+    relay = procs.relay()
+    pki = procs.pki
+    agent = procs.agent(relay, demo_app.upstream, wait=False,
+                        client_cert=(pki / "rogue/agent.pem", pki / "rogue/agent.key"))
+    agent.proc.wait_stderr(r"refused this agent's certificate .*check --cert/--key and that the relay's "
+                           r"--agent-ca signed it", timeout=15)
+
+
+def test_config_value_names_the_key(procs, tmp_path):
+    config = tmp_path / "relay.json"
+    config.write_text(json.dumps({"ping-interval": "soon"}))
+    pki = procs.pki
+    proc = procs.start("relay", [procs.bins / "relay", "run", "--config", str(config), "--hostname", RELAY_HOST,
+                                 "--cert", pki / "relay.pem", "--key", pki / "relay.key",
+                                 "--agent-hostname", "agents.relay.localhost",
+                                 "--agent-ca", pki / "agent-ca.pem", "--tenant-domain", "tunnel.localhost"])
+    assert proc.wait_exit(10) != 0
+    assert "'ping-interval' must be a number" in proc.stderr_text(), proc.stderr_text()
