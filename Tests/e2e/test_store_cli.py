@@ -63,14 +63,14 @@ def test_first_use_creates_a_private_wal_store(bins, store):
     assert ok(relay_cli(bins, "user", "list", "--store", store)) == ""
     assert stat.S_IMODE(store.stat().st_mode) == 0o600
     with sqlite3.connect(store) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert tables == {"users", "tenants", "grants", "redeemed_tickets"}
+    assert tables == {"users", "tenants", "grants", "redeemed_tickets", "sessions"}
     # Opening again migrates nothing and keeps the version.
     ok(relay_cli(bins, "tenant", "list", "--store", store))
     with sqlite3.connect(store) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
 def test_users(bins, store):
