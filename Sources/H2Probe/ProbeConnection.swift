@@ -149,6 +149,7 @@ final class ProbeConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
         }
         let reversed = secure && options.certificate != nil ? try await peerSpeaksAsClient(channel) : false
         if reversed {
+            output.set("rolesReversed", true)
             output.line("the peer sent the HTTP/2 client preface: it is the client here (the relay's agent endpoint " +
                         "sends requests to agents), so h2probe answers as the server")
         }

@@ -23,7 +23,6 @@ public struct RequestProbe: Sendable {
         if connection.rolesReversed {
             // The peer is the HTTP/2 client (the relay's agent endpoint): a server cannot
             // send a request, so the dump ends with its SETTINGS and an explanation.
-            output.set("rolesReversed", true)
             output.line("no request sent: this endpoint sends requests rather than answering them " +
                         "(the relay's agent endpoint); its SETTINGS are above; `h2probe ping` measures round trips here")
             try? await loop.submit { connection.handler.drain() }.get()

@@ -39,6 +39,9 @@ def test_ping_agent_endpoint_with_agent_certificate(h2probe, pki, relay):
     assert result.rc == 0, repr(result)
     assert re.search(r"^3 PINGs: min [\d.]+ ms, median [\d.]+ ms, p99 [\d.]+ ms$", result.out, re.M), result.out
     assert "it is the client here" in result.out, result.out
+    doc = run_probe(h2probe, "ping", f"https://{AGENT_HOST}:{relay.port}/", "--cacert", pki / "ca.pem",
+                    *_agent_cert(pki), "--count", "2", "--json").json()
+    assert doc["ok"] is True and doc["rolesReversed"] is True and doc["ping"]["count"] == 2, doc
 
 
 def test_agent_endpoint_without_certificate_is_a_tls_error(h2probe, pki, relay):

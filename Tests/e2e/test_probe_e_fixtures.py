@@ -132,3 +132,10 @@ def test_frame_trace_is_an_h2probe_document():
     types = [f["type"] for f in doc["frames"]]
     assert "SETTINGS" in types and "HEADERS" in types and "DATA" in types, types
     assert doc["response"]["status"] == 200, doc["response"]
+
+
+def test_agent_endpoint_trace_shows_the_reversed_roles():
+    doc = json.loads((FIXTURES / "traces/agent-endpoint-ping.json").read_text())
+    assert doc["ok"] is True and doc["rolesReversed"] is True and doc["ping"]["count"] == 3, doc
+    first = [(f["direction"], f["type"]) for f in doc["frames"]][:3]
+    assert first[0] == ("sent", "SETTINGS") and ("received", "SETTINGS") in first, first
