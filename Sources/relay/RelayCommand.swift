@@ -130,8 +130,10 @@ struct Run: AsyncParsableCommand {
         configuration.gracePeriod = .fractionalSeconds(try file.double("grace-period", flag: gracePeriod, default: 30, in: 0...86_400))
         configuration.tcpKeepAlive = Int(try file.double("tcp-keepalive", flag: tcpKeepAlive.map(Double.init), default: 60, in: 0...7200).rounded(.up))
         configuration.sendTimeout = try file.secondsOrNever("send-timeout", flag: sendTimeout, default: 60)
-        // An agent that keeps a tunnel's window shut this long is treated like a browser that stops reading.
-        configuration.http2.peerWindowTimeout = configuration.sendTimeout
+        // An agent that keeps a tunnel's window shut is reset like a browser that stops reading,
+        // after twice the time: a working agent resets a tunnel whose app stopped reading after
+        // its own --send-timeout, and says so; the relay acts only where the agent does not.
+        configuration.http2.peerWindowTimeout = configuration.sendTimeout.map { .nanoseconds($0.nanoseconds * 2) }
         configuration.maxTunnelsPerAddress = Int(try file.double(
             "max-tunnels-per-address", flag: maxTunnelsPerAddress.map(Double.init), default: 256, in: 0...1_000_000))
         configuration.storePath = file.string("store", flag: store)

@@ -5,7 +5,8 @@ agent certificate) answers each tunnel's CONNECT with 200 and never sends a
 WINDOW_UPDATE. Browsers keep sending. The relay holds a bounded amount per
 tunnel in that direction (it stops reading the browser's socket while the
 stream's queue is above its watermark) and resets each tunnel whose agent side
-took nothing for `--send-timeout`, with "tunnel reset: agent stopped reading".
+took nothing for twice `--send-timeout` (a working agent resets a tunnel whose
+app stopped reading after its own send timeout first), with "tunnel reset: agent stopped reading".
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def flood(relay, sent: list[int], index: int) -> socket.socket:
 
 
 def test_agent_that_never_opens_its_window(procs, pki):
-    relay = procs.relay(extra=["--send-timeout", "3"])
+    relay = procs.relay(extra=["--send-timeout", "2"])
     agent = WindowHoldingAgent(pki, relay.port)
     try:
         wait_until(lambda: relay.agents("acme"), 10, "the window-holding agent registered")
@@ -116,7 +117,7 @@ def test_agent_that_never_opens_its_window(procs, pki):
         assert agent.received <= TUNNELS * 65_535
         assert held_kib < 1024, f"relay holds {held_kib:.0f} KiB per stalled tunnel"
         print(f"relay RSS per stalled tunnel: {held_kib:.0f} KiB; browsers sent {sum(sent) / TUNNELS / 1024:.0f} KiB each")
-        # Nothing moved for --send-timeout (3 s): every tunnel is reset, and logged.
+        # Nothing moved for twice --send-timeout (2 s): every tunnel is reset, and logged.
         wait_until(lambda: relay.agent_total("openStreams", "acme") == 0, 15, "the stalled tunnels reset")
         for sock in socks:
             _, outcome = read_until_closed(sock, 5)
