@@ -123,7 +123,7 @@ final class ProbeConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
             // http/1.1 is offered too, so a server that speaks only that says so (and the
             // message can name it) instead of choosing nothing.
             let engine = try TLSConnection(context: TLSContext(Self.clientTLS(options: options, alpn: ["h2", "http/1.1"])),
-                                           serverName: host)
+                                           serverName: ProbeOptions.serverName(host))
             let handshake = channel.eventLoop.makePromise(of: TLSHandshakeCompleted.self)
             try await channel.eventLoop.submit {
                 try channel.pipeline.syncOperations.addHandlers([TLSHandler(connection: engine, handshakeTimeout: nil),

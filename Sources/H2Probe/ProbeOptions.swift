@@ -29,6 +29,12 @@ public struct ProbeOptions: Sendable {
         return Self.isLocalhostName(host) ? "127.0.0.1" : host
     }
 
+    /// The SNI and verified name for `host`: a fully qualified `name.` is sent as `name`
+    /// (RFC 6066 §3: no trailing dot in HostName), as curl does.
+    static func serverName(_ host: String) -> String {
+        host.hasSuffix(".") ? String(host.dropLast()) : host
+    }
+
     /// `localhost` itself or any name under it, ignoring case and a trailing dot.
     static func isLocalhostName(_ host: String) -> Bool {
         var name = host.lowercased()

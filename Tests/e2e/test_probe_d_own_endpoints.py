@@ -82,14 +82,16 @@ def test_tcp_tenant_gets_the_http11_message(h2probe, pki, procs, demo_app):
 
 
 def test_localhost_names_need_no_resolve(h2probe, pki, module_procs):
-    """acme.tunnel.localhost is dialled on 127.0.0.1 without --resolve (no DNS asked)."""
+    """acme.tunnel.localhost is dialled on 127.0.0.1 without --resolve (no DNS asked);
+    upper case and a trailing dot name the same host (the SNI goes without the dot)."""
     proc = module_procs.start("h2echo-d", [sys.executable, HERE / "probe_servers.py", "h2echo",
                                            "--cert", pki / "tenants/acme/tenant.pem",
                                            "--key", pki / "tenants/acme/tenant.key"])
     port = int(proc.wait_line(r"^h2echo ready port=(\d+)$").group(1))
-    result = run_probe(h2probe, f"https://acme.{TENANT_DOMAIN}:{port}/x", "--cacert", pki / "ca.pem", "--quiet")
-    assert result.rc == 0, repr(result)
-    assert result.stdout.startswith(b"h2echo GET /x"), repr(result)
+    for name in (f"acme.{TENANT_DOMAIN}", f"ACME.{TENANT_DOMAIN}."):
+        result = run_probe(h2probe, f"https://{name}:{port}/x", "--cacert", pki / "ca.pem", "--quiet")
+        assert result.rc == 0, repr(result)
+        assert result.stdout.startswith(b"h2echo GET /x"), repr(result)
 
 
 def test_localhost_name_falls_back_to_ipv6_loopback(h2probe):
