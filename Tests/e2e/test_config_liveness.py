@@ -63,7 +63,7 @@ def test_relay_and_agent_from_config_files(procs, pki, demo_app, tmp_path):
         started = time.monotonic()
         wait_until(lambda: not relay.agents("acme"), 10, "frozen agent dropped")
         assert time.monotonic() - started < 5
-        proc.wait_stderr(r"agent disconnected .*reason="PING not acknowledged")
+        proc.wait_stderr(r'agent disconnected .*reason="PING not acknowledged')
     finally:
         agent.popen.send_signal(signal.SIGCONT)
 
@@ -87,6 +87,6 @@ def test_dead_agent_is_dropped_and_its_stream_reset(procs, pki, demo_app):
             # the relay reset the browser when it dropped the dead agent connection
             assert outcome in ("reset", "eof"), outcome
             assert not relay.agents("acme")
-            relay.proc.wait_stderr(r"agent disconnected .*reason="PING not acknowledged")
+            relay.proc.wait_stderr(r'agent disconnected .*reason="PING not acknowledged')
         finally:
             agent.proc.signal(signal.SIGCONT)
