@@ -66,6 +66,11 @@ public final class Agent: Sendable {
         tenant = String(uri.dropFirst(TunnelProtocol.tenantURIPrefix.count))
         upstreamAddress = try? SocketAddress(ipAddress: configuration.upstream.host, port: configuration.upstream.port)
         let certificateNames = try configuration.tenantCertificatePath.map { try CertificateNames.load(pemPath: $0).dnsNames } ?? []
+        if let path = configuration.tenantCertificatePath,
+           let mismatch = TenantCertificateCheck.mismatch(names: certificateNames, tenant: tenant, tenantCertificatePath: path,
+                                                          clientCertificatePath: configuration.certificatePath) {
+            throw TLSError(mismatch)
+        }
         let tenantNames = (certificateNames + configuration.tenantNames).map { $0.lowercased() }
         guard !tenantNames.isEmpty else {
             throw TLSError("no tenant names: give --tenant-cert (its DNS names) or --tenant-name")

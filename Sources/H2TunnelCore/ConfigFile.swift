@@ -45,6 +45,25 @@ public struct ConfigFile: Sendable {
     /// The flag's value, else the file's, else nil.
     public func string(_ key: String, flag: String?) -> String? { flag ?? values[key] }
 
+    /// A file path from the flag, else the file. A relative path from the config file is
+    /// taken from the config file's folder (as nginx and systemd do with their includes),
+    /// so a config and its certificates can move together; a flag's stays relative to the
+    /// working directory, as the shell gave it.
+    public func path(_ key: String, flag: String?) -> String? {
+        if let flag { return flag }
+        guard let value = values[key] else { return nil }
+        guard !value.hasPrefix("/"), !path.isEmpty else { return value }
+        return URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(value).path
+    }
+
+    /// Like `path`, but missing everywhere is an error naming the flag.
+    public func requiredPath(_ key: String, flag: String?) throws -> String {
+        guard let value = path(key, flag: flag) else {
+            throw Error(description: "missing --\(key) (or \"\(key)\" in the config file)")
+        }
+        return value
+    }
+
     /// Like `string`, but missing everywhere is an error naming the flag.
     public func required(_ key: String, flag: String?) throws -> String {
         guard let value = string(key, flag: flag) else {

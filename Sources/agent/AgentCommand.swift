@@ -116,20 +116,20 @@ struct Run: AsyncParsableCommand {
         }
         // The tenant key is needed only where the agent terminates the browser's TLS; with
         // tls:// the names come from --tenant-cert or --tenant-name (issue 13, item 6).
-        let tenantCertificate = upstream.terminatesTLS ? try file.required("tenant-cert", flag: tenantCert)
-                                                       : file.string("tenant-cert", flag: tenantCert)
-        let tenantKey = upstream.terminatesTLS ? try file.required("tenant-key", flag: self.tenantKey) : nil
+        let tenantCertificate = upstream.terminatesTLS ? try file.requiredPath("tenant-cert", flag: tenantCert)
+                                                       : file.path("tenant-cert", flag: tenantCert)
+        let tenantKey = upstream.terminatesTLS ? try file.requiredPath("tenant-key", flag: self.tenantKey) : nil
         if !upstream.terminatesTLS && tenantCertificate == nil && tenantNames.isEmpty {
             throw ConfigFile.Error(description: "tls:// needs --tenant-cert or --tenant-name (the names browsers may ask for)")
         }
         var configuration = AgentConfiguration(
             relayHost: relay.host, relayPort: relay.port, relayHostname: relayHostname,
-            relayCAPath: try file.required("relay-ca", flag: relayCA),
-            certificatePath: try file.required("cert", flag: cert), privateKeyPath: try file.required("key", flag: key),
+            relayCAPath: try file.requiredPath("relay-ca", flag: relayCA),
+            certificatePath: try file.requiredPath("cert", flag: cert), privateKeyPath: try file.requiredPath("key", flag: key),
             tenantCertificatePath: tenantCertificate, tenantKeyPath: tenantKey, upstream: upstream)
         configuration.tenantNames = tenantNames
         if case .http = upstream {
-            configuration.relayPublicKeyPath = try file.required("relay-public-key", flag: relayPublicKey)
+            configuration.relayPublicKeyPath = try file.requiredPath("relay-public-key", flag: relayPublicKey)
             let relayURL = try file.required("relay-url", flag: relayURL)
             guard relayURL.hasPrefix("https://") || relayURL.hasPrefix("http://"), relayURL.count > 8 else {
                 throw ConfigFile.Error(description: "--relay-url must be an https:// URL, got '\(relayURL)'")

@@ -123,8 +123,8 @@ struct Run: AsyncParsableCommand {
         else { throw ConfigFile.Error(description: "--hostname, --agent-hostname and --tenant-domain must be DNS names") }
         var configuration = RelayConfiguration(
             listenHost: listen.host, listenPort: listen.port, hostname: hostname,
-            certificatePath: try file.required("cert", flag: cert), privateKeyPath: try file.required("key", flag: key),
-            agentHostname: agentHostname, agentCAPath: try file.required("agent-ca", flag: agentCA),
+            certificatePath: try file.requiredPath("cert", flag: cert), privateKeyPath: try file.requiredPath("key", flag: key),
+            agentHostname: agentHostname, agentCAPath: try file.requiredPath("agent-ca", flag: agentCA),
             tenantDomain: tenantDomain, adminHost: admin?.host, adminPort: admin?.port ?? 0)
         configuration.clientHelloTimeout = .fractionalSeconds(try file.double("client-hello-timeout", flag: clientHelloTimeout, default: 10, in: 0.1...3600))
         configuration.gracePeriod = .fractionalSeconds(try file.double("grace-period", flag: gracePeriod, default: 30, in: 0...86_400))
@@ -136,8 +136,8 @@ struct Run: AsyncParsableCommand {
         configuration.http2.peerWindowTimeout = configuration.sendTimeout.map { .nanoseconds($0.nanoseconds * 2) }
         configuration.maxTunnelsPerAddress = Int(try file.double(
             "max-tunnels-per-address", flag: maxTunnelsPerAddress.map(Double.init), default: 256, in: 0...1_000_000))
-        configuration.storePath = file.string("store", flag: store)
-        configuration.signingKeyPath = file.string("signing-key", flag: signingKey)
+        configuration.storePath = file.path("store", flag: store)
+        configuration.signingKeyPath = file.path("signing-key", flag: signingKey)
         if configuration.storePath != nil, configuration.signingKeyPath == nil {
             throw ConfigFile.Error(description: "--store needs --signing-key (the Ed25519 key that signs sign-in tickets)")
         }
@@ -155,7 +155,7 @@ struct Run: AsyncParsableCommand {
         let denyFlags = agentDenyFingerprint.isEmpty
             ? (file.string("agent-deny-fingerprint", flag: nil) ?? "").split(separator: ",").map(String.init)
             : agentDenyFingerprint
-        configuration.agentDenyList = try AgentDenyList(flags: denyFlags, file: file.string("agent-deny-file", flag: agentDenyFile))
+        configuration.agentDenyList = try AgentDenyList(flags: denyFlags, file: file.path("agent-deny-file", flag: agentDenyFile))
         configuration.agentDenied = try configuration.agentDenyList.load()
         configuration.http2.pingInterval = .fractionalSeconds(try file.double("ping-interval", flag: pingInterval, default: 15, in: 0.1...3600))
         configuration.http2.pingTimeout = .fractionalSeconds(try file.double("ping-timeout", flag: pingTimeout, default: 10, in: 0.1...3600))

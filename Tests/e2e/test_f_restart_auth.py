@@ -58,10 +58,12 @@ def test_rogue_agent_refused(procs, pki, demo_app):
 
 def test_acme_agent_cannot_serve_globex(procs, pki, demo_app):
     """The tenant comes from the agent's client certificate, not from the
-    server certificate it was given."""
+    server certificate it was given: given globex's, the acme agent refuses to start."""
     relay = procs.relay()
-    procs.agent(relay, demo_app.upstream, "acme", cert_tenant="globex")
-    assert [a["tenant"] for a in relay.agents()] == ["acme"]
+    agent = procs.agent(relay, demo_app.upstream, "acme", cert_tenant="globex", wait=False)
+    assert agent.proc.wait_exit(30) == 1
+    assert "is not for tenant 'acme'" in agent.proc.stderr_text()
+    assert relay.agents() == []
     result = curl(pki, relay, "globex", "/")
     assert result.returncode != 0, result.stdout
     relay.proc.wait_stderr(r"browser refused\b.*\breason=tenant-offline\b", timeout=10)

@@ -63,3 +63,29 @@ def test_config_value_names_the_key(procs, tmp_path):
                                  "--agent-ca", pki / "agent-ca.pem", "--tenant-domain", "tunnel.localhost"])
     assert proc.wait_exit(10) != 0
     assert "'ping-interval' must be a number" in proc.stderr_text(), proc.stderr_text()
+
+
+def test_tenant_certificate_of_another_tenant_refuses_to_start(procs, demo_app):
+    agent = procs.agent(None, demo_app.upstream, "acme", cert_tenant="globex", wait=False, relay_port=free_port())
+    assert agent.proc.wait_exit(30) == 1
+    text = agent.proc.stderr_text()
+    assert "is not for tenant 'acme'" in text, text
+    assert "DNS names globex.tunnel.localhost" in text
+    assert "acme.<tenant-domain>" in text
+
+
+def test_config_paths_resolve_from_the_config_folder(procs, tmp_path):
+    import shutil
+    pki = procs.pki
+    folder = tmp_path / "etc"
+    (folder / "certs").mkdir(parents=True)
+    for name in ("relay.pem", "relay.key", "agent-ca.pem"):
+        shutil.copy(pki / name, folder / "certs" / name)
+    config = folder / "relay.json"
+    config.write_text(json.dumps({
+        "listen": "127.0.0.1:0", "admin-listen": "off", "hostname": RELAY_HOST,
+        "agent-hostname": "agents.relay.localhost", "tenant-domain": "tunnel.localhost",
+        "cert": "certs/relay.pem", "key": "certs/relay.key", "agent-ca": "certs/agent-ca.pem"}))
+    # Started from the repository, not from the config's folder.
+    proc = procs.start("relay", [procs.bins / "relay", "run", "--config", str(config)])
+    proc.wait_line(r"^relay ready public=127\.0\.0\.1:\d+$")
