@@ -96,7 +96,7 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
                 // GOAWAY: the agent dials a new connection at once (make-before-break) and
                 // this one finishes its streams. Without it, a connection whose stream IDs
                 // ran out would refuse every browser until the agent reconnected.
-                logger.info("agent connection replaced", metadata: ["reason": "lifetime streams reached"])
+                logger.info("agent connection replaced", metadata: ["reason": "lifetime streams reached", "goaway": "sent"])
                 shared.withLockedValue { $0.healthy = false; $0.draining = true }
                 registry.expectReplacement(of: self)
                 handler.drain()
@@ -113,6 +113,7 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
     func drain() {
         eventLoop.execute {
             self.shared.withLockedValue { $0.healthy = false; $0.draining = true }
+            self.logger.info("GOAWAY sent", metadata: ["reason": "relay shutting down"])
             self.handler?.drain(closingIdleStreams: true)
         }
     }

@@ -85,3 +85,21 @@ def test_refusals_rate_limited_with_count(procs):
     suppressed = sum(int(n) for n in re.findall(r"reason=not-tls suppressed=(\d+)", text))
     assert full + suppressed == 50, text[-2000:]
     assert full < 50
+
+
+def test_goaway_reason_on_relay_shutdown(procs, demo_app):
+    relay = procs.relay()
+    procs.agent(relay, demo_app.upstream)
+    relay.proc.signal()
+    assert relay.proc.wait_exit(20) == 0
+    line = relay.proc.wait_stderr(r"info relay: GOAWAY sent .*").group(0)
+    assert 'reason="relay shutting down"' in line and "tenant=acme" in line, line
+
+
+def test_goaway_reason_on_spent_connection(procs, pki, demo_app):
+    relay = procs.relay(extra=["--agent-connection-streams", "1"])
+    procs.agent(relay, demo_app.upstream)
+    r = curl(pki, relay, "acme", "/")
+    assert r.returncode == 0, r.stderr
+    line = relay.proc.wait_stderr(r"agent connection replaced .*").group(0)
+    assert "goaway=sent" in line and 'reason="lifetime streams reached"' in line, line
