@@ -52,7 +52,7 @@ final class FrontProtocolSwitch: ChannelInboundHandler, RemovableChannelHandler 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // TLSHandler's own words for its `handshakeTimeout` (--handshake-timeout).
         if let error = error as? TLSError, error.description == "TLS handshake timed out" {
-            logger.info("tunnel reset: TLS handshake timed out", metadata: ["mode": "http"])
+            logger.info("tunnel reset: TLS handshake timed out", metadata: ["mode": "http", "browser": "\(responder.browserIP)"])
         } else {
             logger.debug("browser TLS failed", metadata: ["error": "\(error)"])
         }
