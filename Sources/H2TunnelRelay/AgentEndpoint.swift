@@ -15,7 +15,11 @@ enum AgentEndpoint {
     static func gate(registry: AgentRegistry, settings: HTTP2Settings, remote: String, logger: Logger) -> TLSHandshakeGate {
         TLSHandshakeGate(alpn: TunnelProtocol.alpn, onRefused: { reason in
             // A certificate not from the agent CA, none at all, an expired one, no ALPN h2.
-            logger.warning("agent refused", metadata: ["reason": "\(reason)", "remote": "\(remote)"])
+            var metadata: Logger.Metadata = ["reason": "\(reason)", "remote": "\(remote)"]
+            if reason.contains("certificate verify failed") {
+                metadata["hint"] = "this agent's certificate is not signed by --agent-ca (or has expired): give the agent one from that CA, or add its CA to --agent-ca"
+            }
+            logger.warning("agent refused", metadata: metadata)
         }, onReady: { handshake, context in
             guard let tenant = tenant(of: handshake.peer) else {
                 throw Refusal(description: "no \(TunnelProtocol.tenantURIPrefix)<id> URI in the certificate")

@@ -197,8 +197,10 @@ public final class TLSConnection: @unchecked Sendable {
     }
 
     private func verifyFailure() -> String? {
+        let note = RefusedCertificateNote.take()
         let result = SSL_get_verify_result(ssl)
         guard result != X509_V_OK else { return nil }
         return "certificate verify failed: " + String(cString: X509_verify_cert_error_string(result))
+            + (note.map { " (\($0))" } ?? "")
     }
 }

@@ -63,7 +63,8 @@ public final class TLSContext: @unchecked Sendable {
         switch configuration.role {
         case .client:
             if configuration.trustRootsPath == nil { _ = SSL_CTX_set_default_verify_paths(context) }
-            SSL_CTX_set_verify(context, configuration.verifyPeer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nil)
+            SSL_CTX_set_verify(context, configuration.verifyPeer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
+                               configuration.verifyPeer ? RefusedCertificateNote.callback : nil)
             if configuration.certificateChainPath == nil {
                 SSL_CTX_set_client_cert_cb(context, clientCertificateRequestedThunk)
             }
@@ -74,7 +75,7 @@ public final class TLSContext: @unchecked Sendable {
             }
         case .server:
             if configuration.trustRootsPath != nil {
-                SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+                SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, RefusedCertificateNote.callback)
             }
             if alpnCount > 0 {
                 SSL_CTX_set_alpn_select_cb(context, alpnSelectThunk, Unmanaged.passUnretained(self).toOpaque())

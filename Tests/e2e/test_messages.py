@@ -51,6 +51,9 @@ def test_agent_certificate_from_wrong_ca(procs, demo_app):
                         client_cert=(pki / "rogue/agent.pem", pki / "rogue/agent.key"))
     agent.proc.wait_stderr(r"refused this agent's certificate .*check --cert/--key and that the relay's "
                            r"--agent-ca signed it", timeout=15)
+    line = relay.proc.wait_stderr(r"warning relay: agent refused .*", timeout=15).group(0)
+    assert "certificate verify failed" in line and "subject CN=" in line and "issuer CN=" in line, line
+    assert "is not signed by --agent-ca" in line, line
 
 
 def test_config_value_names_the_key(procs, tmp_path):
