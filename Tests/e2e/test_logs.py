@@ -103,3 +103,18 @@ def test_goaway_reason_on_spent_connection(procs, pki, demo_app):
     assert r.returncode == 0, r.stderr
     line = relay.proc.wait_stderr(r"agent connection replaced .*").group(0)
     assert "goaway=sent" in line and 'reason="lifetime streams reached"' in line, line
+
+
+def test_access_line_says_browser_reset(procs, demo_app):
+    import struct
+    from tlsclient import client_hello
+    relay = procs.relay()
+    procs.agent(relay, demo_app.upstream)
+    sock = socket.create_connection(("127.0.0.1", relay.port), timeout=5)
+    sock.sendall(client_hello("acme.tunnel.localhost"))
+    assert sock.recv(5)  # the agent's ServerHello came back through the tunnel
+    # Close with RST (SO_LINGER 0), as a browser killed mid-handshake does.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+    line = relay.proc.wait_stderr(r"info relay: tunnel closed .*").group(0)
+    assert "ended=reset-by-browser" in line and "tenant=acme" in line, line
