@@ -52,11 +52,20 @@ public struct KeyValueLogHandler: LogHandler {
     }
 }
 
-/// RFC 3339 timestamps with milliseconds, in UTC, for both log formats.
+/// RFC 3339 timestamps with milliseconds, in UTC, for both log formats. One formatter
+/// per thread: making one costs more than the rest of a log line, and the relay logs a
+/// line per tunnel; a formatter is not safe to share between threads.
 enum LogTimestamp {
+    private static let key = "h2tunnel.log.timestamp-formatter"
+
     static func now() -> String {
+        let dictionary = Thread.current.threadDictionary
+        if let formatter = dictionary[key] as? ISO8601DateFormatter {
+            return formatter.string(from: Date())
+        }
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        dictionary[key] = formatter
         return formatter.string(from: Date())
     }
 }

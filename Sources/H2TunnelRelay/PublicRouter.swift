@@ -176,7 +176,7 @@ final class PublicRouter: Sendable {
                 "tenant": "\(link.tenant)", "host": "\(host)", "remote": "\(remote)",
                 "bytes_up": "\(splice.bytesFromChannel)", "bytes_down": "\(splice.bytesFromStream)",
                 "duration": "\(String(format: "%.3f", seconds))s", "ended": "\(ended)",
-                "code": "\(code)"])
+                "code": "\(HTTP2ErrorCode.name(code))"])
         }
         splice.onPeerStoppedReading = { queued in
             logger.warning("tunnel reset: agent stopped reading", metadata: [

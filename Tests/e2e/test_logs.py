@@ -117,4 +117,4 @@ def test_access_line_says_browser_reset(procs, demo_app):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
     line = relay.proc.wait_stderr(r"info relay: tunnel closed .*").group(0)
-    assert "ended=reset-by-browser" in line and "tenant=acme" in line, line
+    assert "ended=reset-by-browser" in line and "tenant=acme" in line and "code=CONNECT_ERROR" in line, line
