@@ -69,7 +69,7 @@ let package = Package(
         ]),
         // The relay's own site: sign-in, the user's companies, tickets.
         .target(name: "H2TunnelRelayWeb", dependencies: [
-            "H2TunnelStore", "H2TunnelTickets",
+            "H2TunnelCore", "H2TunnelStore", "H2TunnelTickets",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdHTTP2", package: "hummingbird"),
             .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
@@ -141,7 +141,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "H2TunnelRelayWebTests", dependencies: [
-            "H2TunnelRelayWeb", "H2TunnelStore", "H2TunnelTickets",
+            "H2TunnelRelayWeb", "H2TunnelStore", "H2TunnelTickets", "H2TunnelCore",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -27,7 +27,10 @@ public struct RelayConfiguration: Sendable {
     /// (`SpliceChannelHandler`); nil: never.
     public var sendTimeout: TimeAmount? = .seconds(60)
     /// Tunnels one browser address (an IPv6 /64 as one) may hold open at once; 0: no cap.
-    public var maxTunnelsPerAddress = 256
+    /// High by default: a whole office sits behind one NAT address, and an HTTP/1.1
+    /// browser holds up to six connections per host; the handshake deadline already bounds
+    /// what a silent connection can hold.
+    public var maxTunnelsPerAddress = 2048
     /// How long a shutdown waits for open tunnels.
     public var gracePeriod: TimeAmount = .seconds(30)
     /// The agent connections' HTTP/2 settings (windows, PING liveness).

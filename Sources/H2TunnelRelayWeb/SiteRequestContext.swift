@@ -1,6 +1,7 @@
 import Hummingbird
 import HummingbirdAuth
 import NIOCore
+import H2TunnelCore
 
 /// The request context of the relay's site: Hummingbird's core plus the session.
 struct SiteRequestContext: RequestContext, SessionRequestContext {
@@ -10,7 +11,7 @@ struct SiteRequestContext: RequestContext, SessionRequestContext {
     let localPort: Int?
     /// The browser's address, for log lines.
     let remoteAddress: String
-    /// The key of the per-address sign-in limit (`SignInRateLimiter.addressKey`).
+    /// The key of the per-address sign-in limit (`AddressGroup.key`, H2TunnelCore).
     let rateLimitKey: String
 
     init(source: ApplicationRequestContextSource) {
@@ -18,7 +19,7 @@ struct SiteRequestContext: RequestContext, SessionRequestContext {
         sessions = .init()
         localPort = source.channel.localAddress?.port
         remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
-        rateLimitKey = SignInRateLimiter.addressKey(source.channel.remoteAddress)
+        rateLimitKey = AddressGroup.key(source.channel.remoteAddress)
     }
 
     /// Forms are small: refuse a body larger than this with 413.

@@ -47,7 +47,7 @@ struct Run: AsyncParsableCommand {
             help: "Seconds a browser may take none of its tunnel's output before the tunnel is reset (default 60, 0: never).")
     var sendTimeout: Double?
     @Option(name: .customLong("max-tunnels-per-address"),
-            help: "Tunnels one browser address (an IPv6 /64 as one) may hold open at once; more are closed unanswered (default 256, 0: no cap).")
+            help: "Tunnels one browser address (an IPv6 /64 as one) may hold open at once; more are closed unanswered (default 2048, 0: no cap).")
     var maxTunnelsPerAddress: Int?
     @Option(name: .customLong("agent-connection-streams"),
             help: "Browser connections one agent connection carries before the agent is asked for a fresh one (default and most 1,073,641,824: HTTP/2 stream IDs are never reused).")
@@ -135,7 +135,7 @@ struct Run: AsyncParsableCommand {
         // its own --send-timeout, and says so; the relay acts only where the agent does not.
         configuration.http2.peerWindowTimeout = configuration.sendTimeout.map { .nanoseconds($0.nanoseconds * 2) }
         configuration.maxTunnelsPerAddress = Int(try file.double(
-            "max-tunnels-per-address", flag: maxTunnelsPerAddress.map(Double.init), default: 256, in: 0...1_000_000))
+            "max-tunnels-per-address", flag: maxTunnelsPerAddress.map(Double.init), default: 2048, in: 0...1_000_000))
         configuration.storePath = file.path("store", flag: store)
         configuration.signingKeyPath = file.path("signing-key", flag: signingKey)
         if configuration.storePath != nil, configuration.signingKeyPath == nil {

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Testing
 @testable import H2TunnelRelayWeb
+import H2TunnelCore
 
 @Suite struct SignInRateLimiterTests {
     let start = Date(timeIntervalSince1970: 1_800_000_000)
@@ -27,13 +28,13 @@ import Testing
     }
 
     @Test func addressKeysGroupIPv6ByPrefix() throws {
-        #expect(SignInRateLimiter.addressKey(try SocketAddress(ipAddress: "192.0.2.7", port: 1)) == "192.0.2.7")
-        let a = SignInRateLimiter.addressKey(try SocketAddress(ipAddress: "2001:db8:1:2:aaaa::1", port: 1))
-        let b = SignInRateLimiter.addressKey(try SocketAddress(ipAddress: "2001:db8:1:2:ffff:1:2:3", port: 1))
+        #expect(AddressGroup.key(try SocketAddress(ipAddress: "192.0.2.7", port: 1)) == "192.0.2.7")
+        let a = AddressGroup.key(try SocketAddress(ipAddress: "2001:db8:1:2:aaaa::1", port: 1))
+        let b = AddressGroup.key(try SocketAddress(ipAddress: "2001:db8:1:2:ffff:1:2:3", port: 1))
         #expect(a == "2001:db8:1:2::/64" && a == b)
-        #expect(SignInRateLimiter.addressKey(try SocketAddress(ipAddress: "2001:db8:1:3::1", port: 1)) != a)
-        #expect(SignInRateLimiter.addressKey(try SocketAddress(ipAddress: "::ffff:192.0.2.7", port: 1)) == "192.0.2.7")
-        #expect(SignInRateLimiter.addressKey(nil) == "unknown")
+        #expect(AddressGroup.key(try SocketAddress(ipAddress: "2001:db8:1:3::1", port: 1)) != a)
+        #expect(AddressGroup.key(try SocketAddress(ipAddress: "::ffff:192.0.2.7", port: 1)) == "192.0.2.7")
+        #expect(AddressGroup.key(nil) == "unknown")
     }
 
     @Test func trackedKeysAreBounded() {

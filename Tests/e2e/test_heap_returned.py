@@ -44,7 +44,7 @@ def test_agent_heap_returns_after_connections_close(procs, demo_app, pki):
     if hard != resource.RLIM_INFINITY and hard < N + 500:
         pytest.skip(f"open-file hard limit {hard} is below {N + 500}")
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, N + 500), hard))
-    relay = procs.relay()
+    relay = procs.relay(extra=["--max-tunnels-per-address", "0"])  # N from one address
     agent = procs.agent(relay, demo_app.upstream)
     start = agent.proc.rss_kib()
     peak = []

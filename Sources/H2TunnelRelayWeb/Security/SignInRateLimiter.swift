@@ -90,27 +90,6 @@ final class SignInRateLimiter: Sendable {
         state.withLockedValue { ($0.users.failures.count, $0.addresses.failures.count) }
     }
 
-    /// The per-address key: an IPv4 address, or an IPv6 address's /64 — one customer
-    /// line or host usually holds a whole /64 (RFC 6177), so counting single IPv6
-    /// addresses would give an attacker 2^64 fresh limits. IPv4-mapped IPv6 counts as IPv4.
-    static func addressKey(_ address: SocketAddress?) -> String {
-        guard let address else { return "unknown" }
-        switch address {
-        case .v4:
-            return address.ipAddress ?? "unknown"
-        case .v6(let v6):
-            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
-            guard bytes.count == 16 else { return address.ipAddress ?? "unknown" }
-            if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {
-                return bytes[12..<16].map(String.init).joined(separator: ".")
-            }
-            let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
-            return groups.joined(separator: ":") + "::/64"
-        case .unixDomainSocket:
-            return "unix"
-        }
-    }
-
     /// User names are matched case-insensitively here, so `Alice` and `alice` share a limit.
     private static func key(_ user: String) -> String { user.lowercased() }
 }
