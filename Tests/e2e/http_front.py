@@ -66,6 +66,13 @@ def start_agent(procs, relay, upstream: str, tenant: str = "acme", extra: list |
         "--relay-public-key", pki / "signing.pub", "--relay-url", relay_url(relay), *(extra or [])])
 
 
+def start_front(procs):
+    """The usual http:// set-up: the test app, a relay, and acme's agent in front of the app."""
+    app = App(procs)
+    relay = procs.relay()
+    return relay, start_agent(procs, relay, app.upstream), app
+
+
 def curl(pki, relay, path: str, *args, tenant: str = "acme", timeout: float = 30):
     """curl through the relay: status line and headers on stdout with -i, body after."""
     return cluster.curl(pki, relay, tenant, path, *args, timeout=timeout)

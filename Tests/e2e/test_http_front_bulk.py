@@ -31,9 +31,7 @@ HOST = f"acme.{TENANT_DOMAIN}"
 
 @pytest.fixture(scope="module")
 def setup(module_procs):
-    app = hf.App(module_procs)
-    relay = module_procs.relay()
-    agent = hf.start_agent(module_procs, relay, app.upstream)
+    relay, agent, app = hf.start_front(module_procs)
     pki = module_procs.pki
     cookie = hf.sign_in(pki, relay)
     return pki, relay, agent, cookie
