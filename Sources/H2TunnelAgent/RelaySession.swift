@@ -101,6 +101,26 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
         try? stream.respond(status: status, headers: [("h2tunnel-error", reason)], withBody: false)
     }
 
+    /// A ClientHello and then silence would hold this stream and the TLS state for good:
+    /// one timer per tunnel, for the handshake's length only. It blames the browser only:
+    /// while our own handshake flight is still held by flow control (the connection's
+    /// window spent by stalled readers), the browser has nothing to answer yet, so the
+    /// deadline starts again.
+    private func armHandshakeDeadline(stream: HTTP2Stream, terminator: TLSTerminator, loop: EventLoop, browser: String) {
+        let logger = self.logger
+        let timeout = agent.configuration.handshakeTimeout
+        loop.assumeIsolated().scheduleTask(in: timeout) {
+            guard !stream.isClosed, !terminator.isHandshakeComplete else { return }
+            if stream.hasQueuedOutput {
+                self.armHandshakeDeadline(stream: stream, terminator: terminator, loop: loop, browser: browser)
+                return
+            }
+            logger.info("tunnel reset: TLS handshake timed out", metadata: [
+                "mode": "tcp", "stream": "\(stream.id)", "browser": "\(browser)"])
+            stream.reset(HTTP2ErrorCode.cancel)
+        }
+    }
+
     /// Connects to the app on this connection's own event loop, so a stream never crosses
     /// threads; the browser's first bytes wait in the splice until then.
     private func openUpstream(for stream: HTTP2Stream, browser: String, connection: HTTP2ConnectionHandler) {
@@ -131,14 +151,7 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
         let logger = self.logger
         let streamID = stream.id
         if let terminator = transform as? TLSTerminator {
-            // A ClientHello and then silence would hold this stream and the TLS state for
-            // good; one timer per tunnel, only for the handshake's length.
-            loop.assumeIsolated().scheduleTask(in: agent.configuration.handshakeTimeout) {
-                guard !stream.isClosed, !terminator.isHandshakeComplete else { return }
-                logger.info("tunnel reset: TLS handshake timed out", metadata: [
-                    "mode": "tcp", "stream": "\(streamID)", "browser": "\(browser)"])
-                stream.reset(HTTP2ErrorCode.cancel)
-            }
+            armHandshakeDeadline(stream: stream, terminator: terminator, loop: loop, browser: browser)
         }
         var bootstrap = ClientBootstrap(group: loop)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)

@@ -61,6 +61,8 @@ public final class HTTP2Stream: @unchecked Sendable {
     }
 
     public var isWritable: Bool { outboundBytes < connection.settings.streamHighWatermark }
+    /// Bytes written to the stream that flow control has not let out yet.
+    public var hasQueuedOutput: Bool { outboundBytes > 0 }
 
     /// Queues `data` to be sent as DATA frames.
     public func write(_ data: ByteBuffer) {
