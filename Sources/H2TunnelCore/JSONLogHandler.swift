@@ -33,20 +33,6 @@ public struct JSONLogHandler: LogHandler {
             + "\"message\":\(string(message)),\"metadata\":{\(fields)}}\n"
     }
 
-    /// A JSON string literal (RFC 8259 §7): quote, backslash and control characters escaped.
-    static func string(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal (RFC 8259 §7): the same escapes as a quoted logfmt value.
+    static func string(_ value: String) -> String { KeyValueLogHandler.escapedInQuotes(value) }
 }

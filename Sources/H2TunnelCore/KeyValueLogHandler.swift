@@ -34,7 +34,12 @@ public struct KeyValueLogHandler: LogHandler {
         let needsQuotes = value.isEmpty || value.unicodeScalars.contains {
             $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\\" || $0.value < 0x20 || $0.value == 0x7F
         }
-        guard needsQuotes else { return value }
+        return needsQuotes ? escapedInQuotes(value) : value
+    }
+
+    /// `value` in double quotes, with `\"`, `\\`, `\n`, `\r`, `\t` and `\uXXXX` for the other
+    /// control characters: valid as a logfmt value and as a JSON string (RFC 8259 §7).
+    static func escapedInQuotes(_ value: String) -> String {
         var out = "\""
         for scalar in value.unicodeScalars {
             switch scalar {
