@@ -89,16 +89,25 @@ final class PublicRouter: Sendable {
         }
         // Not in the copy of the store: `relay tenant add` may have run since it was read.
         // A store that does not answer leaves routing to the live agents, as without one.
-        let bound = NIOLoopBound((context, sniffer), eventLoop: context.eventLoop)
-        catalog.recheck(tenant, on: context.eventLoop).whenComplete { result in
-            let (context, sniffer) = bound.value
-            guard context.channel.isActive else { return }
+        resume(after: catalog.recheck(tenant, on: context.eventLoop), context: context, sniffer: sniffer) { result, context, sniffer in
             if case .success(false) = result {
                 sniffer.refuse(context: context, reason: "unknown-tenant", alert: .unrecognizedName, detail: host)
                 return
             }
+            try self.tunnel(knownTenant: tenant, host: host, bytes: bytes, context: context, sniffer: sniffer, remote: remote)
+        }
+    }
+
+    /// Goes on with a browser once `future` is done, on its loop: unless the browser left
+    /// while it waited (no stream for a closed socket); an error thrown refuses it.
+    private func resume<T: Sendable>(after future: EventLoopFuture<T>, context: ChannelHandlerContext, sniffer: ClientHelloSniffer,
+                           _ body: @escaping @Sendable (Result<T, Error>, ChannelHandlerContext, ClientHelloSniffer) throws -> Void) {
+        let bound = NIOLoopBound((context, sniffer), eventLoop: context.eventLoop)
+        future.whenComplete { result in
+            let (context, sniffer) = bound.value
+            guard context.channel.isActive else { return }
             do {
-                try self.tunnel(knownTenant: tenant, host: host, bytes: bytes, context: context, sniffer: sniffer, remote: remote)
+                try body(result, context, sniffer)
             } catch {
                 sniffer.refuse(context: context, reason: "internal", alert: .internalError, detail: "\(error)")
             }
@@ -115,20 +124,13 @@ final class PublicRouter: Sendable {
         }
         // None now; if the tenant's spent connection is being replaced, the new one is a
         // round trip away (README wire contract §8): wait for it rather than refuse.
-        let bound = NIOLoopBound((context, sniffer), eventLoop: context.eventLoop)
-        registry.connection(forTenant: tenant, waitingOn: context.eventLoop).whenComplete { result in
-            let (context, sniffer) = bound.value
-            // The browser may have left while it waited: no stream for a closed socket.
-            guard context.channel.isActive else { return }
+        resume(after: registry.connection(forTenant: tenant, waitingOn: context.eventLoop),
+               context: context, sniffer: sniffer) { result, context, sniffer in
             guard case .success(let link?) = result else {
                 sniffer.refuse(context: context, reason: "tenant-offline", alert: .internalError, detail: host)
                 return
             }
-            do {
-                try self.tunnel(through: link, host: host, bytes: bytes, context: context, sniffer: sniffer, remote: remote)
-            } catch {
-                sniffer.refuse(context: context, reason: "internal", alert: .internalError, detail: "\(error)")
-            }
+            try self.tunnel(through: link, host: host, bytes: bytes, context: context, sniffer: sniffer, remote: remote)
         }
     }
 
