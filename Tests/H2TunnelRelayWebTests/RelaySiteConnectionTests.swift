@@ -34,38 +34,48 @@ import Testing
         }
     }
 
-    /// Connects, sends `bytes`, and returns (seconds until the server closed, what it sent);
-    /// gives up (and fails) after 10 s.
-    private static func exchange(port: Int, sending bytes: [UInt8]) async throws -> (TimeInterval, String) {
+    /// Connects, sends `bytes`, and returns (whether the server closed the socket, what it
+    /// sent). The client gives up after 30 s, far beyond the site's 1 s timeouts, so a
+    /// `false` means the site left the socket open; no wall-clock bound is asserted.
+    private static func exchange(port: Int, sending bytes: [UInt8]) async throws -> (Bool, String) {
         let collector = Collector()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
             }
             .connect(host: "127.0.0.1", port: port).get()
-        let start = Date()
-        let limit = channel.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
-        if !bytes.isEmpty { try await channel.writeAndFlush(ByteBuffer(bytes: bytes)) }
+        let gaveUp = NIOLockedValueBox(false)
+        let limit = channel.eventLoop.scheduleTask(in: .seconds(30)) {
+            gaveUp.withLockedValue { $0 = true }
+            channel.close(promise: nil)
+        }
+        if !bytes.isEmpty {
+            // On a loaded machine the site's idle timeout may close the socket before
+            // these bytes go out: that is a close by the server all the same.
+            do {
+                try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
+            } catch ChannelError.ioOnClosedChannel {}
+        }
         try await channel.closeFuture.get()
         limit.cancel()
         let text = collector.received.withLockedValue { String(buffer: $0) }
-        return (Date().timeIntervalSince(start), text)
+        return (!gaveUp.withLockedValue { $0 }, text)
     }
 
     @Test func http1AnswersThenClosesWhenIdle() async throws {
         try await Self.withServer(alpn: "http/1.1") { port in
-            let (elapsed, text) = try await Self.exchange(port: port, sending: Array("GET / HTTP/1.1\r\nHost: relay.localhost\r\n\r\n".utf8))
+            let (serverClosed, text) = try await Self.exchange(port: port, sending: Array("GET / HTTP/1.1\r\nHost: relay.localhost\r\n\r\n".utf8))
             #expect(text.hasPrefix("HTTP/1.1 200 OK"))
             #expect(text.lowercased().contains("\r\ndate: "))
             #expect(text.contains("Sign-in is not configured"))
-            #expect(elapsed < 5)
+            #expect(serverClosed)
         }
     }
 
     @Test func quietHTTP1ConnectionIsClosed() async throws {
         try await Self.withServer(alpn: "http/1.1") { port in
-            let (elapsed, _) = try await Self.exchange(port: port, sending: [])
-            #expect(elapsed < 5)
+            let (serverClosed, _) = try await Self.exchange(port: port, sending: [])
+            #expect(serverClosed)
         }
     }
 
@@ -74,8 +84,8 @@ import Testing
     @Test func silentHTTP2ClientIsClosed() async throws {
         try await Self.withServer(alpn: "h2") { port in
             let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0]
-            let (elapsed, _) = try await Self.exchange(port: port, sending: preface)
-            #expect(elapsed < 8)
+            let (serverClosed, _) = try await Self.exchange(port: port, sending: preface)
+            #expect(serverClosed)
         }
     }
 }

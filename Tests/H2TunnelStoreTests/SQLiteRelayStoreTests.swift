@@ -69,7 +69,6 @@ private func expectStoreError(_ kind: StoreError.Kind, _ message: String,
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("relay.db").path
         let stores = (0..<6).map { _ in SQLiteRelayStore(path: path, hasher: cheap) }
-        let start = ContinuousClock.now
         let results = await withTaskGroup(of: Result<Void, any Error>.self) { group in
             for store in stores {
                 group.addTask {
@@ -78,9 +77,8 @@ private func expectStoreError(_ kind: StoreError.Kind, _ message: String,
             }
             return await group.reduce(into: []) { $0.append($1) }
         }
+        // None gave up on the lock (that would throw "the file stays locked").
         for result in results { #expect(throws: Never.self) { try result.get() } }
-        // Not one of them waited out the 5 s busy timeout.
-        #expect(ContinuousClock.now - start < .seconds(2))
         for store in stores {
             #expect(try await store.schemaVersion() == StoreMigration.latest)
             try await store.close()
