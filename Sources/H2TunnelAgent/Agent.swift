@@ -12,6 +12,8 @@ public final class Agent: Sendable {
     public let configuration: AgentConfiguration
     /// The tenant id from our client certificate's URI SAN (what the relay will read).
     public let tenant: String
+    /// starting → ready (first relay connection up) → draining (`shutdown()` began) → stopped.
+    public let phase = ServicePhase()
     /// The browser-facing TLS context; nil in tls:// mode, where the app holds the key.
     let tenantContext: TLSContext?
     /// http:// mode's web front.
@@ -114,6 +116,7 @@ public final class Agent: Sendable {
             state.stopping = true
             return Array(state.sessions.values)
         }
+        phase.advance(to: .draining)
         logger.info("agent draining", metadata: ["connections": "\(sessions.count)"])
         for entry in sessions { entry.session.drain(on: entry.channel.eventLoop) }
         let closed = EventLoopFuture.andAllComplete(sessions.map { $0.channel.closeFuture }, on: group.any())
@@ -127,6 +130,7 @@ public final class Agent: Sendable {
         for entry in sessions { entry.channel.close(promise: nil) }
         await front?.shutdown()
         try? await group.shutdownGracefully()
+        phase.advance(to: .stopped)
         logger.info("agent stopped")
     }
 
@@ -201,6 +205,7 @@ public final class Agent: Sendable {
 
     func sessionReady(_ session: RelaySession) {
         state.withLockedValue { $0.backoff.reset() }
+        phase.advance(to: .ready)
     }
 
     /// The relay said GOAWAY: dial a new connection first (make-before-break); the old one

@@ -14,6 +14,8 @@ public final class Relay: Sendable {
     public let registry: AgentRegistry
     /// Users, tenants and grants (`--store`); opened by `start()`, closed by `shutdown()`.
     public let store: (any RelayStore)?
+    /// starting → ready (both listeners bound) → draining (`shutdown()` began) → stopped.
+    public let phase = ServicePhase()
     private let catalog: TenantCatalog?
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
@@ -76,12 +78,14 @@ public final class Relay: Sendable {
             channels.withLockedValue { $0.append(admin) }
             adminAddress = admin.localAddress
         }
+        phase.advance(to: .ready)
         return (publicChannel.localAddress!, adminAddress)
     }
 
     /// Graceful stop: no new connections, GOAWAY to every agent, wait for their open
     /// tunnels up to the grace period, then close what is left.
     public func shutdown() async {
+        phase.advance(to: .draining)
         let listeners = channels.withLockedValue { list in defer { list = [] }; return list }
         for channel in listeners { try? await channel.close() }
         let links = registry.all
@@ -102,6 +106,7 @@ public final class Relay: Sendable {
             logger.warning("store close failed", metadata: ["error": "\(error)"])
         }
         try? await group.shutdownGracefully()
+        phase.advance(to: .stopped)
         logger.info("relay stopped")
     }
 }
