@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 
@@ -28,6 +28,13 @@ let package = Package(
         // Already resolved through Hummingbird; the agent's HTTP/2 front sets what HTTP2Channel does not expose.
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        // Operations (README "Why these packages"): one settings table read from flags,
+        // H2TUNNEL_* variables and a JSON or YAML file; ServiceGroup; Prometheus metrics.
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0",
+                 traits: [.defaults, "YAML", "CommandLineArguments"]),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // C libraries from Debian, found through pkg-config.
