@@ -80,6 +80,9 @@ public struct AgentConfiguration: Sendable {
     public var handshakeTimeout: TimeAmount = .seconds(10)
     /// A tunnel that carries nothing either way this long is reset (`StreamSplice.idleTimeout`); nil: never.
     public var idleTimeout: TimeAmount? = .seconds(300)
+    /// Loopback admin listener (`/healthz`, `/readyz`, `/metrics`, `/status`); nil turns it off.
+    public var adminHost: String? = nil
+    public var adminPort: Int = 0
     public var http2: HTTP2Settings = {
         var settings = HTTP2Settings()
         settings.enableConnectProtocol = true

@@ -50,6 +50,9 @@ public struct RelayConfiguration: Sendable {
     public var agentDenyList = AgentDenyList()
     /// `agentDenyList` as read at start; SIGHUP reads the file again (`AgentDenyList.reloadOnHangup`).
     public var agentDenied: Set<String> = []
+    /// Source networks (CIDR, raw `--proxy-protocol-from` text) whose connections to the
+    /// public listener must start with a PROXY protocol header; empty: PROXY protocol off.
+    public var proxyProtocolFrom: [String] = []
 
     public init(listenHost: String, listenPort: Int, hostname: String, certificatePath: String,
                 privateKeyPath: String, agentHostname: String, agentCAPath: String, tenantDomain: String,

@@ -58,6 +58,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("idle-timeout"),
             help: "Seconds a tunnel may carry nothing either way before it is reset (default 300, 0: never).")
     var idleTimeout: Double?
+    @Option(name: .customLong("admin-listen"),
+            help: "Admin HTTP listener (/healthz, /readyz, /metrics, /status), HOST:PORT, or 'off' (default 127.0.0.1:9091).")
+    var adminListen: String?
     @Option(help: "Event-loop threads (default 1).") var threads: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error (default info).") var logLevel: String?
     @Option(name: .customLong("log-format"), help: "logfmt (key=value lines) or json (one JSON object a line) (default logfmt).") var logFormat: String?
@@ -65,7 +68,8 @@ struct Run: AsyncParsableCommand {
     static let keys: Set<String> = ["relay", "relay-hostname", "relay-ca", "cert", "key", "tenant-cert", "tenant-key",
                                     "upstream", "reconnect-base", "reconnect-max", "ping-interval", "ping-timeout",
                                     "grace-period", "log-level", "log-format", "threads", "tcp-keepalive", "send-timeout",
-                                    "tenant-name", "relay-public-key", "relay-url", "session-lifetime", "handshake-timeout", "idle-timeout"]
+                                    "tenant-name", "relay-public-key", "relay-url", "session-lifetime", "handshake-timeout", "idle-timeout",
+                                    "admin-listen"]
 
     func run() async throws {
         SocketTuning.tuneAllocator()
@@ -128,6 +132,12 @@ struct Run: AsyncParsableCommand {
             certificatePath: try file.requiredPath("cert", flag: cert), privateKeyPath: try file.requiredPath("key", flag: key),
             tenantCertificatePath: tenantCertificate, tenantKeyPath: tenantKey, upstream: upstream)
         configuration.tenantNames = tenantNames
+        let adminText = file.string("admin-listen", flag: adminListen) ?? "127.0.0.1:9091"
+        if adminText != "off" {
+            let admin = try HostPort.parse(adminText)
+            configuration.adminHost = admin.host
+            configuration.adminPort = admin.port
+        }
         if case .http = upstream {
             configuration.relayPublicKeyPath = try file.requiredPath("relay-public-key", flag: relayPublicKey)
             let relayURL = try file.required("relay-url", flag: relayURL)

@@ -70,6 +70,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("max-agent-connections-per-tenant"),
             help: "Agent connections one tenant may hold at once; a further one is closed after its TLS handshake (default 4).")
     var maxAgentConnectionsPerTenant: Int?
+    @Option(name: .customLong("proxy-protocol-from"),
+            help: "Source network (CIDR) whose connections must start with a PROXY protocol v1 or v2 header (a load balancer); repeatable. In the config file: a string, several separated by commas.")
+    var proxyProtocolFrom: [String] = []
     @Option(help: "SQLite store of users, tenants and grants (created on first run; see `relay user --help`). With it, browsers for tenants not in it are refused as unknown.")
     var store: String?
 
@@ -77,7 +80,8 @@ struct Run: AsyncParsableCommand {
                                     "admin-listen", "client-hello-timeout", "ping-interval", "ping-timeout",
                                     "grace-period", "log-level", "log-format", "threads", "agent-connection-streams", "tcp-keepalive",
                                     "send-timeout", "store", "signing-key", "public-port", "max-tunnels-per-address",
-                                    "agent-deny-fingerprint", "agent-deny-file", "max-agent-connections-per-tenant"]
+                                    "agent-deny-fingerprint", "agent-deny-file", "max-agent-connections-per-tenant",
+                                    "proxy-protocol-from"]
 
     func run() async throws {
         SocketTuning.tuneAllocator()
@@ -157,6 +161,10 @@ struct Run: AsyncParsableCommand {
             : agentDenyFingerprint
         configuration.agentDenyList = try AgentDenyList(flags: denyFlags, file: file.path("agent-deny-file", flag: agentDenyFile))
         configuration.agentDenied = try configuration.agentDenyList.load()
+        configuration.proxyProtocolFrom = (proxyProtocolFrom.isEmpty
+            ? (file.string("proxy-protocol-from", flag: nil) ?? "").split(separator: ",").map(String.init)
+            : proxyProtocolFrom).flatMap { $0.split(separator: ",") }
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         configuration.http2.pingInterval = .fractionalSeconds(try file.double("ping-interval", flag: pingInterval, default: 15, in: 0.1...3600))
         configuration.http2.pingTimeout = .fractionalSeconds(try file.double("ping-timeout", flag: pingTimeout, default: 10, in: 0.1...3600))
         let most = Double(configuration.http2.lifetimeStreams)

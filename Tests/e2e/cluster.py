@@ -197,7 +197,7 @@ class Processes:
                 "--relay-ca", pki / "ca.pem", "--cert", cert, "--key", key,
                 "--tenant-cert", served / "tenant.pem", "--tenant-key", served / "tenant.key",
                 "--upstream", upstream, "--reconnect-base", "0.1", "--reconnect-max", "1",
-                *(extra or [])]
+                "--admin-listen", "127.0.0.1:0", *(extra or [])]
         agent = Agent(self.start(f"agent-{tenant}", argv), tenant)
         if wait:
             agent.connection = relay.wait_agent(tenant, exclude=previous, proc=agent.proc)

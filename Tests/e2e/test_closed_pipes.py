@@ -39,7 +39,8 @@ def test_relay_survives_its_stderr_closing(bins, pki, procs, demo_app, tmp_path)
             bins / "agent", "run", "--relay", f"127.0.0.1:{port}", "--relay-hostname", AGENT_HOST,
             "--relay-ca", pki / "ca.pem", "--cert", pki / "tenants/acme/agent.pem",
             "--key", pki / "tenants/acme/agent.key", "--tenant-cert", pki / "tenants/acme/tenant.pem",
-            "--tenant-key", pki / "tenants/acme/tenant.key", "--upstream", demo_app.upstream])
+            "--tenant-key", pki / "tenants/acme/tenant.key", "--upstream", demo_app.upstream,
+            "--admin-listen", "127.0.0.1:0"])
         agent.wait_stderr("agent connected", timeout=20)
 
         class At:  # what cluster.curl needs of a relay

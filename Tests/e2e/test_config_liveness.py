@@ -44,6 +44,7 @@ def test_relay_and_agent_from_config_files(procs, pki, demo_app, tmp_path):
         "tenant-key": str(pki / "tenants/acme/tenant.key"),
         "upstream": demo_app.upstream, "reconnect-base": 0.1, "reconnect-max": 1,
         "ping-interval": 0.5, "ping-timeout": 1, "grace-period": 5, "log-level": "info",
+        "admin-listen": "127.0.0.1:0",
     })
     agent = procs.start("agent-acme", [procs.bins / "agent", "run", "--config", agent_cfg])
     relay.wait_agent("acme", proc=agent)

@@ -21,7 +21,8 @@ def agent_argv(procs, relay_port: int, upstream: str, *extra) -> list:
     tenant = pki / "tenants" / "acme"
     return [procs.bins / "agent", "run", "--relay", f"127.0.0.1:{relay_port}", "--relay-hostname", AGENT_HOST,
             "--relay-ca", pki / "ca.pem", "--cert", tenant / "agent.pem", "--key", tenant / "agent.key",
-            "--upstream", upstream, "--reconnect-base", "0.1", "--reconnect-max", "1", *extra]
+            "--upstream", upstream, "--reconnect-base", "0.1", "--reconnect-max", "1",
+            "--admin-listen", "127.0.0.1:0", *extra]
 
 
 class TLSApp:

@@ -197,7 +197,8 @@ def _agent(procs, pki, port, upstream, cert=None, key=None):
         procs.bins / "agent", "run", "--relay", f"127.0.0.1:{port}", "--relay-hostname", AGENT_HOST,
         "--relay-ca", pki / "ca.pem", "--cert", cert, "--key", key,
         "--tenant-cert", pki / "tenants/acme/tenant.pem", "--tenant-key", pki / "tenants/acme/tenant.key",
-        "--upstream", upstream, "--reconnect-base", "0.1", "--reconnect-max", "1"])
+        "--upstream", upstream, "--reconnect-base", "0.1", "--reconnect-max", "1",
+        "--admin-listen", "127.0.0.1:0"])
 
 
 def _finish(proc, timeout=45):

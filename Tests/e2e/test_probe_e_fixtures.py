@@ -115,7 +115,7 @@ def test_sample_agent_config_connects(bins, pki, procs, demo_app):
                                           "--cert", pki / "tenants/acme/agent.pem", "--key", pki / "tenants/acme/agent.key",
                                           "--tenant-cert", pki / "tenants/acme/tenant.pem",
                                           "--tenant-key", pki / "tenants/acme/tenant.key",
-                                          "--upstream", demo_app.upstream])
+                                          "--upstream", demo_app.upstream, "--admin-listen", "127.0.0.1:0"])
     relay.wait_agent("acme", proc=agent)
 
 

@@ -49,7 +49,8 @@ def test_everything_runs_as_nobody(procs, pki, world_readable):
                                        "--cert", tenant / "agent.pem", "--key", tenant / "agent.key",
                                        "--tenant-cert", tenant / "tenant.pem", "--tenant-key", tenant / "tenant.key",
                                        "--upstream", f"tcp://127.0.0.1:{app_port}",
-                                       "--reconnect-base", "0.1", "--reconnect-max", "1"])
+                                       "--reconnect-base", "0.1", "--reconnect-max", "1",
+                                       "--admin-listen", "127.0.0.1:0"])
     relay.wait_agent("acme", proc=agent)
     done = curl(pki, relay)
     assert done.returncode == 0 and done.stdout.startswith(b"Hello from the demo app"), done.stderr

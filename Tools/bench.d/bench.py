@@ -364,7 +364,8 @@ LogLevel ERROR
             "--cert", f"{pki}/tenants/{tenant}/agent.pem", "--key", f"{pki}/tenants/{tenant}/agent.key",
             "--tenant-cert", f"{pki}/tenants/{tenant}/tenant.pem",
             "--tenant-key", f"{pki}/tenants/{tenant}/tenant.key",
-            "--upstream", upstream, "--log-level", "warning", *extra, *TUNNEL_ARGS])
+            "--upstream", upstream, "--log-level", "warning", "--admin-listen", "127.0.0.1:0",
+            *extra, *TUNNEL_ARGS])
 
     def start_tunnel(self, path, upstream, link_delay_ms=0):
         relay_extra, agent_extra = self.sign_in_args(path) if path in SESSION_PATHS else ((), ())
