@@ -49,6 +49,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // TLS on OpenSSL through a BIO over NIO buffers; knows nothing of tunnels.
         .target(name: "H2TunnelTLS", dependencies: [
@@ -92,6 +93,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "H2TunnelAgent", dependencies: [
             "H2TunnelCore", "H2TunnelTLS", "H2TunnelHTTP2", "H2TunnelTickets",
@@ -106,6 +108,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // The debugging tool: frames, TLS, routes, a stand-in relay.
         .target(name: "H2Probe", dependencies: [
@@ -123,11 +126,13 @@ let package = Package(
             "H2TunnelRelay", "H2TunnelCore", "H2TunnelStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "agent", dependencies: [
             "H2TunnelAgent", "H2TunnelCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "demo-app", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),

@@ -5,31 +5,40 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 
 /// The agent service: keeps one connection to the relay up (more while one drains),
 /// reconnecting with capped exponential backoff and full jitter.
-public final class Agent: Sendable {
+///
+/// A swift-service-lifecycle `Service`: an app that embeds the agent puts it in its own
+/// `ServiceGroup` and gets what `agent run` does (start, drain on graceful shutdown).
+public final class Agent: Service, Sendable {
     public let configuration: AgentConfiguration
     /// The tenant id from our client certificate's URI SAN (what the relay will read).
     public let tenant: String
     /// starting → ready (first relay connection up) → draining (`shutdown()` began) → stopped.
     public let phase = ServicePhase()
-    /// The browser-facing TLS context; nil in tls:// mode, where the app holds the key.
-    let tenantContext: TLSContext?
+    /// Both TLS identities, swapped whole by `reloadCertificates()`.
+    let certificates: AgentCertificates
+    /// The browser-facing TLS context for the next handshake; nil in tls:// mode, where
+    /// the app holds the key.
+    var tenantContext: TLSContext? { certificates.tenant }
     /// http:// mode's web front.
     let front: HTTPFront?
     /// The upstream as an address when it is an IP literal (no resolver on the data path).
     let upstreamAddress: SocketAddress?
-    private let relayContext: TLSContext
     private let tenantNames: [String]
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
+    /// Whether `shutdown()` also shuts `group` down: only when the agent made it itself.
+    private let ownsGroup: Bool
 
     private struct State {
         var backoff: Backoff
         var sessions: [Int: (session: RelaySession, channel: Channel)] = [:]
         var draining: Set<Int> = []
         var nextID = 0
+        var started = false
         var stopping = false
         var dialing = false
         var reconnectScheduled = false
@@ -39,51 +48,32 @@ public final class Agent: Sendable {
     }
     private let state: NIOLockedValueBox<State>
 
+    /// `group`: the event loops to run on; the caller shuts it down after `shutdown()`.
+    /// Without one the agent makes its own (one thread) and shuts it down itself.
     /// `frontKeys`: required with an http:// upstream (`HTTPFrontKeys.load`).
     public init(configuration: AgentConfiguration, logger: Logger,
-                group: MultiThreadedEventLoopGroup = .init(numberOfThreads: 1), frontKeys: HTTPFrontKeys? = nil) throws {
+                group: MultiThreadedEventLoopGroup? = nil, frontKeys: HTTPFrontKeys? = nil) throws {
         self.configuration = configuration
         self.logger = logger
+        ownsGroup = group == nil
+        let group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.group = group
-        relayContext = try TLSContext(TLSConfiguration(
-            role: .client, certificateChainPath: configuration.certificatePath,
-            privateKeyPath: configuration.privateKeyPath, trustRootsPath: configuration.relayCAPath,
-            alpnProtocols: [TunnelProtocol.alpn]))
-        if configuration.upstream.terminatesTLS {
-            guard let cert = configuration.tenantCertificatePath, let key = configuration.tenantKeyPath else {
-                throw TLSError("--tenant-cert and --tenant-key are required with a tcp:// or http:// upstream")
-            }
-            // http:// serves HTTP/2 itself; tcp:// hands plaintext to an app that may speak
-            // only HTTP/1.1, so it offers nothing else.
-            let alpn = if case .http = configuration.upstream { ["h2", "http/1.1"] } else { ["http/1.1"] }
-            tenantContext = try TLSContext(TLSConfiguration(role: .server, certificateChainPath: cert,
-                                                            privateKeyPath: key, alpnProtocols: alpn))
-        } else {
-            tenantContext = nil
-        }
-        let identity = try CertificateNames.load(pemPath: configuration.certificatePath)
-        guard let uri = identity.uris.first(where: { $0.hasPrefix(TunnelProtocol.tenantURIPrefix) }) else {
-            throw TLSError("\(configuration.certificatePath) has no \(TunnelProtocol.tenantURIPrefix)<id> URI SAN")
-        }
-        tenant = String(uri.dropFirst(TunnelProtocol.tenantURIPrefix.count))
+        let certificates = try AgentCertificates(configuration: configuration)
+        self.certificates = certificates
+        let loaded = certificates.loaded
+        tenant = loaded.tenantID
         upstreamAddress = try? SocketAddress(ipAddress: configuration.upstream.host, port: configuration.upstream.port)
-        let certificateNames = try configuration.tenantCertificatePath.map { try CertificateNames.load(pemPath: $0).dnsNames } ?? []
-        if let path = configuration.tenantCertificatePath,
-           let mismatch = TenantCertificateCheck.mismatch(names: certificateNames, tenant: tenant, tenantCertificatePath: path,
-                                                          clientCertificatePath: configuration.certificatePath) {
-            throw TLSError(mismatch)
-        }
-        let tenantNames = (certificateNames + configuration.tenantNames).map { $0.lowercased() }
+        let tenantNames = (loaded.tenantDNSNames + configuration.tenantNames).map { $0.lowercased() }
         guard !tenantNames.isEmpty else {
             throw TLSError("no tenant names: give --tenant-cert (its DNS names) or --tenant-name")
         }
         self.tenantNames = tenantNames
         if case .http(let host, let port) = configuration.upstream {
-            guard let frontKeys, let relayURL = configuration.relayURL, let tenantContext else {
+            guard let frontKeys, let relayURL = configuration.relayURL, loaded.tenant != nil else {
                 throw TLSError("--relay-public-key and --relay-url are required with an http:// upstream")
             }
             let tenant = self.tenant
-            front = HTTPFront(keys: frontKeys, relayURL: relayURL, tenant: tenant, tenantContext: tenantContext,
+            front = HTTPFront(keys: frontKeys, relayURL: relayURL, tenant: tenant, certificates: certificates,
                               app: (host, port), group: group, logger: logger,
                               handshakeTimeout: configuration.handshakeTimeout,
                               serves: { host in Self.matches(host: host, names: tenantNames) })
@@ -93,7 +83,36 @@ public final class Agent: Sendable {
         state = NIOLockedValueBox(State(backoff: Backoff(base: configuration.reconnectBase, cap: configuration.reconnectMax)))
     }
 
-    public func start() { dial() }
+    /// Starts dialling the relay; a second call does nothing.
+    public func start() {
+        let first = state.withLockedValue { state in defer { state.started = true }; return !state.started }
+        if first { dial() }
+    }
+
+    /// `Service`: starts (unless `start()` already did), serves until the group's graceful
+    /// shutdown (or cancellation), then drains.
+    public func run() async throws {
+        start()
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    /// Reads `--cert/--key` and `--tenant-cert/--tenant-key` again (SIGHUP): the next
+    /// browser handshake and the next relay connection use them, open tunnels and the
+    /// relay connection carry on. A set that does not load (unreadable, key not for its
+    /// certificate, tenant certificate not for this tenant) is refused and the previous
+    /// one stays: one error line names the file.
+    public func reloadCertificates() {
+        do {
+            let loaded = try certificates.reload()
+            logger.info("certificates reloaded", metadata: [
+                "cert_sha256": "\(loaded.relay.certificateSHA256 ?? "-")",
+                "tenant_cert_sha256": "\(loaded.tenant?.certificateSHA256 ?? "-")",
+            ])
+        } catch {
+            logger.error("certificates not reloaded; the previous ones stay", metadata: ["error": "\(error)"])
+        }
+    }
 
     /// Whether a browser's `:authority` host is one of the tenant certificate's names.
     func serves(host: String) -> Bool { Self.matches(host: host, names: tenantNames) }
@@ -112,11 +131,11 @@ public final class Agent: Sendable {
     /// Graceful stop: no reconnects, GOAWAY on every connection, wait for open streams up
     /// to the grace period, then close what is left.
     public func shutdown() async {
+        guard phase.advance(to: .draining) else { return }
         let sessions = state.withLockedValue { state -> [(session: RelaySession, channel: Channel)] in
             state.stopping = true
             return Array(state.sessions.values)
         }
-        phase.advance(to: .draining)
         logger.info("agent draining", metadata: ["connections": "\(sessions.count)"])
         for entry in sessions { entry.session.drain(on: entry.channel.eventLoop) }
         let closed = EventLoopFuture.andAllComplete(sessions.map { $0.channel.closeFuture }, on: group.any())
@@ -129,7 +148,7 @@ public final class Agent: Sendable {
         }
         for entry in sessions { entry.channel.close(promise: nil) }
         await front?.shutdown()
-        try? await group.shutdownGracefully()
+        if ownsGroup { try? await group.shutdownGracefully() }
         phase.advance(to: .stopped)
         logger.info("agent stopped")
     }
@@ -148,7 +167,8 @@ public final class Agent: Sendable {
         guard let id else { return }
         let session = RelaySession(id: id, agent: self, logger: logger)
         let configuration = self.configuration
-        let relayContext = self.relayContext
+        // Taken per dial: after a reload the next connection shows the new certificate.
+        let relayContext = certificates.relay
         let logger = self.logger
         ClientBootstrap(group: group)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)

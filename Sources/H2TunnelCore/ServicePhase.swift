@@ -21,10 +21,14 @@ public final class ServicePhase: Sendable {
 
     public var current: Phase { phase.withLockedValue { $0 } }
 
-    /// Moves forward only: a late "ready" cannot undo a drain that has begun.
-    public func advance(to next: Phase) {
+    /// Moves forward only: a late "ready" cannot undo a drain that has begun. True when it
+    /// moved: of two concurrent shutdowns, the one that gets true does the work.
+    @discardableResult
+    public func advance(to next: Phase) -> Bool {
         phase.withLockedValue { current in
-            if Self.order(next) > Self.order(current) { current = next }
+            guard Self.order(next) > Self.order(current) else { return false }
+            current = next
+            return true
         }
     }
 

@@ -7,9 +7,13 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import ServiceLifecycle
 
 /// The relay service: the public TLS port (SNI routing) and the admin listener.
-public final class Relay: Sendable {
+///
+/// A swift-service-lifecycle `Service`: in a `ServiceGroup`, `run()` starts it (unless
+/// `start()` already did) and drains it when the group shuts down gracefully.
+public final class Relay: Service, Sendable {
     public let configuration: RelayConfiguration
     public let registry: AgentRegistry
     /// Users, tenants and grants (`--store`); opened by `start()`, closed by `shutdown()`.
@@ -19,14 +23,22 @@ public final class Relay: Sendable {
     private let catalog: TenantCatalog?
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
+    /// Whether `shutdown()` also shuts `group` down: only when the relay made it itself.
+    private let ownsGroup: Bool
+    /// The public listener(s): closed first by a drain.
     private let channels = NIOLockedValueBox<[Channel]>([])
+    /// The admin listener: closed last, so `/readyz` says "draining" for the whole drain.
+    private let adminChannel = NIOLockedValueBox<Channel?>(nil)
     /// The relay's own site, made by `start()`.
     private let site = NIOLockedValueBox<RelaySite?>(nil)
 
-    public init(configuration: RelayConfiguration, logger: Logger,
-                group: MultiThreadedEventLoopGroup = .init(numberOfThreads: max(1, System.coreCount / 2))) {
+    /// `group`: the event loops to run on; the caller shuts it down after `shutdown()`.
+    /// Without one the relay makes its own (half the cores) and shuts it down itself.
+    public init(configuration: RelayConfiguration, logger: Logger, group: MultiThreadedEventLoopGroup? = nil) {
         self.configuration = configuration
         self.logger = logger
+        ownsGroup = group == nil
+        let group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount / 2))
         self.group = group
         registry = AgentRegistry(maxConnectionsPerTenant: configuration.maxAgentConnectionsPerTenant,
                                  denied: configuration.agentDenied)
@@ -75,17 +87,27 @@ public final class Relay: Sendable {
                     }
                 }
                 .bind(host: adminHost, port: configuration.adminPort).get() }
-            channels.withLockedValue { $0.append(admin) }
+            adminChannel.withLockedValue { $0 = admin }
             adminAddress = admin.localAddress
         }
         phase.advance(to: .ready)
         return (publicChannel.localAddress!, adminAddress)
     }
 
-    /// Graceful stop: no new connections, GOAWAY to every agent, wait for their open
-    /// tunnels up to the grace period, then close what is left.
+    /// `Service`: starts (unless `start()` already did), serves until the group's graceful
+    /// shutdown (or cancellation), then drains.
+    public func run() async throws {
+        if phase.current == .starting { _ = try await start() }
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    /// Graceful stop: draining at once (`/readyz` says 503), no new connections, GOAWAY to
+    /// every agent (each dials a new connection first, through the load balancer), wait for
+    /// their open tunnels up to the grace period, then close what is left; the admin
+    /// listener closes last. A second call returns at once.
     public func shutdown() async {
-        phase.advance(to: .draining)
+        guard phase.advance(to: .draining) else { return }
         let listeners = channels.withLockedValue { list in defer { list = [] }; return list }
         for channel in listeners { try? await channel.close() }
         let links = registry.all
@@ -105,7 +127,8 @@ public final class Relay: Sendable {
         } catch {
             logger.warning("store close failed", metadata: ["error": "\(error)"])
         }
-        try? await group.shutdownGracefully()
+        try? await adminChannel.withLockedValue { channel in defer { channel = nil }; return channel }?.close()
+        if ownsGroup { try? await group.shutdownGracefully() }
         phase.advance(to: .stopped)
         logger.info("relay stopped")
     }

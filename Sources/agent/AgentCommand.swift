@@ -88,6 +88,8 @@ struct Run: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
+        // The command owns the event loops: the agent never shuts down a group it is handed.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threadCount)
         let agent: Agent
         do {
             var frontKeys: HTTPFrontKeys? = nil
@@ -95,15 +97,23 @@ struct Run: AsyncParsableCommand {
                 frontKeys = try await HTTPFrontKeys.load(relayPublicKeyPath: path, sessionLifetime: configuration.sessionLifetime)
             }
             agent = try Agent(configuration: configuration, logger: logger,
-                              group: MultiThreadedEventLoopGroup(numberOfThreads: threadCount), frontKeys: frontKeys)
+                              group: group, frontKeys: frontKeys)
         } catch {
             logger.error("cannot start", metadata: ["error": "\(error)"])
+            try? await group.shutdownGracefully()
             throw ExitCode(1)
         }
         agent.start()
         announce("agent started tenant=\(agent.tenant) relay=\(configuration.relayHost):\(configuration.relayPort)")
-        await waitForTermination()
-        await agent.shutdown()
+        // Ready once dialling: an agent whose relay is down is a healthy service that keeps
+        // trying (STATUS says so); holding READY=1 until connected would make systemd fail it.
+        SystemdNotify.send(["READY=1", "STATUS=serving tenant \(agent.tenant) through \(configuration.relayHost):\(configuration.relayPort)"])
+        ProcessSignals.on(SIGHUP) { agent.reloadCertificates() }
+        // SIGTERM/SIGINT → the group's graceful shutdown → `Agent.run` sends GOAWAY and drains.
+        try await ServiceRunner.run([agent], logger: logger) {
+            SystemdNotify.send(["STOPPING=1", "STATUS=draining: open tunnels may finish within the grace period"])
+        }
+        try? await group.shutdownGracefully()
     }
 
 

@@ -100,20 +100,26 @@ struct Run: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        let relay = Relay(configuration: configuration, logger: logger,
-                          group: MultiThreadedEventLoopGroup(numberOfThreads: threadCount))
+        // The command owns the event loops: the relay never shuts down a group it is handed.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threadCount)
+        let relay = Relay(configuration: configuration, logger: logger, group: group)
         let addresses: (public: SocketAddress, admin: SocketAddress?)
         do {
             addresses = try await relay.start()
         } catch {
             logger.error("cannot start", metadata: ["error": "\(error)"])
+            try? await group.shutdownGracefully()
             throw ExitCode(1)
         }
         let admin = addresses.admin.map { " admin=\(HostPort.describe($0))" } ?? ""
         configuration.agentDenyList.reloadOnHangup(registry: relay.registry, logger: logger)
         announce("relay ready public=\(HostPort.describe(addresses.public))\(admin)")
-        await waitForTermination()
-        await relay.shutdown()
+        SystemdNotify.send(["READY=1", "STATUS=serving on \(HostPort.describe(addresses.public))"])
+        // SIGTERM/SIGINT → the group's graceful shutdown → `Relay.run` drains (`/readyz` 503 at once).
+        try await ServiceRunner.run([relay], logger: logger) {
+            SystemdNotify.send(["STOPPING=1", "STATUS=draining: open tunnels may finish within the grace period"])
+        }
+        try? await group.shutdownGracefully()
     }
 
 

@@ -45,7 +45,8 @@ final class HTTPFront: Sendable {
     let relayURL: String
     let tenant: String
     let logger: Logger
-    private let tenantContext: TLSContext
+    /// Read per browser: a reload (SIGHUP) changes the next handshake's certificate.
+    private let certificates: AgentCertificates
     private let servesHost: @Sendable (String) -> Bool
     let appHost: String
     let appPort: Int
@@ -54,14 +55,14 @@ final class HTTPFront: Sendable {
     /// `TLSHandler` closes the pair's end, and the splice resets the tunnel.
     let handshakeTimeout: TimeAmount
 
-    init(keys: HTTPFrontKeys, relayURL: String, tenant: String, tenantContext: TLSContext,
+    init(keys: HTTPFrontKeys, relayURL: String, tenant: String, certificates: AgentCertificates,
          app: (host: String, port: Int), group: EventLoopGroup, logger: Logger,
          handshakeTimeout: TimeAmount, serves: @escaping @Sendable (String) -> Bool) {
         tickets = keys.tickets
         sessions = keys.sessions
         self.relayURL = relayURL.hasSuffix("/") ? String(relayURL.dropLast()) : relayURL
         self.tenant = tenant
-        self.tenantContext = tenantContext
+        self.certificates = certificates
         self.logger = logger
         eventLoopGroup = group
         self.handshakeTimeout = handshakeTimeout
@@ -90,7 +91,9 @@ final class HTTPFront: Sendable {
     /// HTTP over the browser's TLS. `forwarded` is the tunnel stream's header.
     func open(on loop: EventLoop, forwarded: String) -> EventLoopFuture<Channel> {
         let responder = FrontResponder(front: self, browserIP: ProxyHeaders.browserIP(fromForwarded: forwarded))
-        let context = tenantContext
+        guard let context = certificates.tenant else {
+            return loop.makeFailedFuture(TLSError("http:// needs --tenant-cert and --tenant-key"))
+        }
         let logger = logger
         let handshakeTimeout = handshakeTimeout
         return SocketPair.open(on: loop) { channel in
