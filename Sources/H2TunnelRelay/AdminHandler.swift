@@ -1,12 +1,11 @@
 import Foundation
-import NIOCore
-import NIOHTTP1
+import H2TunnelCore
+import H2TunnelStore
 
-/// The admin listener (plain HTTP, loopback by default): `GET /healthz`, `GET /agents`.
-final class AdminHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
+/// The relay's admin listener (plain HTTP, loopback by default), served by
+/// `AdminHTTPHandler`: `/healthz` (the process answers), `/readyz` (a load balancer may
+/// send it connections), `/metrics` (Prometheus text), `/agents` (JSON).
+struct AdminHandler: Sendable {
     struct AgentEntry: Codable {
         var tenant: String
         var connection: Int
@@ -20,27 +19,35 @@ final class AdminHandler: ChannelInboundHandler {
         var roundTripMs: Double?
     }
 
-    private let registry: AgentRegistry
-    private var path: String?
+    let registry: AgentRegistry
+    let phase: ServicePhase
+    let store: (any RelayStore)?
 
-    init(registry: AgentRegistry) { self.registry = registry }
+    func respond(to path: String) async -> AdminResponse {
+        switch path {
+        case "/healthz": .text("ok")
+        case "/readyz": await readiness()
+        case "/metrics": .metrics()
+        case "/agents": .json(agentsJSON())
+        default: .notFound
+        }
+    }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            path = head.method == .GET ? String(head.uri.split(separator: "?").first ?? "") : nil
-        case .body:
-            break
-        case .end:
-            switch path {
-            case "/healthz":
-                respond(context: context, status: .ok, type: "text/plain", body: "ok\n")
-            case "/agents":
-                respond(context: context, status: .ok, type: "application/json", body: agentsJSON())
-            default:
-                respond(context: context, status: .notFound, type: "text/plain", body: "not found\n")
+    /// 200 "ready" only while serving and, with a store, while the store answers: a load
+    /// balancer stops sending new connections the moment a drain begins (503 "draining"),
+    /// long before the listener closes.
+    private func readiness() async -> AdminResponse {
+        let phase = phase.current
+        guard phase == .ready else { return .text(phase.rawValue, status: .serviceUnavailable) }
+        if let store {
+            do {
+                try await store.ping()
+            } catch {
+                let reason = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
+                return .text("store unreachable: \(reason)", status: .serviceUnavailable)
             }
         }
+        return .text("ready")
     }
 
     private func agentsJSON() -> String {
@@ -55,14 +62,5 @@ final class AdminHandler: ChannelInboundHandler {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return (try? String(decoding: encoder.encode(entries), as: UTF8.self)) ?? "[]"
-    }
-
-    private func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, type: String, body: String) {
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: type)
-        headers.add(name: "content-length", value: String(body.utf8.count))
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 }

@@ -13,7 +13,8 @@ enum AgentEndpoint {
 
     /// What sits above TLS on a connection to the agent endpoint until the handshake is done.
     static func gate(registry: AgentRegistry, settings: HTTP2Settings, remote: String, logger: Logger) -> TLSHandshakeGate {
-        TLSHandshakeGate(alpn: TunnelProtocol.alpn, onRefused: { reason in
+        let started = NIODeadline.now()
+        return TLSHandshakeGate(alpn: TunnelProtocol.alpn, onRefused: { reason in
             // A certificate not from the agent CA, none at all, an expired one, no ALPN h2.
             var metadata: Logger.Metadata = ["reason": "\(reason)", "remote": "\(remote)"]
             if reason.contains("certificate verify failed") {
@@ -21,6 +22,7 @@ enum AgentEndpoint {
             }
             logger.warning("agent refused", metadata: metadata)
         }, onReady: { handshake, context in
+            RelayMetrics.tlsHandshake(endpoint: "agent", started: started)
             guard let tenant = tenant(of: handshake.peer) else {
                 throw Refusal(description: "no \(TunnelProtocol.tenantURIPrefix)<id> URI in the certificate")
             }

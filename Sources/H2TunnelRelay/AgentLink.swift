@@ -143,6 +143,7 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
             return
         }
         shared.withLockedValue { $0.ready = true; $0.healthy = true }
+        RelayMetrics.agentConnection(tenant: tenant, up: true)
         let others = registry.add(self)
         logger.info("agent connected", metadata: ["remote": "\(remote)", "fingerprint": "\(fingerprint)"])
         if !others.isEmpty {
@@ -175,10 +176,13 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
 
     public func connection(_ connection: HTTP2ConnectionHandler, didMeasureRoundTrip smallest: TimeAmount) {
         shared.withLockedValue { $0.roundTrip = smallest }
+        RelayMetrics.pingRoundTrip(tenant: tenant, smallest)
     }
 
     public func connectionDidClose(_ connection: HTTP2ConnectionHandler, reason: String?) {
-        shared.withLockedValue { $0.healthy = false }
+        if shared.withLockedValue({ state in defer { state.healthy = false }; return state.ready }) {
+            RelayMetrics.agentConnection(tenant: tenant, up: false)
+        }
         registry.remove(self)
         handler = nil
         logger.info("agent disconnected", metadata: ["reason": "\(reason ?? "drained")"])

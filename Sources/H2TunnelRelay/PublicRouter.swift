@@ -139,8 +139,10 @@ final class PublicRouter: Sendable {
         let channel = context.channel
         let splice = StreamSplice(streamLoop: link.eventLoop, channelLoop: channel.eventLoop)
         let logger = self.logger
+        let outcome = TunnelOutcome()
         splice.onResponse = { headers in
             guard headers[":status"] == "200" else {
+                outcome.note("refused")
                 logger.warning("browser refused", metadata: [
                     "reason": "agent-status-\(headers[":status"] ?? "none")", "remote": "\(remote)", "host": "\(host)"])
                 return false
@@ -173,6 +175,8 @@ final class PublicRouter: Sendable {
             } else {
                 ended = "reset-by-agent"
             }
+            RelayMetrics.tunnelClosed(outcome: outcome.resolve(ended), bytesUp: splice.bytesFromChannel,
+                                      bytesDown: splice.bytesFromStream)
             let seconds = Double((NIODeadline.now() - started).nanoseconds) / 1e9
             logger.info("tunnel closed", metadata: [
                 "tenant": "\(link.tenant)", "host": "\(host)", "remote": "\(remote)",
@@ -185,8 +189,11 @@ final class PublicRouter: Sendable {
                 "reason": "window shut for the send timeout", "queued": "\(queued)", "remote": "\(remote)", "host": "\(host)"])
         }
         try replay(bytes, context: context, sniffer: sniffer, into: [SpliceChannelHandler(splice: splice)])
+        RelayMetrics.tunnelOpened()
         link.openTunnel(splice: splice, authority: host, browser: remote) { reason in
             logger.warning("browser refused", metadata: ["reason": "\(reason)", "remote": "\(remote)", "host": "\(host)"])
+            // No stream, so no `onFinished`: the tunnel ends here.
+            RelayMetrics.tunnelClosed(outcome: "refused", bytesUp: 0, bytesDown: 0)
             splice.abortStream(HTTP2ErrorCode.cancel)
             channel.eventLoop.execute {
                 // A plain close after the alert: a reset could discard the alert unsent.

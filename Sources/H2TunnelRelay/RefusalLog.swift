@@ -1,4 +1,5 @@
 import Foundation
+import H2TunnelCore
 import Logging
 import NIOConcurrencyHelpers
 
@@ -23,6 +24,7 @@ final class RefusalLog: Sendable {
     /// Logs the refusal now if it is among the first `burst` of its reason in the window,
     /// else counts it.
     func refused(reason: String, metadata: Logger.Metadata) {
+        RelayMetrics.clientHelloRejected(reason: reason)
         let count = windows.withLockedValue { windows -> Int in
             let count = (windows[reason] ?? 0) + 1
             windows[reason] = count

@@ -76,14 +76,13 @@ public final class Relay: Service, Sendable {
 
         var adminAddress: SocketAddress? = nil
         if let adminHost = configuration.adminHost {
-            let registry = self.registry
+            let routes = AdminHandler(registry: registry, phase: phase, store: store)
             let admin = try await ListenError.naming("--admin-listen", host: adminHost,
                                                      port: configuration.adminPort) { try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                        try channel.pipeline.syncOperations.addHandler(AdminHandler(registry: registry))
+                        try AdminHTTPHandler.install(on: channel, route: routes.respond)
                     }
                 }
                 .bind(host: adminHost, port: configuration.adminPort).get() }

@@ -1,3 +1,4 @@
+import H2TunnelCore
 import H2TunnelRelayWeb
 import H2TunnelTLS
 import NIOCore
@@ -10,11 +11,14 @@ final class RelaySiteHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
 
     private let site: RelaySite
+    /// Made when the ClientHello was complete: the handshake's latency starts here.
+    private let started = NIODeadline.now()
 
     init(site: RelaySite) { self.site = site }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let handshake = event as? TLSHandshakeCompleted {
+            RelayMetrics.tlsHandshake(endpoint: "site", started: started)
             site.serve(channel: context.channel, alpn: handshake.alpn)
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         } else if let event = event as? ChannelEvent, event == .inputClosed {

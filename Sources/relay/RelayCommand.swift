@@ -84,6 +84,7 @@ struct Run: AsyncParsableCommand {
                                     "proxy-protocol-from"]
 
     func run() async throws {
+        PrometheusExport.bootstrap()
         SocketTuning.tuneAllocator()
         raiseOpenFileLimit()
         let configuration: RelayConfiguration

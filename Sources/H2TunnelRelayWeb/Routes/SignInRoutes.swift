@@ -1,4 +1,5 @@
 import Foundation
+import H2TunnelCore
 import H2TunnelStore
 import Hummingbird
 import HummingbirdAuth
@@ -42,6 +43,7 @@ struct SignInRoutes: Sendable {
         let cookieToken = request.cookies[CSRF.cookieName]?.value
         guard let cookieToken, CSRF.matches(cookieToken, form.csrf) else {
             context.logger.warning("sign-in refused", metadata: ["reason": "csrf", "remote": "\(context.remoteAddress)"])
+            RelayMetrics.signIn(outcome: "csrf")
             return Page.message(status: .forbidden, title: "Form expired",
                                 text: "The sign-in form could not be verified. Reload it and sign in again.",
                                 link: ("/signin", "Back to sign-in"))
@@ -53,12 +55,14 @@ struct SignInRoutes: Sendable {
         // Names with control characters are never valid, and would forge log lines.
         guard !username.isEmpty, username.utf8.count <= 128, !password.isEmpty, password.utf8.count <= 1024,
               !username.unicodeScalars.contains(where: { CharacterSet.controlCharacters.contains($0) }) else {
+            RelayMetrics.signIn(outcome: "invalid-form")
             page.error = "Enter your user name and password."
             return formPage(page, status: .unauthorized)
         }
         if let wait = limiter.retryAfter(user: username, address: context.rateLimitKey) {
             context.logger.warning("sign-in refused", metadata: [
                 "reason": "rate-limited", "user": "\(username)", "remote": "\(context.remoteAddress)"])
+            RelayMetrics.signIn(outcome: "rate-limited")
             page.error = "Too many failed sign-ins. Try again in \(Self.minutes(wait))."
             var response = formPage(page, status: .tooManyRequests)
             response.headers[.retryAfter] = String(wait)
@@ -68,6 +72,7 @@ struct SignInRoutes: Sendable {
             limiter.recordFailure(user: username, address: context.rateLimitKey)
             context.logger.warning("sign-in refused", metadata: [
                 "reason": "wrong-password", "user": "\(username)", "remote": "\(context.remoteAddress)"])
+            RelayMetrics.signIn(outcome: "wrong-password")
             page.error = "The user name or password is not correct."
             return formPage(page, status: .unauthorized)
         }
@@ -75,6 +80,7 @@ struct SignInRoutes: Sendable {
         // never becomes a signed-in one), with its own CSRF token.
         context.sessions.createSession(SiteSession(user: username, csrf: CSRF.newToken()), expiresIn: sessionLifetime)
         context.logger.info("signed in", metadata: ["user": "\(username)", "remote": "\(context.remoteAddress)"])
+        RelayMetrics.signIn(outcome: "signed-in")
         return Page.seeOther(next)
     }
 

@@ -1,0 +1,34 @@
+import CoreMetrics
+
+/// What the agent counts (names and meanings: `MetricName`).
+public enum AgentMetrics {
+    /// How many relay connections are up now.
+    public static func relayConnections(_ count: Int) {
+        Gauge(label: MetricName.agentRelayConnections).record(count)
+    }
+
+    public static func tunnelOpened() {
+        Counter(label: MetricName.agentTunnelsOpened).increment()
+    }
+
+    /// Once per tunnel, at its close: the outcome and its byte counts.
+    public static func tunnelClosed(outcome: String, bytesUp: Int, bytesDown: Int) {
+        Counter(label: MetricName.agentTunnelsClosed, dimensions: [("outcome", outcome)]).increment()
+        Counter(label: MetricName.agentTunnelBytes, dimensions: [("direction", "up")]).increment(by: bytesUp)
+        Counter(label: MetricName.agentTunnelBytes, dimensions: [("direction", "down")]).increment(by: bytesDown)
+    }
+
+    public static func reconnect() {
+        Counter(label: MetricName.agentReconnects).increment()
+    }
+
+    /// `mode`: "tcp" or "http".
+    public static func handshakeTimeout(mode: String) {
+        Counter(label: MetricName.agentHandshakeTimeouts, dimensions: [("mode", mode)]).increment()
+    }
+
+    /// `outcome`: "redeemed" or the refusal's reason.
+    public static func ticket(outcome: String) {
+        Counter(label: MetricName.agentTickets, dimensions: [("outcome", outcome)]).increment()
+    }
+}
