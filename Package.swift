@@ -53,6 +53,7 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Configuration", package: "swift-configuration"),
         ]),
         // TLS on OpenSSL through a BIO over NIO buffers; knows nothing of tunnels.
         .target(name: "H2TunnelTLS", dependencies: [

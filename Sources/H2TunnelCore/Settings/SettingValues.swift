@@ -1,0 +1,29 @@
+/// The settings of one start, each checked and typed, with where it came from.
+public struct SettingValues: Sendable {
+    struct Resolved: Sendable {
+        var value: any Sendable
+        var source: SettingSource
+    }
+
+    var resolved: [String: Resolved]
+
+    /// The value of `setting`: from the winning source, else its default.
+    public subscript<Value>(_ setting: Setting<Value>) -> Value {
+        resolved[setting.spec.name]?.value as? Value ?? setting.fallback
+    }
+
+    public func source<Value>(of setting: Setting<Value>) -> SettingSource {
+        resolved[setting.spec.name]?.source ?? .default
+    }
+
+    /// The value, or an error naming every spelling of the setting when no source gave it.
+    public func required<Value>(_ setting: Setting<Value?>) throws -> Value {
+        guard let value = self[setting] else { throw SettingError.missing(setting.spec) }
+        return value
+    }
+
+    /// An error about `setting`'s value, named as it was given.
+    public func error<Value>(_ setting: Setting<Value>, _ problem: String) -> SettingError {
+        SettingError(setting.spec, from: source(of: setting), problem)
+    }
+}
