@@ -58,8 +58,8 @@ def count(proc, text: str) -> int:
     return proc.stderr_text().count(text)
 
 
-@pytest.fixture
-def setup(procs, pki, demo_app, tmp_path):
+def start(procs, pki, tmp_path, upstream: str, extra=()):
+    """A relay and an agent whose four identity files live in tmp_path/live."""
     live = tmp_path / "live"
     live.mkdir()
     install(pki / "tenants" / "acme", live)
@@ -70,11 +70,16 @@ def setup(procs, pki, demo_app, tmp_path):
             "--relay", f"127.0.0.1:{relay.port}", "--relay-hostname", AGENT_HOST,
             "--relay-ca", pki / "ca.pem", "--cert", live / "agent.pem", "--key", live / "agent.key",
             "--tenant-cert", live / "tenant.pem", "--tenant-key", live / "tenant.key",
-            "--upstream", demo_app.upstream, "--reconnect-base", "0.1", "--reconnect-max", "1",
-            "--admin-listen", "127.0.0.1:0"]
+            "--upstream", upstream, "--reconnect-base", "0.1", "--reconnect-max", "1",
+            "--admin-listen", "127.0.0.1:0", *extra]
     agent = procs.start("agent-acme", argv)
     relay.wait_agent("acme", proc=agent)
     return relay, agent, live
+
+
+@pytest.fixture
+def setup(procs, pki, demo_app, tmp_path):
+    return start(procs, pki, tmp_path, demo_app.upstream)
 
 
 def test_reload_keeps_download_and_serves_new_certificate(setup, pki, tmp_path):
@@ -159,3 +164,15 @@ def test_failed_reload_keeps_serving(setup, pki, damage, named):
             body += chunk
     assert status == 200 and hashlib.sha256(body).hexdigest() == pattern_sha256(1 << 20)
     assert agent.alive()
+
+
+def test_reload_http_front(procs, pki, demo_app, tmp_path):
+    """http:// mode terminates the browser's TLS in its own front: a reload reaches it too."""
+    relay, agent, live = start(procs, pki, tmp_path, f"http://127.0.0.1:{demo_app.port}", extra=[
+        "--relay-public-key", pki / "signing.pub", "--relay-url", "https://relay.localhost"])
+    assert presented_sha256(pki, relay.port) == pem_sha256(live / "tenant.pem")
+    new = fresh_identity(pki, tmp_path)
+    install(new, live)
+    agent.signal(signal.SIGHUP)
+    wait_until(lambda: RELOADED.search(agent.stderr_text()), 10, "certificates reloaded")
+    assert presented_sha256(pki, relay.port) == pem_sha256(new / "tenant.pem")
