@@ -100,7 +100,7 @@ extension Setting where Value == Int {
                              defaultNote: String? = nil, help: String) -> Setting {
         let bounds = Double(range.lowerBound)...Double(range.upperBound)
         return Setting(spec: SettingSpec(name: name, shape: .number, file: .none, placeholder: placeholder, help: help,
-                                         constraints: "default \(defaultNote ?? SettingParse.grouped(value)); \(SettingParse.describe(bounds))"),
+                                         constraints: "default \(defaultNote ?? String(value)); \(SettingParse.describe(bounds))"),
                        fallback: value) { input, _ in
             try SettingParse.whole(input, in: bounds)
         }

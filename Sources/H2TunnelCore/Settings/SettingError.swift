@@ -30,3 +30,11 @@ public struct SettingProblem: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
 }
+
+extension SettingError {
+    /// Says why the start is refused: "Error: " and one line on stderr, without the usage
+    /// text ArgumentParser adds to a `ValidationError`, so a log shows the reason alone.
+    public static func report(_ error: any Error) {
+        StandardStream.error.write("Error: \(error)\n")
+    }
+}

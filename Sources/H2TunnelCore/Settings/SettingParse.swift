@@ -63,16 +63,4 @@ enum SettingParse {
     static func format(_ number: Double) -> String {
         number == number.rounded() && abs(number) < 1e15 ? String(Int(number)) : String(number)
     }
-
-    /// 1,073,741,824: digits in threes, for help text.
-    static func grouped(_ number: Int) -> String {
-        let digits = String(number)
-        guard digits.count > 4 else { return digits }
-        var out = ""
-        for (index, digit) in digits.reversed().enumerated() {
-            if index > 0 && index % 3 == 0 { out.append(",") }
-            out.append(digit)
-        }
-        return String(out.reversed())
-    }
 }

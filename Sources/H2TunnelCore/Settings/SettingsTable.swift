@@ -46,14 +46,17 @@ public struct SettingsTable<Root>: Sendable {
                 file = layer
             }
         }
+        // A wrong value is named before a missing one: it is what the operator just typed.
+        var missing: SettingSpec? = nil
         for entry in entries {
             guard let (input, source) = try Self.input(entry.spec, flags: flags, variables: variables, file: file) else {
-                if entry.required { throw SettingError.missing(entry.spec) }
+                if entry.required && missing == nil { missing = entry.spec }
                 continue
             }
             let value = try Self.convert(entry.spec, input, source, entry.convert)
             values.resolved[entry.spec.name] = .init(value: value, source: source)
         }
+        if let missing { throw SettingError.missing(missing) }
         return values
     }
 
@@ -74,18 +77,38 @@ public struct SettingsTable<Root>: Sendable {
         }
     }
 
-    /// `--help`'s list: every setting with its variable, value form, default and range.
+    /// `--help`'s list: every setting with its variable, value form, default and range,
+    /// wrapped to 80 columns (ArgumentParser re-wraps longer lines without the indent).
     public var help: String {
-        var lines = ["Every setting is a flag, an H2TUNNEL_* environment variable and a key of the --config file",
-                     "(JSON or YAML); a flag wins over the variable, the variable over the file, the file over",
-                     "the default. Relative paths in the file are taken from the file's folder.", ""]
+        var lines = Self.wrap("Every setting is a flag, an H2TUNNEL_* environment variable and a key of the --config "
+                              + "file (JSON or YAML). A flag wins over the variable, the variable over the file, the file "
+                              + "over the default. Relative paths in the file are taken from the file's folder.", indent: "")
+        lines.append("")
         for spec in [Self.config.spec] + entries.map(\.spec) {
-            lines.append("  \(spec.flag) \(spec.placeholder)   \(spec.environmentVariable)")
+            let head = "  \(spec.flag) \(spec.placeholder)"
+            let variable = "(\(spec.environmentVariable))"
+            lines += head.count + variable.count + 2 <= Self.width ? ["\(head)  \(variable)"] : [head, "      \(variable)"]
             let required = entries.first { $0.spec.name == spec.name }?.required == true
             let notes = [required ? "required" : nil, spec.constraints].compactMap { $0 }
-            lines.append("        \(spec.help)" + (notes.isEmpty ? "" : " (\(notes.joined(separator: "; ")))"))
+            lines += Self.wrap(spec.help + (notes.isEmpty ? "" : " (\(notes.joined(separator: "; ")))"), indent: "      ")
         }
         return lines.joined(separator: "\n")
+    }
+
+    private static var width: Int { 79 }
+
+    private static func wrap(_ text: String, indent: String) -> [String] {
+        var lines: [String] = []
+        var line = indent
+        for word in text.split(separator: " ") {
+            if line.count > indent.count, line.count + 1 + word.count > width {
+                lines.append(line)
+                line = indent
+            }
+            line += (line.count > indent.count ? " " : "") + word
+        }
+        lines.append(line)
+        return lines
     }
 
     private static func input(_ spec: SettingSpec, flags: [String: [String]], variables: EnvironmentVariablesProvider,
