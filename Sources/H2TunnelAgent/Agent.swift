@@ -18,6 +18,10 @@ public final class Agent: Service, Sendable {
     public let tenant: String
     /// starting → ready (first relay connection up) → draining (`shutdown()` began) → stopped.
     public let phase = ServicePhase()
+    /// Relay connections, tunnels in flight, the last error: what `/status` reports.
+    let record = AgentRecord()
+    /// `/healthz`, `/readyz`, `/metrics`, `/status` (`startAdmin()`, Admin/).
+    let admin = AgentAdminListener()
     /// Both TLS identities, swapped whole by `reloadCertificates()`.
     let certificates: AgentCertificates
     /// The browser-facing TLS context for the next handshake; nil in tls:// mode, where
@@ -29,7 +33,7 @@ public final class Agent: Service, Sendable {
     let upstreamAddress: SocketAddress?
     private let tenantNames: [String]
     private let logger: Logger
-    private let group: MultiThreadedEventLoopGroup
+    let group: MultiThreadedEventLoopGroup
     /// Whether `shutdown()` also shuts `group` down: only when the agent made it itself.
     private let ownsGroup: Bool
 
@@ -148,6 +152,7 @@ public final class Agent: Service, Sendable {
         }
         for entry in sessions { entry.channel.close(promise: nil) }
         await front?.shutdown()
+        await admin.close()
         if ownsGroup { try? await group.shutdownGracefully() }
         phase.advance(to: .stopped)
         logger.info("agent stopped")
@@ -185,6 +190,7 @@ public final class Agent: Service, Sendable {
                     try channel.pipeline.syncOperations.addHandlers([
                         tls, TLSHandshakeGate(alpn: TunnelProtocol.alpn, onRefused: { reason in
                             let relay = "\(configuration.relayHost):\(configuration.relayPort)"
+                            self.record.failed("cannot connect to relay: \(reason)")
                             logger.warning("cannot connect to relay", metadata: [
                                 "reason": "\(reason)",
                                 "hint": "\(RelayDialHint.refused(reason, relay: relay, hostname: configuration.relayHostname))"])
@@ -217,14 +223,20 @@ public final class Agent: Service, Sendable {
                 case .failure(let error):
                     self.state.withLockedValue { $0.dialing = false }
                     let relay = "\(configuration.relayHost):\(configuration.relayPort)"
-                    logger.warning("\(RelayDialHint.unreachable(error, relay: relay))")
+                    let text = "\(RelayDialHint.unreachable(error, relay: relay))"
+                    logger.warning("\(text)")
+                    self.record.failed(text)
                     self.scheduleReconnect()
                 }
             }
     }
 
     func sessionReady(_ session: RelaySession) {
-        state.withLockedValue { $0.backoff.reset() }
+        let channel = state.withLockedValue { state in
+            state.backoff.reset()
+            return state.sessions[session.id]?.channel
+        }
+        record.connected(session: session.id, address: channel?.remoteAddress)
         phase.advance(to: .ready)
     }
 
@@ -236,6 +248,7 @@ public final class Agent: Service, Sendable {
     }
 
     private func sessionClosed(id: Int) {
+        record.disconnected(session: id)
         let reconnect = state.withLockedValue { state -> Bool in
             state.sessions[id] = nil
             state.draining.remove(id)
@@ -251,6 +264,7 @@ public final class Agent: Service, Sendable {
             return state.backoff.next()
         }
         guard let delay else { return }
+        AgentMetrics.reconnect()
         logger.info("reconnecting", metadata: ["in": "\(String(format: "%.2f", delay))s"])
         group.any().scheduleTask(in: .fractionalSeconds(delay)) {
             self.state.withLockedValue { $0.reconnectScheduled = false }

@@ -53,6 +53,7 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
     }
 
     func connection(_ connection: HTTP2ConnectionHandler, didReceiveRequest stream: HTTP2Stream) {
+        agent.record.tunnelOpened()
         let headers = stream.headers
         guard headers[":method"] == "CONNECT", headers[":protocol"] == TunnelProtocol.rawTLSToken else {
             refuse(stream, status: 400, reason: "not an \(TunnelProtocol.rawTLSToken) CONNECT")
@@ -85,10 +86,12 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
             // Closed before the relay's SETTINGS: whatever answered is not its agent endpoint
             // (e.g. --relay-hostname names the relay's site, which speaks HTTP/2 as a server).
             let configuration = agent.configuration
+            agent.record.failed("cannot connect to relay: \(reason)")
             logger.warning("cannot connect to relay", metadata: [
                 "reason": "\(reason)",
                 "hint": "\(RelayDialHint.refused(reason, relay: "\(configuration.relayHost):\(configuration.relayPort)", hostname: configuration.relayHostname))"])
         } else {
+            if let reason { agent.record.failed("relay connection closed: \(reason)") }
             logger.info("relay connection closed", metadata: ["reason": "\(reason ?? "drained")"])
         }
         handler = nil
@@ -98,6 +101,7 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
 
     private func refuse(_ stream: HTTP2Stream, status: Int, reason: String) {
         logger.warning("stream refused", metadata: ["stream": "\(stream.id)", "status": "\(status)", "reason": "\(reason)"])
+        agent.record.tunnelClosed(outcome: "refused", bytesUp: 0, bytesDown: 0)
         try? stream.respond(status: status, headers: [("h2tunnel-error", reason)], withBody: false)
     }
 
@@ -106,15 +110,18 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
     /// while our own handshake flight is still held by flow control (the connection's
     /// window spent by stalled readers), the browser has nothing to answer yet, so the
     /// deadline starts again.
-    private func armHandshakeDeadline(stream: HTTP2Stream, terminator: TLSTerminator, loop: EventLoop, browser: String) {
+    private func armHandshakeDeadline(stream: HTTP2Stream, terminator: TLSTerminator, loop: EventLoop, browser: String,
+                                      outcome: TunnelOutcome) {
         let logger = self.logger
         let timeout = agent.configuration.handshakeTimeout
         loop.assumeIsolated().scheduleTask(in: timeout) {
             guard !stream.isClosed, !terminator.isHandshakeComplete else { return }
             if stream.hasQueuedOutput {
-                self.armHandshakeDeadline(stream: stream, terminator: terminator, loop: loop, browser: browser)
+                self.armHandshakeDeadline(stream: stream, terminator: terminator, loop: loop, browser: browser, outcome: outcome)
                 return
             }
+            outcome.note("handshake-timeout")
+            AgentMetrics.handshakeTimeout(mode: "tcp")
             logger.info("tunnel reset: TLS handshake timed out", metadata: [
                 "mode": "tcp", "stream": "\(stream.id)", "browser": "\(browser)"])
             stream.reset(HTTP2ErrorCode.cancel)
@@ -138,20 +145,28 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
             return
         }
         let splice = StreamSplice(streamLoop: loop, channelLoop: loop, transform: transform)
+        // Counted once, at the stream's close: outcome and bytes (nothing per read).
+        let outcome = TunnelOutcome()
+        splice.onFinished = { [record = agent.record, unowned splice] code in
+            let ended = code == HTTP2ErrorCode.noError ? "fin" : splice.channelWasReset ? "reset-by-app" : "reset-by-relay"
+            record.tunnelClosed(outcome: outcome.resolve(ended), bytesUp: splice.bytesFromStream, bytesDown: splice.bytesFromChannel)
+        }
         splice.sendTimeout = agent.configuration.sendTimeout
         splice.onSendTimeout = { [logger, streamID = stream.id] in
+            outcome.note("send-timeout")
             logger.warning("tunnel reset: app stopped reading", metadata: [
                 "reason": "send timeout", "stream": "\(streamID)", "browser": "\(browser)"])
         }
         splice.idleTimeout = agent.configuration.idleTimeout
         splice.onIdleTimeout = { [logger, streamID = stream.id] in
+            outcome.note("idle")
             logger.info("tunnel reset: idle", metadata: ["stream": "\(streamID)", "browser": "\(browser)"])
         }
         splice.attach(stream: stream)
         let logger = self.logger
         let streamID = stream.id
         if let terminator = transform as? TLSTerminator {
-            armHandshakeDeadline(stream: stream, terminator: terminator, loop: loop, browser: browser)
+            armHandshakeDeadline(stream: stream, terminator: terminator, loop: loop, browser: browser, outcome: outcome)
         }
         var bootstrap = ClientBootstrap(group: loop)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -208,6 +223,7 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
                 case .success(let channel):
                     attach(channel)
                 case .failure(let error):
+                    outcome.note("upstream-unreachable")
                     logger.warning("upstream unreachable", metadata: ["stream": "\(streamID)", "error": "\(error)"])
                     guard case .tcp = upstream else {
                         unreachable()

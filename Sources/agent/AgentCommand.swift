@@ -11,7 +11,7 @@ struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent",
         abstract: "The H2Tunnel agent: dials the relay and serves browsers' tunnels with the tenant's own key.",
-        subcommands: [Run.self])
+        subcommands: [Run.self, Status.self])
 }
 
 struct Run: AsyncParsableCommand {
@@ -72,6 +72,7 @@ struct Run: AsyncParsableCommand {
                                     "admin-listen"]
 
     func run() async throws {
+        PrometheusExport.bootstrap()
         SocketTuning.tuneAllocator()
         raiseOpenFileLimit()
         let configuration: AgentConfiguration
@@ -91,6 +92,7 @@ struct Run: AsyncParsableCommand {
         // The command owns the event loops: the agent never shuts down a group it is handed.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threadCount)
         let agent: Agent
+        let adminAddress: SocketAddress?
         do {
             var frontKeys: HTTPFrontKeys? = nil
             if case .http = configuration.upstream, let path = configuration.relayPublicKeyPath {
@@ -98,13 +100,15 @@ struct Run: AsyncParsableCommand {
             }
             agent = try Agent(configuration: configuration, logger: logger,
                               group: group, frontKeys: frontKeys)
+            adminAddress = try await agent.startAdmin()
         } catch {
             logger.error("cannot start", metadata: ["error": "\(error)"])
             try? await group.shutdownGracefully()
             throw ExitCode(1)
         }
         agent.start()
-        announce("agent started tenant=\(agent.tenant) relay=\(configuration.relayHost):\(configuration.relayPort)")
+        let admin = adminAddress.map { " admin=\(HostPort.describe($0))" } ?? ""
+        announce("agent started tenant=\(agent.tenant) relay=\(configuration.relayHost):\(configuration.relayPort)\(admin)")
         // Ready once dialling: an agent whose relay is down is a healthy service that keeps
         // trying (STATUS says so); holding READY=1 until connected would make systemd fail it.
         SystemdNotify.send(["READY=1", "STATUS=serving tenant \(agent.tenant) through \(configuration.relayHost):\(configuration.relayPort)"])

@@ -1,3 +1,4 @@
+import H2TunnelCore
 import H2TunnelTLS
 import HTTPTypes
 import HummingbirdCore
@@ -53,6 +54,7 @@ final class FrontProtocolSwitch: ChannelInboundHandler, RemovableChannelHandler 
         // TLSHandler's own words for its `handshakeTimeout` (--handshake-timeout).
         if let error = error as? TLSError, error.description == "TLS handshake timed out" {
             logger.info("tunnel reset: TLS handshake timed out", metadata: ["mode": "http", "browser": "\(responder.browserIP)"])
+            AgentMetrics.handshakeTimeout(mode: "http")
         } else {
             logger.debug("browser TLS failed", metadata: ["error": "\(error)"])
         }

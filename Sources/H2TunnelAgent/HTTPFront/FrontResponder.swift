@@ -1,4 +1,5 @@
 import Foundation
+import H2TunnelCore
 import H2TunnelTickets
 import HTTPTypes
 import HummingbirdCore
@@ -57,6 +58,7 @@ struct FrontResponder: Sendable {
             case .replayed: throw TicketError(.replayed)
             case .full:
                 front.logger.warning("ticket refused", metadata: ["reason": "replay cache full", "host": "\(host)", "browser": "\(browserIP)"])
+                AgentMetrics.ticket(outcome: "replay-cache-full")
                 let page = FrontPage.response(status: .serviceUnavailable, title: "Too many sign-ins",
                                               message: "Too many sign-ins at once. Try again in a minute.",
                                               extra: [.retryAfter: "60"])
@@ -66,10 +68,12 @@ struct FrontResponder: Sendable {
             let cookie = try? await front.sessions.issue(user: claims.user)
             guard let cookie else { throw TicketError(.malformed) }
             front.logger.info("signed in", metadata: ["user": "\(claims.user)", "host": "\(host)", "browser": "\(browserIP)"])
+            AgentMetrics.ticket(outcome: "redeemed")
             try? await writer.writeResponse(FrontPage.redirect(.seeOther, to: target,
                                                                extra: [.setCookie: front.sessions.setCookie(cookie)]))
         } catch {
             front.logger.warning("ticket refused", metadata: ["reason": "\(error.reason.rawValue)", "host": "\(host)", "browser": "\(browserIP)"])
+            AgentMetrics.ticket(outcome: error.reason.rawValue)
             let page = FrontPage.response(status: .forbidden, title: "This sign-in link cannot be used",
                                           message: Self.explain(error.reason),
                                           link: (front.relayURL + "/", "Back to your companies"))

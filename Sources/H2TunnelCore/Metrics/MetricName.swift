@@ -46,8 +46,9 @@ public enum MetricName {
     /// `idle`, `handshake-timeout` (tcp://), `upstream-unreachable`, `refused` (bad request,
     /// a name this agent does not serve).
     public static let agentTunnelsClosed = "h2tunnel_agent_tunnels_closed_total"
-    /// Counter, label `direction`: tunnel bytes, `up` (browser → app) and `down` (app →
-    /// browser), as they cross the relay connection (TLS records in tcp:// mode), added at close.
+    /// Counter, label `direction`: tunnel bytes, added at close: `up` (browser → app) as they
+    /// come from the relay (the browser's TLS records in tcp:// mode), `down` (app → browser)
+    /// as the app sent them (plaintext in tcp:// mode, before the agent's TLS).
     public static let agentTunnelBytes = "h2tunnel_agent_tunnel_bytes_total"
     /// Counter: reconnects scheduled after a relay connection was lost or a dial failed.
     public static let agentReconnects = "h2tunnel_agent_reconnects_total"
