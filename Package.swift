@@ -154,7 +154,10 @@ let package = Package(
         ]),
         .testTarget(name: "H2TunnelStoreTests", dependencies: ["H2TunnelStore", "H2TunnelTickets"]),
         .testTarget(name: "H2TunnelAgentTests", dependencies: [
-            "H2TunnelAgent",
+            "H2TunnelAgent", "H2TunnelCore",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "H2TunnelRelayWebTests", dependencies: [
