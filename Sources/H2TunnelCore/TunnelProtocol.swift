@@ -6,4 +6,7 @@ public enum TunnelProtocol {
     public static let tenantURIPrefix = "urn:h2tunnel:tenant:"
     /// ALPN of the agent connection.
     public static let alpn = "h2"
+    /// Request header of a tunnel's CONNECT: the relay's id of the browser connection
+    /// (`ConnectionID`), which the agent puts on its log lines for that tunnel as `conn`.
+    public static let connectionIDHeader = "h2tunnel-conn"
 }
