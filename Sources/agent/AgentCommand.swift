@@ -106,13 +106,15 @@ struct Run: AsyncParsableCommand {
             try? await group.shutdownGracefully()
             throw ExitCode(1)
         }
+        // SIGHUP (systemd's ExecReload) reloads the certificates: taken over before the
+        // ready line and READY=1, after which it may come.
+        ProcessSignals.on(SIGHUP) { agent.reloadCertificates() }
         agent.start()
         let admin = adminAddress.map { " admin=\(HostPort.describe($0))" } ?? ""
         announce("agent started tenant=\(agent.tenant) relay=\(configuration.relayHost):\(configuration.relayPort)\(admin)")
         // Ready once dialling: an agent whose relay is down is a healthy service that keeps
         // trying (STATUS says so); holding READY=1 until connected would make systemd fail it.
         SystemdNotify.send(["READY=1", "STATUS=serving tenant \(agent.tenant) through \(configuration.relayHost):\(configuration.relayPort)"])
-        ProcessSignals.on(SIGHUP) { agent.reloadCertificates() }
         // SIGTERM/SIGINT → the group's graceful shutdown → `Agent.run` sends GOAWAY and drains.
         try await ServiceRunner.run([agent], logger: logger) {
             SystemdNotify.send(["STOPPING=1", "STATUS=draining: open tunnels may finish within the grace period"])
