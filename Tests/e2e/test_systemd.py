@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import uuid
@@ -137,3 +138,41 @@ def test_notify_socket_nobody_listens(procs, tmp_path, monkeypatch):
     relay.proc.signal()
     assert relay.proc.wait_exit(20) == 0, relay.proc.stderr_tail()
     assert not re.search(r"\b(error|critical)\b", relay.proc.stderr_text())
+
+
+def test_agent_as_the_unit_runs_it(procs, pki, demo_app, tmp_path, monkeypatch):
+    """The unit's own ExecStart (binary and config moved under tmp_path) with a YAML
+    config: READY=1, ExecReload's SIGHUP reloads the certificates, stop's SIGTERM sends
+    STOPPING=1 and ends with exit 0."""
+    relay = procs.relay()
+    s = _settings(UNITS / "h2tunnel-agent.service")
+    argv = s["ExecStart"][0].split()
+    assert argv[:2] == ["/usr/local/bin/h2tunnel-agent", "run"] and argv[2:] == ["--config", "/etc/h2tunnel/agent.yaml"]
+    acme = pki / "tenants" / "acme"
+    config = tmp_path / "agent.yaml"
+    config.write_text("\n".join([
+        f"relay: 127.0.0.1:{relay.port}",
+        "relay-hostname: agents.relay.localhost",
+        f"relay-ca: {pki / 'ca.pem'}",
+        f"cert: {acme / 'agent.pem'}",
+        f"key: {acme / 'agent.key'}",
+        f"tenant-cert: {acme / 'tenant.pem'}",
+        f"tenant-key: {acme / 'tenant.key'}",
+        f"upstream: {demo_app.upstream}",
+        "admin-listen: 127.0.0.1:0",
+        "reconnect-max: 1",
+    ]) + "\n")
+    notify = NotifySocket(tmp_path, abstract=False)
+    try:
+        monkeypatch.setenv("NOTIFY_SOCKET", notify.env)
+        agent = procs.start("agent-unit", [procs.bins / "agent", "run", "--config", config])
+        monkeypatch.delenv("NOTIFY_SOCKET")
+        assert notify.next(timeout=20).get("READY") == "1"
+        relay.wait_agent("acme", proc=agent)
+        agent.signal(signal.SIGHUP)
+        agent.wait_stderr(r"certificates reloaded", timeout=10)
+        agent.signal()
+        assert notify.next(timeout=20).get("STOPPING") == "1"
+        assert agent.wait_exit(20) == 0, agent.stderr_tail()
+    finally:
+        notify.close()
