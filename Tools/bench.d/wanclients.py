@@ -52,7 +52,7 @@ def new_connection(t, n):
     return lat, errors
 
 
-def _steady(samples):
+def steady(samples):
     """Rate over the last two thirds of a transfer's (time, bytes) samples, in bytes/s:
     slow start and the first fill of the buffers along the path are left out, and in the
     steady state the buffers stay full, so bytes handed to (or taken from) the browser's
@@ -99,7 +99,7 @@ def download(t, size, limit_s):
             if now > deadline:
                 break
         dt = samples[-1][0] - t0
-        return {"steady": _steady(samples), "mean": n_body / dt if dt > 0 else None,
+        return {"steady": steady(samples), "mean": n_body / dt if dt > 0 else None,
                 "bytes": n_body, "complete": n_body >= size}
     finally:
         s.close()
@@ -128,9 +128,11 @@ def upload(t, size, limit_s, name):
         if sent >= size:
             status, _ = clients.Reader(s).response()
             complete = status in (200, 201, 204)
-        # The rate is the sender's progress (see _steady); the mean waits for the answer.
+        # "steady" is the sender's progress (see steady()), which overstates the rate while
+        # the buffers along the path fill: wan.py takes it where the bytes arrive instead.
+        # The mean waits for the answer.
         end = time.perf_counter() if complete else samples[-1][0]
-        return {"steady": _steady(samples), "mean": sent / (end - t0) if end > t0 else None,
+        return {"steady": steady(samples), "mean": sent / (end - t0) if end > t0 else None,
                 "bytes": sent, "complete": complete}
     finally:
         s.close()
