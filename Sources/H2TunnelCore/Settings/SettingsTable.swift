@@ -72,7 +72,7 @@ public struct SettingsTable<Root>: Sendable {
             } catch let problem as SettingProblem {
                 throw SettingError(entry.spec, from: source, problem.description)
             } catch {
-                throw SettingError(entry.spec, from: source, "is wrong: \(error)")
+                throw SettingError(entry.spec, from: source, "is not valid: \(error)")
             }
         }
     }
@@ -133,6 +133,8 @@ public struct SettingsTable<Root>: Sendable {
             return try convert(input, source)
         } catch let problem as SettingProblem {
             throw SettingError(spec, from: source, problem.description)
+        } catch {
+            throw SettingError(spec, from: source, "is not valid: \(error)")
         }
     }
 }
