@@ -2,8 +2,9 @@ import NIOCore
 import NIOHTTP1
 
 /// Plain HTTP/1.1 for the relay's and the agent's admin listeners (loopback by default):
-/// `GET` of a path → `route` → one whole response. Answers leave in request order, so a
-/// client that pipelines (or a probe that reuses its connection) gets each to its request.
+/// `GET` of a path → `route` → one whole response. NIO's pipelining assistance
+/// (`configureHTTPServerPipeline`) holds a pipelined request until the answer before it is
+/// written, so answers leave in request order.
 public final class AdminHTTPHandler: ChannelInboundHandler {
     public typealias InboundIn = HTTPServerRequestPart
     public typealias OutboundOut = HTTPServerResponsePart
@@ -12,8 +13,6 @@ public final class AdminHTTPHandler: ChannelInboundHandler {
 
     private let route: Route
     private var request: (path: String?, keepAlive: Bool)?
-    /// The previous answer's write: the next one waits for it.
-    private var previous: EventLoopFuture<Void>?
 
     public init(route: @escaping Route) { self.route = route }
 
@@ -41,15 +40,14 @@ public final class AdminHTTPHandler: ChannelInboundHandler {
                 loop.makeSucceededFuture(.text("method not allowed", status: .methodNotAllowed))
             }
             let bound = NIOLoopBound((self, context), eventLoop: loop)
-            let after = (previous ?? loop.makeSucceededVoidFuture()).flatMap { answer }.flatMap { response in
+            answer.whenSuccess { response in
                 let (handler, context) = bound.value
-                return handler.write(response, keepAlive: request.keepAlive, context: context)
+                handler.write(response, keepAlive: request.keepAlive, context: context)
             }
-            previous = after
         }
     }
 
-    private func write(_ response: AdminResponse, keepAlive: Bool, context: ChannelHandlerContext) -> EventLoopFuture<Void> {
+    private func write(_ response: AdminResponse, keepAlive: Bool, context: ChannelHandlerContext) {
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: response.contentType)
         headers.add(name: "content-length", value: String(response.body.utf8.count))
@@ -59,11 +57,10 @@ public final class AdminHTTPHandler: ChannelInboundHandler {
                       promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: response.body)))), promise: nil)
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        guard keepAlive else {
+        if !keepAlive {
             let channel = context.channel
-            return written.always { _ in channel.close(promise: nil) }
+            written.whenComplete { _ in channel.close(promise: nil) }
         }
-        return written
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: Error) {
