@@ -80,7 +80,7 @@ public func makeLogger(label: String, level: String?, format: String? = nil) thr
     let parsed: Logger.Level
     if let level {
         guard let value = Logger.Level(rawValue: level) else {
-            throw ConfigFile.Error(description: "--log-level must be trace, debug, info, notice, warning, error or critical, not '\(level)'")
+            throw SettingError(description: "--log-level must be trace, debug, info, notice, warning, error or critical, not '\(level)'")
         }
         parsed = value
     } else {
@@ -90,7 +90,7 @@ public func makeLogger(label: String, level: String?, format: String? = nil) thr
     switch format ?? "logfmt" {
     case "logfmt": logger = Logger(label: label) { KeyValueLogHandler(label: $0) }
     case "json": logger = Logger(label: label) { JSONLogHandler(label: $0) }
-    default: throw ConfigFile.Error(description: "--log-format must be logfmt or json, not '\(format ?? "")'")
+    default: throw SettingError(description: "--log-format must be logfmt or json, not '\(format ?? "")'")
     }
     logger.logLevel = parsed
     return logger

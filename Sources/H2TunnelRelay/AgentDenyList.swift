@@ -20,7 +20,7 @@ public struct AgentDenyList: Sendable {
     public init(flags: [String], file: String?) throws {
         for text in flags {
             guard let fingerprint = CertificateFingerprint.parse(text) else {
-                throw ConfigFile.Error(description:
+                throw SettingError(description:
                     "--agent-deny-fingerprint '\(text.prefix(80))' is not a SHA-256 fingerprint (64 hex digits, colons allowed)")
             }
             fingerprints.insert(fingerprint)
@@ -35,12 +35,12 @@ public struct AgentDenyList: Sendable {
         do {
             text = try String(contentsOfFile: file, encoding: .utf8)
         } catch {
-            throw ConfigFile.Error(description: "--agent-deny-file \(file): cannot read it (\(error.localizedDescription))")
+            throw SettingError(description: "--agent-deny-file \(file): cannot read it (\(error.localizedDescription))")
         }
         do {
             return fingerprints.union(try CertificateFingerprint.parseList(text))
         } catch {
-            throw ConfigFile.Error(description: "--agent-deny-file \(file): \(error)")
+            throw SettingError(description: "--agent-deny-file \(file): \(error)")
         }
     }
 

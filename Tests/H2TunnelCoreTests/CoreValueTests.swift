@@ -50,56 +50,6 @@ import Testing
     }
 }
 
-@Suite struct ConfigFileTests {
-    func write(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-\(UUID()).json").path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
-
-    @Test func flagWinsOverFile() throws {
-        let file = try ConfigFile.load(try write(#"{"listen": "0.0.0.0:443", "grace-period": 5}"#), knownKeys: ["listen", "grace-period"])
-        #expect(file.string("listen", flag: nil) == "0.0.0.0:443")
-        #expect(file.string("listen", flag: "127.0.0.1:1") == "127.0.0.1:1")
-        #expect(try file.double("grace-period", flag: nil, default: 30, in: 0...60) == 5)
-        #expect(try file.double("grace-period", flag: 2, default: 30, in: 0...60) == 2)
-    }
-
-    /// Out of range, NaN or infinite is refused at start, from a flag as from the file:
-    /// unchecked, these trapped later (a negative reconnect delay, `inf` seconds).
-    @Test func numbersOutsideTheirRangeAreRefused() throws {
-        let file = try ConfigFile.load(try write(#"{"threads": 1e20, "ping-interval": 0}"#), knownKeys: ["threads", "ping-interval"])
-        #expect(throws: ConfigFile.Error.self) { try file.threadCount(flag: nil, default: 1) }
-        #expect(throws: ConfigFile.Error.self) { try file.double("ping-interval", flag: nil, default: 15, in: 0.1...3600) }
-        for bad in [-1, .nan, .infinity, 1e10] {
-            #expect(throws: ConfigFile.Error.self) { try file.double("reconnect-base", flag: bad, default: 0.5, in: 0.01...3600) }
-        }
-        #expect(try file.threadCount(flag: 4, default: 1) == 4)
-    }
-
-    /// A timeout of 0 means never; under a second is refused (a healthy transfer pauses
-    /// that long); the default applies when neither flag nor file names it.
-    @Test func timeoutsAreNeverOrAtLeastASecond() throws {
-        let file = try ConfigFile.load(try write(#"{"send-timeout": 0}"#), knownKeys: ["send-timeout"])
-        #expect(try file.secondsOrNever("send-timeout", flag: nil, default: 60) == nil)
-        #expect(try file.secondsOrNever("send-timeout", flag: 2.5, default: 60) == .milliseconds(2500))
-        #expect(try file.secondsOrNever("other", flag: nil, default: 60) == .seconds(60))
-        for bad in [0.001, 0.5, -1, .nan, 1e6] {
-            #expect(throws: ConfigFile.Error.self) { try file.secondsOrNever("send-timeout", flag: bad, default: 60) }
-        }
-    }
-
-    @Test func unknownKeyIsAnError() throws {
-        let path = try write(#"{"lisen": "0.0.0.0:443"}"#)
-        #expect(throws: ConfigFile.Error.self) { try ConfigFile.load(path, knownKeys: ["listen"]) }
-    }
-
-    @Test func missingRequiredNamesTheFlag() throws {
-        let file = ConfigFile()
-        #expect(throws: ConfigFile.Error.self) { try file.required("cert", flag: nil) }
-    }
-}
-
 @Suite struct LinkSendBufferTests {
     /// Loopback and one-rack paths get a bounded buffer; WAN paths are left to the kernel.
     @Test func followsTheBandwidthDelayProduct() {

@@ -9,7 +9,10 @@ public struct SettingValues: Sendable {
 
     /// The value of `setting`: from the winning source, else its default.
     public subscript<Value>(_ setting: Setting<Value>) -> Value {
-        resolved[setting.spec.name]?.value as? Value ?? setting.fallback
+        // Unwrapped first: for an optional `Value`, a missing entry cast `as? Value` would
+        // succeed as nil and hide a non-nil default (send-timeout's 60 s).
+        guard let found = resolved[setting.spec.name] else { return setting.fallback }
+        return found.value as? Value ?? setting.fallback
     }
 
     public func source<Value>(of setting: Setting<Value>) -> SettingSource {
