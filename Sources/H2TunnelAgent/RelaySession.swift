@@ -75,7 +75,7 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
     }
 
     func connection(_ connection: HTTP2ConnectionHandler, willResetStalledStream stream: HTTP2Stream, heldBytes: Int) {
-        logger.warning("tunnel reset: app stopped reading", metadata: [
+        logger(for: stream).warning("tunnel reset: app stopped reading", metadata: [
             "stream": "\(stream.id)", "held": "\(heldBytes)",
             "reason": "\(connection.stallResetReason)",
         ])
@@ -99,8 +99,17 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
 
     // MARK: Streams
 
+    /// This connection's logger with the relay's id of the stream's browser connection
+    /// (`conn`, from the CONNECT's `h2tunnel-conn`), so one id finds its lines at both ends.
+    private func logger(for stream: HTTP2Stream) -> Logger {
+        guard let conn = stream.headers[TunnelProtocol.connectionIDHeader] else { return self.logger }
+        var logger = self.logger
+        logger[metadataKey: "conn"] = "\(conn)"
+        return logger
+    }
+
     private func refuse(_ stream: HTTP2Stream, status: Int, reason: String) {
-        logger.warning("stream refused", metadata: ["stream": "\(stream.id)", "status": "\(status)", "reason": "\(reason)"])
+        logger(for: stream).warning("stream refused", metadata: ["stream": "\(stream.id)", "status": "\(status)", "reason": "\(reason)"])
         agent.record.tunnelClosed(outcome: "refused", bytesUp: 0, bytesDown: 0)
         try? stream.respond(status: status, headers: [("h2tunnel-error", reason)], withBody: false)
     }
@@ -112,7 +121,7 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
     /// deadline starts again.
     private func armHandshakeDeadline(stream: HTTP2Stream, terminator: TLSTerminator, loop: EventLoop, browser: String,
                                       outcome: TunnelOutcome) {
-        let logger = self.logger
+        let logger = self.logger(for: stream)
         let timeout = agent.configuration.handshakeTimeout
         loop.assumeIsolated().scheduleTask(in: timeout) {
             guard !stream.isClosed, !terminator.isHandshakeComplete else { return }
@@ -151,6 +160,7 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
             let ended = code == HTTP2ErrorCode.noError ? "fin" : splice.channelWasReset ? "reset-by-app" : "reset-by-relay"
             record.tunnelClosed(outcome: outcome.resolve(ended), bytesUp: splice.bytesFromStream, bytesDown: splice.bytesFromChannel)
         }
+        let logger = self.logger(for: stream)
         splice.sendTimeout = agent.configuration.sendTimeout
         splice.onSendTimeout = { [logger, streamID = stream.id] in
             outcome.note("send-timeout")
@@ -163,7 +173,6 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
             logger.info("tunnel reset: idle", metadata: ["stream": "\(streamID)", "browser": "\(browser)"])
         }
         splice.attach(stream: stream)
-        let logger = self.logger
         let streamID = stream.id
         if let terminator = transform as? TLSTerminator {
             armHandshakeDeadline(stream: stream, terminator: terminator, loop: loop, browser: browser, outcome: outcome)
@@ -181,7 +190,7 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
         // An IP literal is dialled directly: NIO's name path runs getaddrinfo on another
         // thread, a detour on every new browser connection.
         // http:// mode: the "upstream" is the agent's own web front, over a socket pair.
-        let connecting = agent.front.map { $0.open(on: loop, forwarded: browser) }
+        let connecting = agent.front.map { $0.open(on: loop, forwarded: browser, logger: logger) }
             ?? agent.upstreamAddress.map { bootstrap.connect(to: $0) }
             ?? bootstrap.connect(host: upstream.host, port: upstream.port)
         /// Starts the splice on the upstream's channel (the app's, or the agent's own end

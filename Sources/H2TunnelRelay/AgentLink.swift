@@ -56,17 +56,18 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
 
     /// Opens the tunnel stream for one browser connection, on this link's loop.
     /// `onFailure` runs (on this loop) when no stream could be opened.
-    func openTunnel(splice: StreamSplice, authority: String, browser: String,
+    /// `conn`: the browser connection's id, sent along so the agent logs it too.
+    func openTunnel(splice: StreamSplice, authority: String, browser: String, conn: String,
                     onFailure: @escaping @Sendable (String) -> Void) {
         // On this loop already (always, with one relay thread): open now, not a tick later.
         if eventLoop.inEventLoop {
-            open(splice: splice, authority: authority, browser: browser, onFailure: onFailure)
+            open(splice: splice, authority: authority, browser: browser, conn: conn, onFailure: onFailure)
         } else {
-            eventLoop.execute { self.open(splice: splice, authority: authority, browser: browser, onFailure: onFailure) }
+            eventLoop.execute { self.open(splice: splice, authority: authority, browser: browser, conn: conn, onFailure: onFailure) }
         }
     }
 
-    private func open(splice: StreamSplice, authority: String, browser: String,
+    private func open(splice: StreamSplice, authority: String, browser: String, conn: String,
                       onFailure: @escaping @Sendable (String) -> Void) {
         guard let handler, handler.canOpenStream else {
             onFailure(handler?.isDraining == true ? "agent-draining" : "agent-busy")
@@ -79,6 +80,7 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
             (":authority", "\(authority):443"),
             (":path", "/"),
             ("forwarded", "for=\"\(browser)\""),
+            (TunnelProtocol.connectionIDHeader, conn),
             // RFC 9218 §4: every tunnel is incremental at the default urgency, so the
             // agent's scheduler interleaves them round-robin instead of finishing the
             // oldest stream first: a bulk download cannot starve a page load.

@@ -5,6 +5,11 @@ import NIOCore
 /// The first handler of every public connection: reads the ClientHello without consuming
 /// it, then lets `PublicRouter` build the rest of the pipeline for that name and replays
 /// the bytes into it. What is not a TLS client, or is too slow, is closed here.
+///
+/// From a trusted load balancer (`--proxy-protocol-from`) a PROXY protocol header comes
+/// first, within the same timeout: it is consumed here and its client address replaces
+/// the peer's (`client`) for routing, limits and logs. From anyone else a PROXY header is
+/// refused: it would let any client choose the address it is logged and limited under.
 final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -15,19 +20,53 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
     private var buffered: ByteBuffer?
     private var timer: Scheduled<Void>?
     private var decided = false
+    /// The peer is a trusted balancer whose header has not been read yet.
+    private var awaitingProxyHeader = false
+    /// The balancer's own connection (v2 LOCAL, a health check): its close is not a refusal.
+    private var balancerCheck = false
+    /// This connection's id (`ConnectionID`): metadata `conn` on every line about it.
+    let id = ConnectionID.make()
+    /// The router's logger with `conn`.
+    let logger: Logger
+    /// The browser's (or agent's) address: the TCP peer, or the client a trusted
+    /// balancer's PROXY header names. Final once the sniffer hands over to the router.
+    private(set) var client: SocketAddress?
 
     init(router: PublicRouter, parser: ClientHelloParser = ClientHelloParser(), timeout: TimeAmount) {
         self.router = router
         self.parser = parser
         self.timeout = timeout
+        var logger = router.logger
+        logger[metadataKey: "conn"] = "\(id)"
+        self.logger = logger
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        client = context.channel.remoteAddress
+        awaitingProxyHeader = router.trustedProxies.contains(client)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleTask(in: timeout) {
             let (sniffer, context) = loopBound.value
-            sniffer.refuse(context: context, reason: "timeout", alert: nil)
+            if sniffer.awaitingProxyHeader {
+                sniffer.refuse(context: context, reason: "proxy-header-missing", alert: nil, detail: "timeout")
+            } else {
+                sniffer.refuse(context: context, reason: "timeout", alert: nil)
+            }
         }
+    }
+
+    /// A peer with no address reset its connection before it was accepted (getpeername
+    /// failed): nothing to serve or refuse. Balancer health checks do this (connect,
+    /// header, RST) every few seconds, so it is not a "browser refused" line.
+    func channelActive(context: ChannelHandlerContext) {
+        guard client == nil else {
+            context.fireChannelActive()
+            return
+        }
+        decided = true
+        timer?.cancel()
+        logger.debug("connection reset before it was accepted")
+        context.close(promise: nil)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -38,6 +77,7 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
         guard !decided else { return }
         var bytes = unwrapInboundIn(data)
         if buffered == nil { buffered = bytes } else { buffered!.writeBuffer(&bytes) }
+        if awaitingProxyHeader, !readProxyHeader(context: context) { return }
         // Not before the announced bytes are in (an announced size over the limit goes
         // to the parser at once, which refuses it): one parse per ClientHello, not one
         // per segment of a ClientHello sent a byte at a time.
@@ -54,7 +94,8 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
                 refuse(context: context, reason: "bad-client-hello", alert: nil)
             }
         case .notTLS:
-            refuse(context: context, reason: "not-tls", alert: nil)
+            let proxyHeader = buffered!.withUnsafeReadableBytes { ProxyHeaderParser.looksLikeHeader($0) }
+            refuse(context: context, reason: proxyHeader ? "proxy-header-untrusted" : "not-tls", alert: nil)
         case .tooLarge:
             refuse(context: context, reason: "bad-client-hello", alert: nil, detail: "too large")
         case .malformed(let why):
@@ -68,7 +109,14 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed, !decided {
-            refuse(context: context, reason: "eof", alert: nil)
+            if balancerCheck, (buffered?.readableBytes ?? 0) == 0 {
+                decided = true
+                timer?.cancel()
+                context.close(promise: nil)
+            } else {
+                refuse(context: context, reason: awaitingProxyHeader ? "proxy-header-missing" : "eof", alert: nil,
+                       detail: awaitingProxyHeader ? "eof" : nil)
+            }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -82,7 +130,7 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
     func refuse(context: ChannelHandlerContext, reason: String, alert: TLSAlert?, detail: String? = nil) {
         decided = true
         timer?.cancel()
-        router.logRefusal(reason: reason, detail: detail, remote: context.channel.remoteAddress)
+        router.logRefusal(reason: reason, detail: detail, remote: client, conn: id)
         if let alert {
             let channel = context.channel
             context.writeAndFlush(NIOAny(alert.record(allocator: context.channel.allocator))).whenComplete { _ in
@@ -90,6 +138,36 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
             }
         } else {
             context.close(promise: nil)
+        }
+    }
+
+    /// Consumes the PROXY header at the front of `buffered` (haproxy's proxy-protocol.txt):
+    /// true when it is done and `buffered` holds only what followed it; false when more
+    /// bytes are needed or the connection was refused (no byte of it goes anywhere).
+    private func readProxyHeader(context: ChannelHandlerContext) -> Bool {
+        switch router.proxyHeaderParser.parse(buffered!) {
+        case .needMore:
+            return false
+        case .invalid(.missing):
+            refuse(context: context, reason: "proxy-header-missing", alert: nil)
+            return false
+        case .invalid(let problem):
+            refuse(context: context, reason: "proxy-header-invalid", alert: nil, detail: "\(problem)")
+            return false
+        case .complete(let header, let length):
+            awaitingProxyHeader = false
+            buffered!.moveReaderIndex(forwardBy: length)
+            if let source = header.source {
+                client = source
+            } else if header.command == .local {
+                balancerCheck = true
+                logger.debug("balancer check", metadata: ["remote": "\(HostPort.describe(client))"])
+            }
+            if buffered!.readableBytes == 0 {
+                buffered = nil
+                return false
+            }
+            return true
         }
     }
 }

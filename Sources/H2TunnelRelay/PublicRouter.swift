@@ -23,6 +23,9 @@ final class PublicRouter: Sendable {
     /// "browser refused" lines, rate-limited per reason.
     private let refusals: RefusalLog
     private let tunnelsPerAddress: TunnelsPerAddress
+    /// `--proxy-protocol-from`: peers whose connections start with a PROXY header.
+    let trustedProxies: TrustedProxies
+    let proxyHeaderParser = ProxyHeaderParser()
 
     init(configuration: RelayConfiguration, registry: AgentRegistry, site: RelaySite, catalog: TenantCatalog? = nil,
          logger: Logger) throws {
@@ -31,6 +34,7 @@ final class PublicRouter: Sendable {
         self.site = site
         self.registry = registry
         self.logger = logger
+        trustedProxies = try TrustedProxies(configuration.proxyProtocolFrom)
         refusals = RefusalLog(logger: logger)
         tunnelsPerAddress = TunnelsPerAddress(limit: configuration.maxTunnelsPerAddress)
         siteContext = try TLSContext(TLSConfiguration(
@@ -47,17 +51,18 @@ final class PublicRouter: Sendable {
             sniffer.refuse(context: context, reason: "no-sni", alert: .unrecognizedName)
             return
         }
-        let remote = HostPort.describe(context.channel.remoteAddress)
+        let remote = HostPort.describe(sniffer.client)
         do {
             if name == configuration.hostname {
                 let tls = TLSHandler(connection: try TLSConnection(context: siteContext))
                 // The handshake has its own timeout (TLSHandler); then the site's HTTP/2 or
                 // HTTP/1.1 channel closes a connection idle for `SiteSettings.idleTimeout`.
-                try replay(bytes, context: context, sniffer: sniffer, into: [tls, RelaySiteHandler(site: site)])
+                let handler = RelaySiteHandler(site: site, client: sniffer.client, logger: sniffer.logger)
+                try replay(bytes, context: context, sniffer: sniffer, into: [tls, handler])
             } else if name == configuration.agentHostname {
                 let tls = TLSHandler(connection: try TLSConnection(context: agentContext))
                 let endpoint = AgentEndpoint.gate(registry: registry, settings: configuration.http2,
-                                                  remote: remote, logger: logger)
+                                                  remote: remote, logger: sniffer.logger)
                 let options = context.channel.syncOptions
                 try options?.setOption(.writeBufferWaterMark, value: SocketTuning.agentConnectionWaterMark)
                 try options?.setOption(SocketTuning.notSentLowWatermarkOption, value: SocketTuning.notSentLowWatermark)
@@ -66,7 +71,7 @@ final class PublicRouter: Sendable {
             } else if let tenant = HostName.tenant(of: name, domain: configuration.tenantDomain) {
                 // A plain close, not an alert: the count is per host, and the browser's other
                 // tunnels carry on (it retries this one later like any refused connection).
-                guard tunnelsPerAddress.admit(context.channel) else {
+                guard tunnelsPerAddress.admit(context.channel, address: sniffer.client) else {
                     sniffer.refuse(context: context, reason: "too-many-tunnels", alert: nil, detail: name)
                     return
                 }
@@ -138,7 +143,7 @@ final class PublicRouter: Sendable {
                         sniffer: ClientHelloSniffer, remote: String) throws {
         let channel = context.channel
         let splice = StreamSplice(streamLoop: link.eventLoop, channelLoop: channel.eventLoop)
-        let logger = self.logger
+        let logger = sniffer.logger
         let outcome = TunnelOutcome()
         splice.onResponse = { headers in
             guard headers[":status"] == "200" else {
@@ -190,7 +195,7 @@ final class PublicRouter: Sendable {
         }
         try replay(bytes, context: context, sniffer: sniffer, into: [SpliceChannelHandler(splice: splice)])
         RelayMetrics.tunnelOpened()
-        link.openTunnel(splice: splice, authority: host, browser: remote) { reason in
+        link.openTunnel(splice: splice, authority: host, browser: remote, conn: sniffer.id) { reason in
             logger.warning("browser refused", metadata: ["reason": "\(reason)", "remote": "\(remote)", "host": "\(host)"])
             // No stream, so no `onFinished`: the tunnel ends here.
             RelayMetrics.tunnelClosed(outcome: "refused", bytesUp: 0, bytesDown: 0)
@@ -213,8 +218,8 @@ final class PublicRouter: Sendable {
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
-    func logRefusal(reason: String, detail: String?, remote: SocketAddress?) {
-        var metadata: Logger.Metadata = ["reason": "\(reason)", "remote": "\(HostPort.describe(remote))"]
+    func logRefusal(reason: String, detail: String?, remote: SocketAddress?, conn: String) {
+        var metadata: Logger.Metadata = ["reason": "\(reason)", "remote": "\(HostPort.describe(remote))", "conn": "\(conn)"]
         if let detail { metadata["detail"] = "\(detail)" }
         refusals.refused(reason: reason, metadata: metadata)
     }

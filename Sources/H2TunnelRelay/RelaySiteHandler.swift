@@ -1,6 +1,7 @@
 import H2TunnelCore
 import H2TunnelRelayWeb
 import H2TunnelTLS
+import Logging
 import NIOCore
 
 /// The relay's own hostname, after TLS: waits for the handshake, then hands the
@@ -11,15 +12,23 @@ final class RelaySiteHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
 
     private let site: RelaySite
+    /// The browser's address (the peer, or the client a trusted balancer named).
+    private let client: SocketAddress?
+    /// The connection's logger (metadata `conn`).
+    private let logger: Logger
     /// Made when the ClientHello was complete: the handshake's latency starts here.
     private let started = NIODeadline.now()
 
-    init(site: RelaySite) { self.site = site }
+    init(site: RelaySite, client: SocketAddress?, logger: Logger) {
+        self.site = site
+        self.client = client
+        self.logger = logger
+    }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let handshake = event as? TLSHandshakeCompleted {
             RelayMetrics.tlsHandshake(endpoint: "site", started: started)
-            site.serve(channel: context.channel, alpn: handshake.alpn)
+            site.serve(channel: context.channel, alpn: handshake.alpn, client: client, logger: logger)
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         } else if let event = event as? ChannelEvent, event == .inputClosed {
             // The browser left before the handshake finished: nothing to serve.

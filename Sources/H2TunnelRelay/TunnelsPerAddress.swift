@@ -13,11 +13,12 @@ final class TunnelsPerAddress: Sendable {
     /// `limit` 0: no cap (nothing is counted).
     init(limit: Int) { self.limit = limit }
 
-    /// Counts a tunnel for `channel`'s peer and uncounts it when the channel closes; false,
-    /// counting nothing, when that address already holds `limit` tunnels.
-    func admit(_ channel: Channel) -> Bool {
+    /// Counts a tunnel for `address` (the peer, or the client a trusted balancer named) and
+    /// uncounts it when `channel` closes; false, counting nothing, when that address already
+    /// holds `limit` tunnels.
+    func admit(_ channel: Channel, address: SocketAddress?) -> Bool {
         guard limit > 0 else { return true }
-        let key = AddressGroup.key(channel.remoteAddress)
+        let key = AddressGroup.key(address)
         let admitted = counts.withLockedValue { counts in
             let open = counts[key, default: 0]
             guard open < limit else { return false }

@@ -13,7 +13,9 @@ import NIOCore
 /// HTTP/1.1 channel then runs on the plaintext. No Hummingbird server or listener of
 /// its own: the relay's SNI router owns the port.
 public final class RelaySite: Sendable {
-    private let responder: HTTPChannelHandler.Responder
+    /// Answers one request of a connection from `client`, logging with `logger`.
+    typealias Respond = @Sendable (Request, consuming ResponseWriter, any Channel, _ client: SocketAddress?, Logger) async throws -> Void
+    private let respond: Respond
     private let settings: SiteSettings
     private let logger: Logger
     /// Drops expired sessions from the store (the driver's tidy loop).
@@ -29,7 +31,7 @@ public final class RelaySite: Sendable {
                                       limiter: SignInRateLimiter(), sessions: sessions)
         self.settings = settings
         self.logger = logger
-        responder = Self.responder(router.buildResponder(), logger: logger)
+        respond = Self.respond(router.buildResponder())
         tidy = Task { try? await sessions.run() }
     }
 
@@ -37,15 +39,23 @@ public final class RelaySite: Sendable {
     public init(notConfigured settings: SiteSettings, logger: Logger) {
         self.settings = settings
         self.logger = logger
-        responder = Self.responder(SiteRouter.notConfigured(settings: settings).buildResponder(), logger: logger)
+        respond = Self.respond(SiteRouter.notConfigured(settings: settings).buildResponder())
         tidy = nil
     }
 
     /// Serves one TLS-terminated connection: HTTP/2 when ALPN chose `h2`, else HTTP/1.1
     /// (RFC 7301). Call on the channel's event loop, right when the handshake completed,
     /// so the handlers are in place before the first plaintext is read.
-    public func serve(channel: any Channel, alpn: String?) {
-        let logger = self.logger
+    /// `client`: the browser's address when it is not the TCP peer's (a trusted load
+    /// balancer's PROXY header named it), for the sign-in limits and log lines; `logger`:
+    /// the connection's own (with its `conn` id).
+    public func serve(channel: any Channel, alpn: String?, client: SocketAddress? = nil, logger: Logger? = nil) {
+        let logger = logger ?? self.logger
+        let respond = self.respond
+        let client = client ?? channel.remoteAddress
+        let responder: HTTPChannelHandler.Responder = { request, writer, channel in
+            try await respond(request, writer, channel, client, logger)
+        }
         if alpn == "h2" {
             do {
                 try channel.pipeline.syncOperations.addHandlers([
@@ -82,11 +92,11 @@ public final class RelaySite: Sendable {
         channel.close(promise: nil)
     }
 
-    /// Router → the closure Hummingbird's channels call per request (as `Application`
-    /// does, without its server).
-    private static func responder(_ router: some HTTPResponder<SiteRequestContext>, logger: Logger) -> HTTPChannelHandler.Responder {
-        { request, writer, channel in
-            let context = SiteRequestContext(source: .init(channel: channel, logger: logger))
+    /// Router → what Hummingbird's channels call per request (as `Application` does,
+    /// without its server), given the connection's client address and logger.
+    private static func respond(_ router: some HTTPResponder<SiteRequestContext>) -> Respond {
+        { request, writer, channel, client, logger in
+            let context = SiteRequestContext(source: .init(channel: channel, logger: logger), client: client)
             var response: Response
             do {
                 response = try await router.respond(to: request, context: context)

@@ -15,11 +15,17 @@ struct SiteRequestContext: RequestContext, SessionRequestContext {
     let rateLimitKey: String
 
     init(source: ApplicationRequestContextSource) {
+        self.init(source: source, client: source.channel.remoteAddress)
+    }
+
+    /// `client`: the browser's address, which is not the channel's peer behind a load
+    /// balancer (PROXY protocol).
+    init(source: ApplicationRequestContextSource, client: SocketAddress?) {
         coreContext = .init(source: source)
         sessions = .init()
         localPort = source.channel.localAddress?.port
-        remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
-        rateLimitKey = AddressGroup.key(source.channel.remoteAddress)
+        remoteAddress = client?.ipAddress ?? "unknown"
+        rateLimitKey = AddressGroup.key(client)
     }
 
     /// Forms are small: refuse a body larger than this with 413.

@@ -15,6 +15,8 @@ struct FrontResponder: Sendable {
     let front: HTTPFront
     /// The browser's address, from the tunnel stream's `forwarded` header.
     let browserIP: String
+    /// The front's logger with the tunnel's `conn` (the relay's id of the browser connection).
+    let logger: Logger
 
     func respond(_ request: Request, _ writer: consuming ResponseWriter, _ channel: any Channel) async throws {
         let host = Self.hostWithoutPort(request.head.authority ?? "")
@@ -57,7 +59,7 @@ struct FrontResponder: Sendable {
             case .fresh: break
             case .replayed: throw TicketError(.replayed)
             case .full:
-                front.logger.warning("ticket refused", metadata: ["reason": "replay cache full", "host": "\(host)", "browser": "\(browserIP)"])
+                logger.warning("ticket refused", metadata: ["reason": "replay cache full", "host": "\(host)", "browser": "\(browserIP)"])
                 AgentMetrics.ticket(outcome: "replay-cache-full")
                 let page = FrontPage.response(status: .serviceUnavailable, title: "Too many sign-ins",
                                               message: "Too many sign-ins at once. Try again in a minute.",
@@ -67,12 +69,12 @@ struct FrontResponder: Sendable {
             }
             let cookie = try? await front.sessions.issue(user: claims.user)
             guard let cookie else { throw TicketError(.malformed) }
-            front.logger.info("signed in", metadata: ["user": "\(claims.user)", "host": "\(host)", "browser": "\(browserIP)"])
+            logger.info("signed in", metadata: ["user": "\(claims.user)", "host": "\(host)", "browser": "\(browserIP)"])
             AgentMetrics.ticket(outcome: "redeemed")
             try? await writer.writeResponse(FrontPage.redirect(.seeOther, to: target,
                                                                extra: [.setCookie: front.sessions.setCookie(cookie)]))
         } catch {
-            front.logger.warning("ticket refused", metadata: ["reason": "\(error.reason.rawValue)", "host": "\(host)", "browser": "\(browserIP)"])
+            logger.warning("ticket refused", metadata: ["reason": "\(error.reason.rawValue)", "host": "\(host)", "browser": "\(browserIP)"])
             AgentMetrics.ticket(outcome: error.reason.rawValue)
             let page = FrontPage.response(status: .forbidden, title: "This sign-in link cannot be used",
                                           message: Self.explain(error.reason),

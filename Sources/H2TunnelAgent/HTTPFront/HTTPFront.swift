@@ -88,13 +88,13 @@ final class HTTPFront: Sendable {
     }
 
     /// The splice's end of a new socket pair, on `loop`; the other end already serves
-    /// HTTP over the browser's TLS. `forwarded` is the tunnel stream's header.
-    func open(on loop: EventLoop, forwarded: String) -> EventLoopFuture<Channel> {
-        let responder = FrontResponder(front: self, browserIP: ProxyHeaders.browserIP(fromForwarded: forwarded))
+    /// HTTP over the browser's TLS. `forwarded` is the tunnel stream's header; `logger`
+    /// the tunnel's (with its `conn`).
+    func open(on loop: EventLoop, forwarded: String, logger: Logger) -> EventLoopFuture<Channel> {
+        let responder = FrontResponder(front: self, browserIP: ProxyHeaders.browserIP(fromForwarded: forwarded), logger: logger)
         guard let context = certificates.tenant else {
             return loop.makeFailedFuture(TLSError("http:// needs --tenant-cert and --tenant-key"))
         }
-        let logger = logger
         let handshakeTimeout = handshakeTimeout
         return SocketPair.open(on: loop) { channel in
             channel.eventLoop.makeCompletedFuture {
