@@ -61,7 +61,9 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     /// before any transform; read on the stream's loop.
     public private(set) var bytesFromStream = 0
     public private(set) var bytesFromChannel = 0
-    /// The socket failed or closed without a FIN (the browser or app reset it).
+    /// The socket failed or closed without a FIN (the browser or app reset it), or went away
+    /// with our output to it unfinished (a write into a reset socket fails without an error
+    /// event: NIO just closes the channel).
     public private(set) var channelWasReset = false
     /// A socket that takes none of our output for this long (writes queued, none of them
     /// completed) is reset, and the stream with it: a browser that stopped reading a
@@ -359,7 +361,9 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
         // nothing until its own end, possibly never.
         guard !(inputEnded && outputEnded), !streamEndsItself else { return }
         onStream {
-            if let stream = self.stream, !self.streamDone { stream.reset(HTTP2ErrorCode.cancel) }
+            guard let stream = self.stream, !self.streamDone else { return }
+            self.channelWasReset = true
+            stream.reset(HTTP2ErrorCode.cancel)
         }
     }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import struct
 import subprocess
 import urllib.error
 import urllib.request
@@ -17,8 +18,10 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+import http_front as hf
 from cluster import TENANT_DOMAIN, curl, free_port, wait_until
 from test_relay_web import PASSWORD, Browser, admin
+from tlsclient import client_hello, connect, read_head, read_until_closed
 
 SIZE = 300_000
 
@@ -207,3 +210,55 @@ def test_agent_status_after_relay_stops(procs, demo_app, bins):
     r = agent_status(bins, "--admin", f"127.0.0.1:{port}")
     assert r.returncode == 1, r.stdout + r.stderr
     assert value(scrape(port), "h2tunnel_agent_relay_connections") == 0
+
+
+def moved_by(port: int, before: dict, name: str, **labels) -> float:
+    return value(scrape(port), name, **labels) - value(before, name, **labels)
+
+
+def test_browser_reset_and_handshake_timeout_outcomes(procs, demo_app, pki):
+    """A browser that resets mid-download, and one silent after its ClientHello: each
+    tunnel counted once, under the outcome that says why, at the relay and at the agent."""
+    relay = procs.relay()
+    agent = procs.agent(relay, demo_app.upstream, extra=["--handshake-timeout", "1"])
+    agent_admin = agent_admin_port(agent)
+    before_relay, before_agent = scrape(relay.admin_port), scrape(agent_admin)
+    host = f"acme.{TENANT_DOMAIN}"
+    with connect(pki, relay.port, host) as sock:
+        sock.sendall(f"GET /bytes/{200 * 1024 * 1024} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        assert read_head(sock)[0] == 200
+        # SO_LINGER 0: close sends a TCP RST, the browser's abort.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    def closed(port, name, before):
+        return {dict(labels)["outcome"]: n - before.get((metric, labels), 0)
+                for (metric, labels), n in scrape(port).items()
+                if metric == name and n != before.get((metric, labels), 0)}
+    relay_closed = wait_until(lambda: closed(relay.admin_port, "h2tunnel_relay_tunnels_closed_total", before_relay),
+                              10, "relay: the tunnel closed")
+    assert relay_closed == {"reset-by-browser": 1}
+    agent_closed = wait_until(lambda: closed(agent_admin, "h2tunnel_agent_tunnels_closed_total", before_agent),
+                              10, "agent: the tunnel closed")
+    assert agent_closed == {"reset-by-relay": 1}
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as sock:
+        sock.sendall(client_hello(host))
+        read_until_closed(sock, 10)
+    wait_until(lambda: moved_by(agent_admin, before_agent, "h2tunnel_agent_tunnels_closed_total",
+                                outcome="handshake-timeout") == 1, 10, "agent: handshake-timeout")
+    assert moved_by(agent_admin, before_agent, "h2tunnel_agent_handshake_timeouts_total", mode="tcp") == 1
+    assert moved_by(agent_admin, before_agent, "h2tunnel_agent_tunnels_opened_total") == 2
+    wait_until(lambda: moved_by(relay.admin_port, before_relay, "h2tunnel_relay_tunnels_closed_total",
+                                outcome="reset-by-agent") == 1, 10, "relay: the agent's reset")
+    assert moved_by(relay.admin_port, before_relay, "h2tunnel_relay_tunnels_opened_total") == 2
+    assert json.loads(get(agent_admin, "/status")[2])["openStreams"] == 0
+
+
+def test_tickets_counted_in_http_mode(procs, pki):
+    relay, agent, _ = hf.start_front(procs)
+    port = agent_admin_port(agent)
+    hf.sign_in(pki, relay)
+    ticket = hf.mint(pki / "signing.key")
+    for _ in range(2):   # the second use of one ticket is a replay
+        hf.curl(pki, relay, f"/.h2tunnel/ticket?t={ticket}&r=/", "-o", "/dev/null")
+    samples = scrape(port)
+    assert value(samples, "h2tunnel_agent_tickets_total", outcome="redeemed") == 2
+    assert value(samples, "h2tunnel_agent_tickets_total", outcome="replayed") == 1
