@@ -262,3 +262,25 @@ def test_tickets_counted_in_http_mode(procs, pki):
     samples = scrape(port)
     assert value(samples, "h2tunnel_agent_tickets_total", outcome="redeemed") == 2
     assert value(samples, "h2tunnel_agent_tickets_total", outcome="replayed") == 1
+
+
+def test_agent_admin_stays_up_while_draining(procs, demo_app, pki):
+    """SIGTERM with a download in flight: /readyz says 503 "draining" and /status the phase
+    until the agent is done; the admin listener closes with it."""
+    relay = procs.relay()
+    agent = procs.agent(relay, demo_app.upstream, extra=["--grace-period", "30"])
+    port = agent_admin_port(agent)
+    host = f"acme.{TENANT_DOMAIN}"
+    sock = connect(pki, relay.port, host)
+    try:
+        sock.sendall(f"GET /bytes/{1 << 30} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        assert read_head(sock)[0] == 200   # and then not read: the download stays in flight
+        wait_until(lambda: json.loads(get(port, "/status")[2])["openStreams"] == 1, 10, "the tunnel counted open")
+        agent.proc.signal()
+        wait_until(lambda: get(port, "/readyz")[:3:2] == (503, "draining\n"), 10, "/readyz draining")
+        assert json.loads(get(port, "/status")[2])["phase"] == "draining"
+    finally:
+        sock.close()
+    assert agent.proc.wait_exit(30) == 0
+    with pytest.raises(OSError):
+        get(port, "/healthz")
