@@ -156,6 +156,37 @@ def test_trusted_source_with_an_invalid_header_is_refused(front, payload, detail
     assert detail in line and "conn=" in line
 
 
+@pytest.mark.parametrize("header", [
+    b"PROXY TCP4 10.9.8.7 127.0.0.1 4242 443\r\n",
+    b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x13" + bytes([10, 9, 8, 7, 127, 0, 0, 1, 0x10, 0x92, 1, 187])
+    + bytes([0x04, 0x00, 0x04]) + b"abcd",   # a NOOP TLV, skipped
+])
+def test_header_sent_a_byte_at_a_time_then_tls(front, pki, header):
+    """A balancer's header split over many TCP segments, then the browser's TLS on the
+    same connection: the relay waits for the whole header and the app sees its client."""
+    import ssl
+    import time
+    relay, _, _, agent = front
+    raw = socket.socket()
+    raw.settimeout(15)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    raw.connect(("127.0.0.1", relay.port))
+    for i in range(len(header)):
+        raw.sendall(header[i:i + 1])
+        time.sleep(0.002)   # pacing, so the bytes leave as separate segments
+    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    context.set_alpn_protocols(["http/1.1"])
+    with context.wrap_socket(raw, server_hostname=HOST) as tls:
+        ticket = hf.mint(pki / "signing.key", user="alice", host=HOST)
+        tls.sendall(f"GET /.h2tunnel/ticket?t={ticket}&r=/ HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
+        response = b""
+        while chunk := tls.recv(4096):
+            response += chunk
+    assert response.startswith(b"HTTP/1.1 303"), response[:200]
+    agent.proc.wait_stderr(r"signed in browser=10\.9\.8\.7 ")
+    relay.proc.wait_stderr(r"tunnel closed.*remote=10\.9\.8\.7:4242 ")
+
+
 def test_sign_in_limits_and_logs_use_the_client_address(front, pki, tmp_path):
     """The relay site behind HAProxy: failed sign-ins are logged and counted under the
     client's address, so one client hitting the per-address limit (20) leaves another
