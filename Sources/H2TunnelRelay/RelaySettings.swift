@@ -95,8 +95,11 @@ public enum RelaySettings {
                            help: "Agent connections one tenant may hold at once; a further one is closed after its TLS handshake.")
             .sets { c, count in c.maxAgentConnectionsPerTenant = count },
         Setting<[String]>.list("proxy-protocol-from", "CIDR",
-                               help: "Source network whose connections must start with a PROXY protocol v1 or v2 header (a load balancer).")
-            .sets { c, networks in c.proxyProtocolFrom = networks },
+                               help: "Source network whose connections must start with a PROXY protocol v1 or v2 header (a load balancer).") {
+            do { _ = try TrustedProxies([$0]) } catch let error as TrustedProxies.ParseError {
+                throw SettingProblem("'\(error.text.prefix(80))' is not an address or CIDR network (\(error.why))")
+            }
+        }.sets { c, networks in c.proxyProtocolFrom = networks },
         store.sets { c, path in c.storePath = path },
     ])
 
