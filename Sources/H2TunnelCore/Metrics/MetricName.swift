@@ -17,10 +17,11 @@ public enum MetricName {
     /// Counter, label `direction`: tunnel bytes, `up` (browser → agent) and `down` (agent →
     /// browser), added when the tunnel closes.
     public static let relayTunnelBytes = "h2tunnel_relay_tunnel_bytes_total"
-    /// Counter, label `reason`: public connections closed after their first bytes, by the
-    /// reason the "browser refused" line names (`no-sni`, `unknown-host`, `unknown-tenant`,
-    /// `tenant-offline`, `too-many-tunnels`, `timeout`, `not-tls`, `bad-client-hello`, `eof`,
-    /// `internal`, …). Counted also when the log line is suppressed by its rate limit.
+    /// Counter, label `reason`: public connections closed before a tunnel or the site took
+    /// them, by the reason the "browser refused" line names (`no-sni`, `unknown-host`,
+    /// `unknown-tenant`, `tenant-offline`, `too-many-tunnels`, `timeout`, `not-tls`,
+    /// `bad-client-hello`, `eof`, `internal`, `proxy-header-missing`, `proxy-header-invalid`,
+    /// `proxy-header-untrusted`). Counted also when the line is suppressed by its rate limit.
     public static let relayClientHelloRejects = "h2tunnel_relay_client_hello_rejects_total"
     /// Histogram (seconds), label `endpoint` (`agent`, `site`): from the complete ClientHello
     /// to the finished TLS handshake, for the agent endpoint and the relay's own site.
