@@ -118,6 +118,20 @@ def test_client_address_reaches_the_app_and_the_relay_log(front, pki, which):
                 and f"conn={signed_in[0]}" in line]
 
 
+def test_every_browser_line_has_a_connection_id(front, pki):
+    """Access, refusal and site lines of browser connections carry `conn` (the summary
+    line of suppressed refusals is about many connections and has a count instead)."""
+    relay, v2, _, _ = front
+    app_headers(pki, v2.port)
+    relay.proc.wait_stderr(r"tunnel closed")
+    lines = [line for line in relay.proc.stderr_text().splitlines()
+             if re.search(r"tunnel closed|browser refused|sign-in refused|signed in|agent connected", line)
+             and "suppressed=" not in line]
+    assert lines
+    missing = [line for line in lines if not re.search(r"\bconn=[0-9a-f]{12}\b", line)]
+    assert not missing, missing[:5]
+
+
 def test_untrusted_source_sending_a_proxy_header_is_refused(front):
     relay, _, _, _ = front
     for payload in (b"PROXY TCP4 10.1.2.3 127.0.0.1 1234 443\r\n\x16\x03\x01",
