@@ -21,9 +21,22 @@ struct Run: AsyncParsableCommand {
 
 
             Example:
-              agent run --relay relay.example.com:443 --relay-hostname agents.relay.example.com \\
-                --relay-ca relay-ca.pem --cert agent.pem --key agent.key \\
-                --tenant-cert tenant.pem --tenant-key tenant.key --upstream tcp://127.0.0.1:8080
+              agent run --relay relay.example.com:443 \\
+                --relay-hostname agents.relay.example.com --relay-ca relay-ca.pem \\
+                --cert agent.pem --key agent.key --tenant-cert tenant.pem \\
+                --tenant-key tenant.key --upstream tcp://127.0.0.1:8080
+
+            The same as a file, with one setting from the environment:
+              # /etc/h2tunnel/agent.yaml
+              relay: relay.example.com:443
+              relay-hostname: agents.relay.example.com
+              relay-ca: relay-ca.pem     # relative: next to agent.yaml
+              cert: agent.pem
+              key: agent.key
+              tenant-cert: tenant.pem
+              tenant-key: tenant.key
+
+              H2TUNNEL_UPSTREAM=tcp://127.0.0.1:8080 agent run --config agent.yaml
             """)
 
     /// `run`'s flags, read against `AgentSettings.table`, which also makes `--help`'s list.

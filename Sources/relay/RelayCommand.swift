@@ -22,8 +22,20 @@ struct Run: AsyncParsableCommand {
 
             Example:
               relay run --listen 0.0.0.0:443 --hostname relay.example.com \\
-                --cert relay.pem --key relay.key --agent-hostname agents.relay.example.com \\
-                --agent-ca agent-ca.pem --tenant-domain tunnel.example.com
+                --cert relay.pem --key relay.key --agent-ca agent-ca.pem \\
+                --agent-hostname agents.relay.example.com --tenant-domain tunnel.example.com
+
+            The same as a file, with one setting from the environment:
+              # /etc/h2tunnel/relay.yaml
+              listen: 0.0.0.0:443
+              hostname: relay.example.com
+              cert: relay.pem      # relative: next to relay.yaml
+              key: relay.key
+              agent-ca: agent-ca.pem
+              agent-hostname: agents.relay.example.com
+              proxy-protocol-from: [10.0.0.0/8]
+
+              H2TUNNEL_TENANT_DOMAIN=tunnel.example.com relay run --config relay.yaml
             """)
 
     /// `run`'s flags, read against `RelaySettings.table`, which also makes `--help`'s list.

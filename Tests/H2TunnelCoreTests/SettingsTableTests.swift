@@ -66,6 +66,13 @@ import Testing
         var resolved = Sample()
         try Self.table.apply(values, to: &resolved)
         #expect(resolved.ping == 3 && resolved.hostname == "file.example" && resolved.threads == 1)
+        let ping = Setting<Double>.number("ping-interval", default: 15, in: 0.1...3600, help: "")
+        let listen = Setting<String>.text("listen", "HOST:PORT", default: "0.0.0.0:443", help: "")
+        let threads = Setting<Int>.count("threads", default: 1, in: 1...1024, help: "")
+        let hostname = Setting<String?>.text("hostname", "NAME", help: "")
+        #expect(values.source(of: ping) == .flag && values.source(of: listen) == .environment)
+        #expect(values.source(of: hostname) == .file(config) && values.source(of: threads) == .default)
+        #expect(values[ping] == 3 && values[threads] == 1)
     }
 
     /// The variable is what swift-configuration's `EnvironmentVariablesProvider` reads for

@@ -38,7 +38,4 @@ public struct SettingSpec: Sendable {
     public var environmentVariable: String {
         "H2TUNNEL_" + name.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
     }
-
-    /// The three spellings, for an error about a value that came from none of them.
-    public var spellings: String { "\(flag), \(environmentVariable) or '\(name)' in a config file" }
 }

@@ -15,6 +15,7 @@ public struct SettingValues: Sendable {
         return found.value as? Value ?? setting.fallback
     }
 
+    /// Which source won for `setting` (`.default` when none gave it).
     public func source<Value>(of setting: Setting<Value>) -> SettingSource {
         resolved[setting.spec.name]?.source ?? .default
     }
@@ -23,10 +24,5 @@ public struct SettingValues: Sendable {
     public func required<Value>(_ setting: Setting<Value?>) throws -> Value {
         guard let value = self[setting] else { throw SettingError.missing(setting.spec) }
         return value
-    }
-
-    /// An error about `setting`'s value, named as it was given.
-    public func error<Value>(_ setting: Setting<Value>, _ problem: String) -> SettingError {
-        SettingError(setting.spec, from: source(of: setting), problem)
     }
 }
