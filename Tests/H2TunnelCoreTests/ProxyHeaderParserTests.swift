@@ -209,6 +209,28 @@ import Testing
         guard case .invalid(.malformed) = Self.parse(huge) else { Issue.record("waited for 65535 bytes"); return }
     }
 
+    /// Mutated captures (bytes flipped, cut, extended) never trap, and a complete header
+    /// never claims more bytes than were given.
+    @Test func mutatedHeadersHaveADefinedOutcome() throws {
+        var generator = SplitMix(seed: 15)
+        let seeds = try ["haproxy-v2-tlvs.bin", "haproxy-v1-tcp6.bin", "haproxy-v2-tcp6.bin"].map(Self.fixture)
+        for round in 0..<20_000 {
+            var bytes = seeds[round % seeds.count]
+            for _ in 0..<(1 + Int(generator.next() % 4)) {
+                let at = Int(generator.next() % UInt64(bytes.count))
+                switch generator.next() % 3 {
+                case 0: bytes[at] = UInt8(truncatingIfNeeded: generator.next())
+                case 1: bytes.removeSubrange(at...)
+                default: bytes.append(UInt8(truncatingIfNeeded: generator.next()))
+                }
+                if bytes.isEmpty { bytes = [0x0D] }
+            }
+            if case .complete(_, let length) = Self.parse(bytes) {
+                #expect(length <= bytes.count)
+            }
+        }
+    }
+
     // MARK: not a PROXY header
 
     @Test func otherBytesAreMissing() {
@@ -228,5 +250,18 @@ import Testing
         #expect(!looks([0x16, 0x03, 0x01]))
         #expect(!looks(Array("GET /".utf8)))
         #expect(!looks([]))
+    }
+}
+
+/// A small deterministic generator, so a failing mutation can be replayed.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

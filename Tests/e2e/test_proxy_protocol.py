@@ -201,6 +201,26 @@ def test_header_sent_a_byte_at_a_time_then_tls(front, pki, header):
     relay.proc.wait_stderr(r"tunnel closed.*remote=10\.9\.8\.7:4242 ")
 
 
+def test_local_command_is_served_as_the_balancer_itself(front, pki):
+    """v2 LOCAL (what HAProxy's health checks send): accepted, and the connection's
+    real peer is the client (spec §2.2), here 127.0.0.1."""
+    import ssl
+    relay, _, _, agent = front
+    local = (Path(__file__).resolve().parents[2] / "Fixtures" / "proxyprotocol" / "haproxy-v2-local-check.bin").read_bytes()
+    raw = socket.create_connection(("127.0.0.1", relay.port), timeout=15)
+    raw.sendall(local)
+    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    context.set_alpn_protocols(["http/1.1"])
+    with context.wrap_socket(raw, server_hostname=HOST) as tls:
+        ticket = hf.mint(pki / "signing.key", user="alice", host=HOST)
+        tls.sendall(f"GET /.h2tunnel/ticket?t={ticket}&r=/ HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
+        response = b""
+        while chunk := tls.recv(4096):
+            response += chunk
+    assert response.startswith(b"HTTP/1.1 303"), response[:200]
+    agent.proc.wait_stderr(r"signed in browser=127\.0\.0\.1 ")
+
+
 def test_sign_in_limits_and_logs_use_the_client_address(front, pki, tmp_path):
     """The relay site behind HAProxy: failed sign-ins are logged and counted under the
     client's address, so one client hitting the per-address limit (20) leaves another
