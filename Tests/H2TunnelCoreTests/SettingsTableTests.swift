@@ -150,7 +150,8 @@ import Testing
 
     @Test func badFilesAreOneLineNamingTheKey() throws {
         let unknown = try write("u.json", #"{"lisen": "0.0.0.0:443"}"#)
-        #expect(refusal(["--config", unknown]) == "config file \(unknown): unknown key 'lisen' (sample run --help lists the keys)")
+        #expect(refusal(["--config", unknown])
+                == "config file \(unknown): unknown key 'lisen' (did you mean 'listen'? sample run --help lists the keys)")
         let unknownYAML = try write("u.yml", "hostname: a\nlisen: x\n")
         #expect(refusal(["--config", unknownYAML]).contains("unknown key 'lisen'"))
         let wrongType = try write("w.json", #"{"ping-interval": "soon", "hostname": "a"}"#)
@@ -172,7 +173,8 @@ import Testing
     }
 
     @Test func flagsAreReadStrictly() {
-        #expect(refusal(["--lisen", "x"]) == "unknown option '--lisen' (sample run --help lists the settings)")
+        #expect(refusal(["--lisen", "x"]) == "unknown option '--lisen' (did you mean '--listen'? sample run --help lists the settings)")
+        #expect(refusal(["--colour", "x"]) == "unknown option '--colour' (sample run --help lists the settings)")
         #expect(refusal(["--hostname"]) == "--hostname needs a value")
         #expect(refusal(["--hostname", "a", "stray"]).hasPrefix("unexpected argument 'stray'"))
         #expect(refusal([]) == "missing --hostname (or H2TUNNEL_HOSTNAME, or 'hostname' in a config file)")

@@ -30,7 +30,8 @@ struct ArgumentScanner {
                 index += 1
             }
             guard known.contains(name) else {
-                throw SettingError(description: "unknown option '--\(name.prefix(80))' (\(command) --help lists the settings)")
+                let hint = NearestName.suggestion(for: name, among: known, prefix: "--")
+                throw SettingError(description: "unknown option '--\(name.prefix(80))' (\(hint)\(command) --help lists the settings)")
             }
             values[name, default: []].append(value)
         }

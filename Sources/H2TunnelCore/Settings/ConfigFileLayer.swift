@@ -54,7 +54,8 @@ struct ConfigFileLayer {
             if let dot = key.firstIndex(of: "."), let spec = specs[String(key[..<dot])] {
                 throw SettingError(spec, from: .file(path), "must be \(Self.expected(spec.shape)), not a mapping")
             }
-            throw SettingError(description: "config file \(path): unknown key '\(key.prefix(80))' (\(command) --help lists the keys)")
+            let hint = NearestName.suggestion(for: key, among: specs.keys)
+            throw SettingError(description: "config file \(path): unknown key '\(key.prefix(80))' (\(hint)\(command) --help lists the keys)")
         }
     }
 
