@@ -31,6 +31,9 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
     /// The browser's (or agent's) address: the TCP peer, or the client a trusted
     /// balancer's PROXY header names. Final once the sniffer hands over to the router.
     private(set) var client: SocketAddress?
+    /// The balancer's address the client connected to (the header's destination): its
+    /// port is the one links must name. nil without a PROXY header.
+    private(set) var frontend: SocketAddress?
 
     init(router: PublicRouter, parser: ClientHelloParser = ClientHelloParser(), timeout: TimeAmount) {
         self.router = router
@@ -159,6 +162,7 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
             buffered!.moveReaderIndex(forwardBy: length)
             if let source = header.source {
                 client = source
+                frontend = header.destination
             } else if header.command == .local {
                 balancerCheck = true
                 logger.debug("balancer check", metadata: ["remote": "\(HostPort.describe(client))"])

@@ -57,7 +57,8 @@ final class PublicRouter: Sendable {
                 let tls = TLSHandler(connection: try TLSConnection(context: siteContext))
                 // The handshake has its own timeout (TLSHandler); then the site's HTTP/2 or
                 // HTTP/1.1 channel closes a connection idle for `SiteSettings.idleTimeout`.
-                let handler = RelaySiteHandler(site: site, client: sniffer.client, logger: sniffer.logger)
+                let handler = RelaySiteHandler(site: site, client: sniffer.client, connectedPort: sniffer.frontend?.port,
+                                               logger: sniffer.logger)
                 try replay(bytes, context: context, sniffer: sniffer, into: [tls, handler])
             } else if name == configuration.agentHostname {
                 let tls = TLSHandler(connection: try TLSConnection(context: agentContext))

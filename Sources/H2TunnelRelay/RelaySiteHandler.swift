@@ -14,21 +14,26 @@ final class RelaySiteHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let site: RelaySite
     /// The browser's address (the peer, or the client a trusted balancer named).
     private let client: SocketAddress?
+    /// The port the browser connected to, when a balancer's PROXY header said (else nil:
+    /// the relay's own).
+    private let connectedPort: Int?
     /// The connection's logger (metadata `conn`).
     private let logger: Logger
     /// Made when the ClientHello was complete: the handshake's latency starts here.
     private let started = NIODeadline.now()
 
-    init(site: RelaySite, client: SocketAddress?, logger: Logger) {
+    init(site: RelaySite, client: SocketAddress?, connectedPort: Int?, logger: Logger) {
         self.site = site
         self.client = client
+        self.connectedPort = connectedPort
         self.logger = logger
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let handshake = event as? TLSHandshakeCompleted {
             RelayMetrics.tlsHandshake(endpoint: "site", started: started)
-            site.serve(channel: context.channel, alpn: handshake.alpn, client: client, logger: logger)
+            site.serve(channel: context.channel, alpn: handshake.alpn, client: client, connectedPort: connectedPort,
+                       logger: logger)
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         } else if let event = event as? ChannelEvent, event == .inputClosed {
             // The browser left before the handshake finished: nothing to serve.

@@ -14,7 +14,8 @@ import NIOCore
 /// its own: the relay's SNI router owns the port.
 public final class RelaySite: Sendable {
     /// Answers one request of a connection from `client`, logging with `logger`.
-    typealias Respond = @Sendable (Request, consuming ResponseWriter, any Channel, _ client: SocketAddress?, Logger) async throws -> Void
+    typealias Respond = @Sendable (Request, consuming ResponseWriter, any Channel, _ client: SocketAddress?,
+                                   _ connectedPort: Int?, Logger) async throws -> Void
     private let respond: Respond
     private let settings: SiteSettings
     private let logger: Logger
@@ -47,14 +48,18 @@ public final class RelaySite: Sendable {
     /// (RFC 7301). Call on the channel's event loop, right when the handshake completed,
     /// so the handlers are in place before the first plaintext is read.
     /// `client`: the browser's address when it is not the TCP peer's (a trusted load
-    /// balancer's PROXY header named it), for the sign-in limits and log lines; `logger`:
-    /// the connection's own (with its `conn` id).
-    public func serve(channel: any Channel, alpn: String?, client: SocketAddress? = nil, logger: Logger? = nil) {
+    /// balancer's PROXY header named it), for the sign-in limits and log lines;
+    /// `connectedPort`: the port the browser connected to when that is the balancer's,
+    /// for links (unless `--public-port` says); `logger`: the connection's own (with its
+    /// `conn` id).
+    public func serve(channel: any Channel, alpn: String?, client: SocketAddress? = nil, connectedPort: Int? = nil,
+                      logger: Logger? = nil) {
         let logger = logger ?? self.logger
         let respond = self.respond
         let client = client ?? channel.remoteAddress
+        let connectedPort = connectedPort ?? channel.localAddress?.port
         let responder: HTTPChannelHandler.Responder = { request, writer, channel in
-            try await respond(request, writer, channel, client, logger)
+            try await respond(request, writer, channel, client, connectedPort, logger)
         }
         if alpn == "h2" {
             do {
@@ -95,8 +100,9 @@ public final class RelaySite: Sendable {
     /// Router → what Hummingbird's channels call per request (as `Application` does,
     /// without its server), given the connection's client address and logger.
     private static func respond(_ router: some HTTPResponder<SiteRequestContext>) -> Respond {
-        { request, writer, channel, client, logger in
-            let context = SiteRequestContext(source: .init(channel: channel, logger: logger), client: client)
+        { request, writer, channel, client, connectedPort, logger in
+            let context = SiteRequestContext(source: .init(channel: channel, logger: logger), client: client,
+                                             connectedPort: connectedPort)
             var response: Response
             do {
                 response = try await router.respond(to: request, context: context)

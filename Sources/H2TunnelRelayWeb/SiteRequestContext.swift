@@ -15,15 +15,16 @@ struct SiteRequestContext: RequestContext, SessionRequestContext {
     let rateLimitKey: String
 
     init(source: ApplicationRequestContextSource) {
-        self.init(source: source, client: source.channel.remoteAddress)
+        self.init(source: source, client: source.channel.remoteAddress, connectedPort: source.channel.localAddress?.port)
     }
 
-    /// `client`: the browser's address, which is not the channel's peer behind a load
-    /// balancer (PROXY protocol).
-    init(source: ApplicationRequestContextSource, client: SocketAddress?) {
+    /// `client` and `connectedPort`: the browser's address and the port it connected to,
+    /// which are not the channel's peer and local port behind a load balancer (PROXY
+    /// protocol).
+    init(source: ApplicationRequestContextSource, client: SocketAddress?, connectedPort: Int?) {
         coreContext = .init(source: source)
         sessions = .init()
-        localPort = source.channel.localAddress?.port
+        localPort = connectedPort
         remoteAddress = client?.ipAddress ?? "unknown"
         rateLimitKey = AddressGroup.key(client)
     }

@@ -201,6 +201,17 @@ def test_header_sent_a_byte_at_a_time_then_tls(front, pki, header):
     relay.proc.wait_stderr(r"tunnel closed.*remote=10\.9\.8\.7:4242 ")
 
 
+def test_site_links_name_the_port_the_browser_connected_to(front, pki):
+    """Behind HAProxy the browser connected to HAProxy's port, not the relay's: the
+    header's destination port is the one the site's links (CSP form-action) name."""
+    relay, v2, _, _ = front
+    out = curl(pki, v2.port, RELAY_HOST, "/signin")
+    _, headers, _ = hf.head_and_body(out.stdout)
+    csp = headers["content-security-policy"][0]
+    assert f"https://*.{TENANT_DOMAIN}:{v2.port};" in csp, csp
+    assert f":{relay.port};" not in csp
+
+
 def test_local_command_is_served_as_the_balancer_itself(front, pki):
     """v2 LOCAL (what HAProxy's health checks send): accepted, and the connection's
     real peer is the client (spec §2.2), here 127.0.0.1."""
