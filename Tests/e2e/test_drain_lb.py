@@ -1,5 +1,5 @@
 """Issue 15, acceptance (c) and the SIGTERM half of (b): a relay restart behind a load
-balancer (Debian's HAProxy, TCP mode) while 20 browsers download.
+balancer (Debian's HAProxy, TCP mode, plain and with PROXY v2) while 20 browsers download.
 
 At SIGTERM the old relay says 503 on /readyz at once and for the rest of its life (its
 admin listener stays up), closes its public port (so a new relay binds it behind the same
@@ -15,6 +15,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+
+import pytest
 
 from cluster import TENANT_DOMAIN, free_port, wait_until
 from haproxy import start_haproxy
@@ -79,10 +81,13 @@ def readyz(admin_port: int) -> int | None:
         return None
 
 
-def test_relay_restart_behind_haproxy(procs, pki, demo_app, tmp_path):
+@pytest.mark.parametrize("proxy", [None, "v2"])
+def test_relay_restart_behind_haproxy(procs, pki, demo_app, tmp_path, proxy):
+    """`proxy`: plain TCP, or HAProxy's PROXY v2 header, which the relays trust from it."""
     relay_port = free_port()
-    old = procs.relay(port=relay_port, extra=["--grace-period", str(GRACE)])
-    lb = start_haproxy(procs, tmp_path / "haproxy", relay_port, proxy=None)
+    extra = ["--grace-period", str(GRACE), *(["--proxy-protocol-from", "127.0.0.1/32"] if proxy else [])]
+    old = procs.relay(port=relay_port, extra=extra)
+    lb = start_haproxy(procs, tmp_path / "haproxy", relay_port, proxy=proxy)
     agent = procs.agent(old, demo_app.upstream, relay_port=lb.port)
     assert readyz(old.admin_port) == 200
 
@@ -118,7 +123,7 @@ def test_relay_restart_behind_haproxy(procs, pki, demo_app, tmp_path):
 
     # The public port is closed at once: a new relay takes it behind the same HAProxy.
     old.proc.wait_stderr(r"relay draining", timeout=10)
-    new = procs.relay(port=relay_port, extra=["--grace-period", str(GRACE)])
+    new = procs.relay(port=relay_port, extra=extra)
     new_ready = time.monotonic()
     # Make-before-break: the agent is registered at the new relay while the old
     # connection still carries all 20 downloads.
