@@ -49,6 +49,8 @@ TCP_MEM = "4096 131072 33554432"
 #: For the fairness check, the agent's sockets with TCP_NOTSENT_LOWAT of this many bytes
 #: (set for the whole namespace by sysctl, as the agent would set it on its relay socket).
 LOWAT = 131072
+#: The paced variant of the fairness check: the agent's side sends at this share of the rate.
+PACED = 0.9
 CLONE_NEWNET = 0x40000000
 
 
@@ -79,10 +81,11 @@ class Wan(bench.Bench):
         self.profiles = [p for p in PROFILES if p[0] in a.profiles.split(",")]
         self.w = {"xfer_s": 3 if q else 6, "newconn_n": 5 if q else 11, "pages": 3 if q else 5,
                   "series_s": 1.5 if q else 3.0, "mixed": (20, 2 if q else 5), "bulk": 4,
-                  "ramp_s": 2.0}
+                  "ramp_s": 2.0, "cpu_conns": 200 if q else 600, "cpu_ka_s": 2.0 if q else 4.0}
         self.wres = {}        # profile -> path -> figures
         self.link = {}        # delay-stage figures
         self.made_ns = []
+        self.cpu_res = {}
 
     # ------------------------------------------------------------------ network
     def make_net(self):
@@ -486,6 +489,15 @@ LogLevel ERROR
         out["notsent_KiB"] = notsent / 1024
         out["unacked_KiB"] = unacked / 1024
         out["srtt_ms"] = max(rtts) if rtts else None
+        # Bytes the relay's side has received and not yet read (its socket's Recv-Q): a
+        # relay (or sshd) that falls behind would queue them here.
+        if path == "A":
+            rflt = f"( dport = :{ORIGIN_TLS} )"
+        else:
+            rflt = f"( sport = :{self.link_ports[path]} )"
+        rs = subprocess.run(["ss", "-tnH", "state", "established", rflt],
+                            capture_output=True, text=True, timeout=10).stdout
+        out["relay_recvq_KiB"] = sum(int(line.split()[0]) for line in rs.splitlines() if line.split()) / 1024
         tc = subprocess.run(in_ns(NS_M, ["tc", "-s", "qdisc", "show", "dev", "h2tmr"]),
                             capture_output=True, text=True, timeout=10).stdout
         m = re.search(r"backlog (\d+)b", tc)
@@ -523,13 +535,77 @@ LogLevel ERROR
                 # SocketTuning), which overrides the sysctl, so E, E2, E3 would not change.
                 sh(*in_ns(NS_A, ["sysctl", "-q", "-w", f"net.ipv4.tcp_notsent_lowat={LOWAT}"]))
                 try:
-                    for p in ("C",):
-                        self.loaded(targets[p], p, res[p], rtt_ms, suffix="_lowat")
+                    self.loaded(targets["C"], "C", res["C"], rtt_ms, suffix="_lowat")
+                    # What a sender paced just below the link's rate would give (as
+                    # SO_MAX_PACING_RATE on the agent's relay socket would): a tbf at
+                    # PACED × the rate on the agent's own egress, where TCP Small Queues
+                    # push back on the socket instead of filling the link's queue. The
+                    # queue then forms above TCP, in ssh's channel or nghttp2's streams.
+                    sh(*in_ns(NS_A, ["tc", "qdisc", "add", "dev", "h2tva", "root", "tbf", "rate",
+                                     f"{int(rate * PACED)}bit", "burst", "16384", "limit", str(64 << 10)]))
+                    try:
+                        for p in ("C", "E", "E2", "E3"):
+                            self.loaded(targets[p], p, res[p], rtt_ms, suffix="_paced")
+                    finally:
+                        sh(*in_ns(NS_A, ["tc", "qdisc", "del", "dev", "h2tva", "root"]), check=False)
                 finally:
                     sh(*in_ns(NS_A, ["sysctl", "-q", "-w", "net.ipv4.tcp_notsent_lowat=4294967295"]))
             res["delay_stage"] = self.wandelay_counters()
         finally:
             self.stop_paths(tag)
+
+    def cpu(self):
+        """CPU per 1,000 new connections and per 1,000 keep-alive requests, relay + agent against
+        sshd (with its session process) + ssh, from /proc (utime + stime): the link unshaped
+        and undelayed, so the loops are short; the paths' own processes only (not the
+        clients, the origin or the delay stage). Two rounds, paths alternating."""
+        self.set_link(None, 0)
+        tag = "cpu"
+        try:
+            targets = self.start_paths(tag, 20000 + 100 * len(PROFILES))
+            pids = {"C": lambda: [pp.pid for n, pp in self.procs if n in ("sshd-cpu", "ssh-cpu")]
+                    + bench.descendants(next(pp.pid for n, pp in self.procs if n == "sshd-cpu"))}
+            for p in ("E", "E2", "E3"):
+                pids[p] = lambda p=p: [pp.pid for n, pp in self.procs if n in (f"relay-{p}-cpu", f"agent-{p}-cpu")]
+            n_conn, ka_s = self.w["cpu_conns"], self.w["cpu_ka_s"]
+            out = {p: {"conn": [], "ka": []} for p in pids}
+            for p in pids:
+                wanclients.new_connection(targets[p], 20)   # warm-up
+            for _ in range(2):
+                for p, f in pids.items():
+                    c0 = self.cpu_sum(f())
+                    errors = [0]
+
+                    def conns():
+                        _, e = wanclients.new_connection(targets[p], n_conn // 4)
+                        errors[0] += e
+
+                    ts = [threading.Thread(target=conns) for _ in range(4)]
+                    for th in ts:
+                        th.start()
+                    for th in ts:
+                        th.join(300)
+                    c1 = self.cpu_sum(f())
+                    lat, e = wanclients.keepalive_series(targets[p], ka_s)
+                    c2 = self.cpu_sum(f())
+                    if errors[0] or e:
+                        self.notes.append(f"cpu {p}: {errors[0]} connection errors, {e} keep-alive errors")
+                    out[p]["conn"].append((c1 - c0) / (n_conn // 4 * 4) * 1000)
+                    if lat:
+                        out[p]["ka"].append((c2 - c1) / len(lat) * 1000)
+            self.cpu_res = out
+        finally:
+            self.stop_paths(tag)
+
+    @staticmethod
+    def cpu_sum(pids):
+        total = 0.0
+        for pid in pids:
+            try:
+                total += bench.cpu_of(f"/proc/{pid}/stat")
+            except (OSError, IndexError, ValueError):
+                pass
+        return total
 
     def run_wan(self):
         t0 = time.monotonic()
@@ -540,6 +616,8 @@ LogLevel ERROR
         say(f"delay stage ceiling {self.link['ceiling_MBps']:.0f} MB/s (no delay, no tbf)")
         for i, (name, rate, rtt) in enumerate(self.profiles):
             self.profile(i, name, rate, rtt)
+        say("CPU per connection and per request")
+        self.cpu()
         self.elapsed = time.monotonic() - t0
 
 
@@ -570,10 +648,12 @@ def report(w, a):
         ("page ms, idle", "page_idle_ms", None), ("page ms, 4 downloads", "page_loaded_ms", None),
         ("page loaded ÷ idle", "page_ratio", 2),
         ("small p99 ms, idle", "small_idle_p99_ms", None), ("small p99 ms, 4 downloads", "small_loaded_p99_ms", None),
+        ("small p50 ms, idle / 4 downloads", "small_p50s", None),
         ("… − idle p99, in RTTs", "small_excess_rtts", 2),
         ("agent-side socket notsent KiB (p50 / max)", "q_notsent_KiB", None),
         ("agent-side unacked KiB (p50 / max)", "q_unacked_KiB", None),
         ("link queue KiB (p50 / max)", "q_linkq_KiB", None),
+        ("relay-side Recv-Q KiB (p50 / max)", "q_relay_recvq_KiB", None),
         ("mixed: requests / errors", "mixed", None),
     ]
     lowat_rows = [
@@ -583,6 +663,12 @@ def report(w, a):
         ("… − idle p99, in RTTs, notsent_lowat", "small_excess_rtts_lowat", 2),
         ("agent-side notsent KiB (p50 / max), notsent_lowat", "q_notsent_KiB_lowat", None),
         ("link queue KiB (p50 / max), notsent_lowat", "q_linkq_KiB_lowat", None),
+        ("page ms, 4 downloads, paced 0.9×", "page_loaded_ms_paced", None),
+        ("page loaded ÷ idle, paced 0.9×", "page_ratio_paced", 2),
+        ("small p99 ms, 4 downloads, paced 0.9×", "small_loaded_p99_ms_paced", None),
+        ("… − idle p99, in RTTs, paced 0.9×", "small_excess_rtts_paced", 2),
+        ("agent-side notsent KiB (p50 / max), paced 0.9×", "q_notsent_KiB_paced", None),
+        ("link queue KiB (p50 / max), paced 0.9×", "q_linkq_KiB_paced", None),
     ]
     for name, res in w.wres.items():
         rtt = res["rtt_ms"]
@@ -592,10 +678,11 @@ def report(w, a):
                 r["page_ratio"] = r["page_loaded_ms"] / r["page_idle_ms"]
             if r.get("small_idle_p99_ms") and r.get("small_loaded_p99_ms"):
                 r["small_excess_rtts"] = (r["small_loaded_p99_ms"] - r["small_idle_p99_ms"]) / rtt
-            if r.get("page_idle_ms") and r.get("page_loaded_ms_lowat"):
-                r["page_ratio_lowat"] = r["page_loaded_ms_lowat"] / r["page_idle_ms"]
-            if r.get("small_idle_p99_ms") and r.get("small_loaded_p99_ms_lowat"):
-                r["small_excess_rtts_lowat"] = (r["small_loaded_p99_ms_lowat"] - r["small_idle_p99_ms"]) / rtt
+            for v in ("_lowat", "_paced"):
+                if r.get("page_idle_ms") and r.get("page_loaded_ms" + v):
+                    r["page_ratio" + v] = r["page_loaded_ms" + v] / r["page_idle_ms"]
+                if r.get("small_idle_p99_ms") and r.get("small_loaded_p99_ms" + v):
+                    r["small_excess_rtts" + v] = (r["small_loaded_p99_ms" + v] - r["small_idle_p99_ms"]) / rtt
         L += [f"## {name}: {res['rate'] / 1e6:,.0f} Mbit/s ({res['rate'] / 8e6:,.2f} MB/s), "
               f"{rtt} ms RTT (measured {f(res.get('measured_rtt_ms'))} ms)", "",
               "| figure | " + " | ".join(PATHS) + " |", "|---|" + "--:|" * len(PATHS)]
@@ -603,12 +690,14 @@ def report(w, a):
             cells = []
             for p in PATHS:
                 r = res.get(p, {})
-                if key == "mixed":
+                if key == "small_p50s":
+                    cells.append(f"{f(r.get('small_idle_p50_ms'))} / {f(r.get('small_loaded_p50_ms'))}")
+                elif key == "mixed":
                     cells.append("–" if "mixed_requests" not in r else f"{r['mixed_requests']:,} / {r['mixed_errors']}")
                 elif key.startswith("q_"):
                     lo, hi = r.get(key + "_p50"), r.get(key + "_max")
-                    if key.endswith("_lowat"):
-                        lo, hi = r.get(key[:-6] + "_lowat_p50"), r.get(key[:-6] + "_lowat_max")
+                    if key.endswith(("_lowat", "_paced")):
+                        lo, hi = r.get(key + "_p50"), r.get(key + "_max")
                     cells.append("–" if lo is None else f"{f(lo)} / {f(hi)}")
                 else:
                     cells.append(f(r.get(key), digits))
@@ -616,6 +705,16 @@ def report(w, a):
         ds = res.get("delay_stage", {})
         L += ["", f"Delay stage over this profile: frames dropped for a full stage "
                   f"{ds.get('dropped_full')}, in its sockets {ds.get('socket_drops')}.", ""]
+    if w.cpu_res:
+        L += ["## CPU per 1,000 (link unshaped, no delay; /proc utime + stime of the path's own processes; "
+              "two rounds, min–max)", "",
+              "| path | CPU-s per 1,000 new connections | CPU-s per 1,000 keep-alive requests |", "|---|--:|--:|"]
+
+        def rng(v):
+            return "–" if not v else f"{f(min(v), 3)}–{f(max(v), 3)}"
+        for p, r in w.cpu_res.items():
+            L.append(f"| {p} ({'sshd + ssh' if p == 'C' else 'relay + agent'}) | {rng(r['conn'])} | {rng(r['ka'])} |")
+        L += [""]
     L += ["Paths: " + "; ".join(f"**{p}** {n}" for p, n in NAMES.items()) + ".", ""]
     if w.notes:
         L += ["## Notes", ""] + [f"- {n}" for n in w.notes] + [""]
@@ -656,7 +755,7 @@ def main():
     with open(a.out, "w") as f:
         f.write(text)
     with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
-        json.dump({"cfg": w.w, "link": w.link, "results": w.wres, "notes": w.notes}, f, indent=1, default=str)
+        json.dump({"cfg": w.w, "link": w.link, "results": w.wres, "cpu": w.cpu_res, "notes": w.notes}, f, indent=1, default=str)
     print(text)
     return 1 if failed else 0
 
