@@ -152,6 +152,8 @@ import Testing
         let unknown = try write("u.json", #"{"lisen": "0.0.0.0:443"}"#)
         #expect(refusal(["--config", unknown])
                 == "config file \(unknown): unknown key 'lisen' (did you mean 'listen'? sample run --help lists the keys)")
+        let nestedConfig = try write("c.json", #"{"config": "other.json", "hostname": "a"}"#)
+        #expect(refusal(["--config", nestedConfig]).contains("unknown key 'config'"))
         let unknownYAML = try write("u.yml", "hostname: a\nlisen: x\n")
         #expect(refusal(["--config", unknownYAML]).contains("unknown key 'lisen'"))
         let wrongType = try write("w.json", #"{"ping-interval": "soon", "hostname": "a"}"#)

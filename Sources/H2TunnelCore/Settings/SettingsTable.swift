@@ -41,7 +41,9 @@ public struct SettingsTable<Root>: Sendable {
             let path = try Self.convert(Self.config.spec, input, source) { try Self.config.convert($0, $1) }
             if let path {
                 let layer = try ConfigFileLayer.load(path)
-                try layer.checkKeys(against: Dictionary(specs.map { ($0.name, $0) }) { first, _ in first }, command: command)
+                // "config" is no key of the file itself: a file naming another is not followed.
+                try layer.checkKeys(against: Dictionary(entries.map { ($0.spec.name, $0.spec) }) { first, _ in first },
+                                    command: command)
                 values.resolved[Self.config.spec.name] = .init(value: path, source: source)
                 file = layer
             }
