@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import H2TunnelAgent
 import H2TunnelCore
 
@@ -12,10 +13,18 @@ struct Status: AsyncParsableCommand {
             Exit status: 0 connected, 1 not connected, 2 the admin listener does not answer.
             """)
 
-    @Option(help: "The agent's admin listener (its --admin-listen), HOST:PORT.") var admin = "127.0.0.1:9091"
+    @Option(help: "The agent's admin listener (its --admin-listen), HOST:PORT; default H2TUNNEL_ADMIN_LISTEN, else 127.0.0.1:9091.")
+    var admin: String?
     @Flag(help: "Print the /status JSON as it is.") var json = false
 
     func run() async throws {
+        // Run beside the agent (same container, same environment), the variable it reads
+        // names the listener too.
+        let admin = admin ?? ProcessInfo.processInfo.environment["H2TUNNEL_ADMIN_LISTEN"] ?? "127.0.0.1:9091"
+        guard admin != "off" else {
+            StandardStream.error.write("agent status: the agent's admin listener is off (--admin-listen off): nothing to ask\n")
+            throw ExitCode(2)
+        }
         let address: (host: String, port: Int)
         do {
             address = try HostPort.parse(admin)

@@ -8,6 +8,7 @@ TLS handshakes); `/readyz` says 200 only when ready; `agent status` reads the ag
 from __future__ import annotations
 
 import json
+import os
 import socket
 import ssl
 import struct
@@ -56,8 +57,9 @@ def agent_admin_port(agent) -> int:
     return int(m.group(1))
 
 
-def agent_status(bins, *args):
-    return subprocess.run([str(bins / "agent"), "status", *args], capture_output=True, text=True, timeout=30)
+def agent_status(bins, *args, env=None):
+    return subprocess.run([str(bins / "agent"), "status", *args], capture_output=True, text=True, timeout=30,
+                          env={**os.environ, **(env or {})})
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +176,9 @@ def test_agent_admin_and_status_connected(setup, bins):
     assert f"since: {info['connectedSince']}" in lines and "open streams: 0" in lines
     r = agent_status(bins, "--admin", f"127.0.0.1:{agent_admin}", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["connected"] is True
+    # Beside the agent, the variable that set its listener finds it without --admin.
+    r = agent_status(bins, env={"H2TUNNEL_ADMIN_LISTEN": f"127.0.0.1:{agent_admin}"})
+    assert r.returncode == 0 and r.stdout.startswith("connected to relay"), r.stderr
 
 
 def test_agent_status_nothing_answers(bins):
@@ -181,7 +186,9 @@ def test_agent_status_nothing_answers(bins):
     r = agent_status(bins, "--admin", f"127.0.0.1:{port}")
     assert r.returncode == 2 and r.stdout == ""
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and f"127.0.0.1:{port} does not answer" in lines[0], r.stderr
+    assert len(lines) == 1 and f"127.0.0.1:{port} does not answer (connection refused)" in lines[0], r.stderr
+    r = agent_status(bins, env={"H2TUNNEL_ADMIN_LISTEN": "off"})
+    assert r.returncode == 2 and "admin listener is off" in r.stderr
 
 
 def test_agent_not_ready_before_its_relay_is_reachable(procs, demo_app, bins):

@@ -1,6 +1,9 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reads a running agent's `/status` (for `agent status`).
 public enum AgentStatusClient {
@@ -16,7 +19,8 @@ public enum AgentStatusClient {
         do {
             response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://\(address)/status"), timeout: timeout)
         } catch {
-            throw Failure(description: "the agent's admin listener at \(address) does not answer (\(error)): is the agent running, with --admin-listen \(address)?")
+            let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)).lowercased() } ?? "\(error)"
+            throw Failure(description: "the agent's admin listener at \(address) does not answer (\(reason)): is the agent running, with --admin-listen \(address)?")
         }
         let body = try await response.body.collect(upTo: 1 << 16)
         guard response.status == .ok,
