@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 extension TimeAmount {
@@ -30,6 +31,15 @@ private final class Termination: @unchecked Sendable {
     private var armed = false
     private var signalled = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
+    /// The process logger once `makeLogger` made it: the second signal's line is then a
+    /// line of the chosen format (a JSON collector must not meet one plain line).
+    private var logger: Logger?
+
+    func use(_ logger: Logger) {
+        lock.lock()
+        self.logger = logger
+        lock.unlock()
+    }
 
     func arm() {
         lock.lock()
@@ -58,8 +68,14 @@ private final class Termination: @unchecked Sendable {
     private func received(_ name: String) {
         lock.lock()
         guard !signalled else {
+            let logger = self.logger
             lock.unlock()
-            StandardStream.error.write("second \(name): exiting now, without waiting for open tunnels\n")
+            let message = "second \(name): exiting now, without waiting for open tunnels"
+            if let logger {
+                logger.error("\(message)")  // the handlers write with write(2): out before _exit
+            } else {
+                StandardStream.error.write(message + "\n")
+            }
             _exit(1)
         }
         signalled = true
@@ -93,7 +109,29 @@ public func makeLogger(label: String, level: String?, format: String? = nil) thr
     default: throw SettingError(description: "--log-format must be logfmt or json, not '\(format ?? "")'")
     }
     logger.logLevel = parsed
+    Termination.shared.use(logger)
+    ProcessLogging.bootstrap(format: format ?? "logfmt")
     return logger
+}
+
+/// Loggers a library makes for itself (`Logger(label:)` without one of ours handed in)
+/// write the process's format too, not swift-log's default plain `StreamLogHandler` text.
+/// `LoggingSystem.bootstrap` may run once per process: later calls are ignored.
+private enum ProcessLogging {
+    private static let done = NIOLockedValueBox(false)
+
+    static func bootstrap(format: String) {
+        let first = done.withLockedValue { done in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
+        if format == "json" {
+            LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+        } else {
+            LoggingSystem.bootstrap { KeyValueLogHandler(label: $0) }
+        }
+    }
 }
 
 /// Prints one line on stdout and flushes it: the "ready" line tests and scripts wait for.

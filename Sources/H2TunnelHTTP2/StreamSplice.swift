@@ -57,6 +57,9 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     /// Also told once, on the stream's loop, when the stream is gone, after `onStreamClosed`:
     /// for the relay's access line, which reads the counters below.
     public var onFinished: ((UInt32) -> Void)?
+    /// The relay's id of the browser connection (log metadata `conn`), for the lines the
+    /// connection's delegate writes about this stream (a stall reset).
+    public var connectionID: String?
     /// Bytes that came on the stream (to the socket) and from the socket (to the stream),
     /// before any transform; read on the stream's loop.
     public private(set) var bytesFromStream = 0

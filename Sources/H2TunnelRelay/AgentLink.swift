@@ -170,9 +170,11 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
 
     public func connection(_ connection: HTTP2ConnectionHandler, willResetStalledStream stream: HTTP2Stream, heldBytes: Int) {
         shared.withLockedValue { $0.stalledResets += 1 }
+        // `conn` names the browser connection, not this agent connection: the line is about it.
         logger.warning("tunnel reset: browser stopped reading", metadata: [
             "stream": "\(stream.id)", "held": "\(heldBytes)",
             "reason": "\(connection.stallResetReason)",
+            "conn": "\((stream.delegate as? StreamSplice)?.connectionID ?? "unknown")",
         ])
     }
 

@@ -144,6 +144,7 @@ final class PublicRouter: Sendable {
                         sniffer: ClientHelloSniffer, remote: String) throws {
         let channel = context.channel
         let splice = StreamSplice(streamLoop: link.eventLoop, channelLoop: channel.eventLoop)
+        splice.connectionID = sniffer.id
         let logger = sniffer.logger
         let outcome = TunnelOutcome()
         splice.onResponse = { headers in

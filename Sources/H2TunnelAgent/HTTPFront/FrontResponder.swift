@@ -40,10 +40,11 @@ struct FrontResponder: Sendable {
                     try await writer.writeResponse(HTTPResponse(status: .methodNotAllowed, headerFields: [.contentLength: "0"]))
                     return
                 }
-                try await WebSocketTunnel.run(request, user: user, browserIP: browserIP, front: front, writer: writer)
+                try await WebSocketTunnel.run(request, user: user, browserIP: browserIP, front: front,
+                                              logger: logger, writer: writer)
                 return
             }
-            try await front.proxy.forward(request, user: user, browserIP: browserIP, writer: writer)
+            try await front.proxy.forward(request, user: user, browserIP: browserIP, logger: logger, writer: writer)
         }
     }
 

@@ -12,7 +12,6 @@ final class ReverseProxy: Sendable {
     let client: HTTPClient
     /// `http://host:port` of the app.
     let base: String
-    private let logger: Logger
 
     init(host: String, port: Int, group: EventLoopGroup, logger: Logger) {
         var configuration = HTTPClient.Configuration()
@@ -29,10 +28,12 @@ final class ReverseProxy: Sendable {
         client = HTTPClient(eventLoopGroup: group, configuration: configuration, backgroundActivityLogger: logger)
         let bracketed = host.contains(":") ? "[\(host)]" : host
         base = "http://\(bracketed):\(port)"
-        self.logger = logger
     }
 
-    func forward(_ request: Request, user: String, browserIP: String, writer: consuming ResponseWriter) async throws {
+    /// `logger` is the tunnel's (with its `conn`): the client's own lines about this
+    /// request, at debug and trace, name the browser connection they serve.
+    func forward(_ request: Request, user: String, browserIP: String, logger: Logger,
+                 writer: consuming ResponseWriter) async throws {
         var outbound = HTTPClientRequest(url: base + (request.head.path ?? "/"))
         outbound.method = HTTPMethod(rawValue: request.method.rawValue)
         outbound.headers = ProxyHeaders.toApp(request.headers, authority: request.head.authority,

@@ -14,8 +14,9 @@ enum WebSocketTunnel {
     /// The app's handshake response may not be larger than this.
     static let maxHandshake = 16 * 1024
 
+    /// `logger` is the tunnel's, with its `conn`.
     static func run(_ request: Request, user: String, browserIP: String, front: HTTPFront,
-                    writer: consuming ResponseWriter) async throws {
+                    logger: Logger, writer: consuming ResponseWriter) async throws {
         let app: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         do {
             app = try await ClientBootstrap(group: front.eventLoopGroup)
@@ -27,7 +28,7 @@ enum WebSocketTunnel {
                     }
                 }
         } catch {
-            front.logger.warning("app not answering", metadata: ["websocket": "\(request.uri.path)", "error": "\(error)"])
+            logger.warning("app not answering", metadata: ["websocket": "\(request.uri.path)", "error": "\(error)"])
             try await appDown(writer)
             return
         }
@@ -41,7 +42,7 @@ enum WebSocketTunnel {
             var headerEnd: Int? = nil
             while headerEnd == nil {
                 guard var chunk = try await iterator.next(), received.readableBytes < maxHandshake else {
-                    front.logger.warning("app refused websocket", metadata: ["path": "\(request.uri.path)", "reason": "no handshake"])
+                    logger.warning("app refused websocket", metadata: ["path": "\(request.uri.path)", "reason": "no handshake"])
                     try await appDown(writer)
                     return
                 }
@@ -51,7 +52,7 @@ enum WebSocketTunnel {
             guard let headerEnd, let head = received.readString(length: headerEnd - received.readerIndex) else { return }
             let lines = head.split(separator: "\r\n")
             guard let status = lines.first?.split(separator: " ").dropFirst().first, status == "101" else {
-                front.logger.warning("app refused websocket", metadata: ["path": "\(request.uri.path)", "status": "\(lines.first ?? "")"])
+                logger.warning("app refused websocket", metadata: ["path": "\(request.uri.path)", "status": "\(lines.first ?? "")"])
                 try await appDown(writer)
                 return
             }
