@@ -19,13 +19,26 @@ public struct KeyValueLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = "\(LogTimestamp.now()) \(event.level) \(label): \(event.message)"
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
-            line += " \(key)=\(Self.quoted("\(value)"))"
+        StandardStream.error.write(Self.line(time: LogTimestamp.now(), level: "\(event.level)", label: label,
+                                             message: "\(event.message)", metadata: merged))
+    }
+
+    /// One event as a logfmt line, keys sorted. The message stays bare (it reads as text),
+    /// but its control characters are escaped as in a quoted value: a library's message
+    /// with an error's newline in it (or a forged one) is still one line, one event.
+    public static func line(time: String, level: String, label: String, message: String,
+                            metadata: Logger.Metadata) -> String {
+        var line = "\(time) \(level) \(label): "
+        if message.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            line += escapedInQuotes(message).dropFirst().dropLast()
+        } else {
+            line += message
         }
-        line += "\n"
-        StandardStream.error.write(line)
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
+            line += " \(key)=\(quoted("\(value)"))"
+        }
+        return line + "\n"
     }
 
     /// `value` as one logfmt value: bare when it has no space, quote, `=` or control

@@ -26,6 +26,14 @@ import Testing
         #expect(KeyValueLogHandler.quoted("a\u{1}b") == "\"a\\u0001b\"")
     }
 
+    @Test func aMessageWithANewlineIsStillOneLine() {
+        let line = KeyValueLogHandler.line(time: "2026-12-06T01:00:00.000Z", level: "debug", label: "relay",
+                                           message: "read failed\nerror relay: forged\t", metadata: ["conn": "0123456789ab"])
+        #expect(line == "2026-12-06T01:00:00.000Z debug relay: read failed\\nerror relay: forged\\t conn=0123456789ab\n")
+        #expect(KeyValueLogHandler.line(time: "t", level: "info", label: "agent", message: "say \"hi\"", metadata: [:])
+                == "t info agent: say \"hi\"\n")
+    }
+
     @Test func jsonLineParses() throws {
         let line = JSONLogHandler.line(time: "2026-12-06T01:00:00.000Z", level: "info", label: "relay",
                                        message: "browser \"refused\"\n", metadata: ["reason": "not tls", "b": "\u{1}\\"])

@@ -152,6 +152,13 @@ def run_flow(procs, bins, pki, tmp_path, log_format: str) -> dict:
         assert ws.receive() == (1, b"hello audit")
     finally:
         ws.close()
+    ws = hf.H2WebSocket(pki, relay, "/ws", session)   # RFC 8441, the agent's own WebSocket path
+    try:
+        assert ws.status == 200
+        ws.send(1, b"hello over h2")
+        assert ws.receive() == (1, b"hello over h2")
+    finally:
+        ws.close()
     # A ticket replayed: refused at the agent (a log line that must not show it).
     status, _, _ = browser.request(location, "--http1.1")
     assert status != 303 or hf.COOKIE not in str(headers)
@@ -163,7 +170,7 @@ def run_flow(procs, bins, pki, tmp_path, log_format: str) -> dict:
         sock.sendall(client_hello(f"nobody.{TENANT_DOMAIN}"))
         sock.recv(100)
     relay.proc.wait_stderr(r"reason.{0,3}not-tls")
-    wait_until(lambda: relay.proc.stderr_text().count("tunnel closed") >= 5, 20, "five access lines")
+    wait_until(lambda: relay.proc.stderr_text().count("tunnel closed") >= 6, 20, "six access lines")
     for proc in (agent.proc, relay.proc):
         proc.signal()
         assert proc.wait_exit(30) == 0, proc.stderr_tail()
@@ -204,7 +211,7 @@ def audit(flow: dict, parse) -> dict[str, list[dict]]:
             relay_ids.add(conn)
     tunnels = {e["metadata"]["conn"] for e in events["relay"]
                if e["message"] == "tunnel closed" and e["metadata"].get("tenant") == "acme"}
-    assert len(tunnels) >= 5, "one access line per tunnel to acme"
+    assert len(tunnels) >= 6, "one access line per tunnel to acme"
     agent_ids = {e["metadata"]["conn"] for e in events["agent"] if "conn" in e["metadata"]}
     assert tunnels <= agent_ids, f"tunnels whose conn the agent never logged: {tunnels - agent_ids}"
     assert agent_ids <= relay_ids, f"agent conn ids the relay never logged: {agent_ids - relay_ids}"
@@ -232,3 +239,46 @@ def test_json_lines_hold_no_secret_and_carry_conn(procs, bins, pki, tmp_path):
 def test_logfmt_lines_hold_no_secret_and_carry_conn(procs, bins, pki, tmp_path):
     flow = run_flow(procs, bins, pki, tmp_path, "logfmt")
     audit(flow, parse_logfmt)
+
+
+def test_second_signal_line_is_json_too(procs, pki, demo_app):
+    """The line a second SIGTERM writes before `_exit(1)` goes through the process logger."""
+    relay = procs.relay(extra=["--grace-period", "300", "--log-format", "json"])
+    procs.agent(relay, demo_app.upstream)
+    host = f"acme.{TENANT_DOMAIN}"
+    from tlsclient import connect, read_head
+    with connect(pki, relay.port, host, timeout=30) as sock:
+        sock.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        assert read_head(sock)[0] == 200
+        relay.proc.signal()
+        relay.proc.wait_stderr(r"relay draining")
+        relay.proc.signal()
+        assert relay.proc.wait_exit(20) == 1
+    events = [parse_json(l) for l in relay.proc.stderr_text().splitlines()]
+    last = events[-1]
+    assert last["message"] == "second SIGTERM: exiting now, without waiting for open tunnels", last
+    assert last["level"] == "error" and last["label"] == "relay"
+
+
+def test_start_up_refusal_is_a_plain_line_and_a_failed_start_a_log_line(bins, pki):
+    """A setting the relay cannot take is refused before any logger exists (the log format
+    is one of the settings being read): one plain `Error: …` line and exit 64, for the
+    person or unit starting it. Once the settings are read, a start that fails (the port
+    is taken) is a line of the chosen format."""
+    argv = [str(bins / "relay"), "run", "--hostname", RELAY_HOST, "--cert", str(pki / "relay.pem"),
+            "--key", str(pki / "relay.key"), "--agent-hostname", "agents.relay.localhost",
+            "--agent-ca", str(pki / "agent-ca.pem"), "--tenant-domain", TENANT_DOMAIN,
+            "--admin-listen", "off", "--log-format", "json"]
+    bad = subprocess.run([*argv, "--listen", "127.0.0.1:0", "--grace-period", "-1"],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 64
+    assert bad.stderr.startswith("Error: --grace-period must be between") and bad.stderr.count("\n") == 1, bad.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = subprocess.run([*argv, "--listen", f"127.0.0.1:{taken.getsockname()[1]}"],
+                              capture_output=True, text=True, timeout=30)
+    assert busy.returncode == 1
+    lines = busy.stderr.splitlines()
+    assert lines and all(parse_json(l) for l in lines), busy.stderr
+    assert any(parse_json(l)["message"] == "cannot start" for l in lines), busy.stderr

@@ -11,6 +11,7 @@ resets the tunnels whose browser took nothing for 5 s, longest stalled first,
 as many as bring it back under budget.
 """
 
+import re
 import selectors
 import ssl
 import time
@@ -84,6 +85,12 @@ def test_beyond_the_budget_stalled_tunnels_are_reset_and_others_go_on(setup, pki
         # Every browser got its bytes in order; a reset one then sees its connection close.
         closed = drain(socks, quiet=2.0)
         assert 1 <= closed <= stalled_resets(relay) - before
+        # The reset line names the browser's connection (as its access line does), not the agent's.
+        text = relay.proc.stderr_text()
+        reset = set(re.findall(r"tunnel reset: browser stopped reading .*?\bconn=([0-9a-f]{12})", text))
+        assert reset and not reset & set(re.findall(r"agent connected .*?\bconn=([0-9a-f]{12})", text)), text[-3000:]
+        wait_until(lambda: reset <= set(re.findall(r"tunnel closed .*?\bconn=([0-9a-f]{12})", relay.proc.stderr_text())),
+                   10, "the access lines of the reset tunnels")
     finally:
         for sock, _ in socks:
             sock.close()
