@@ -81,11 +81,10 @@ class Wan(bench.Bench):
         self.profiles = [p for p in PROFILES if p[0] in a.profiles.split(",")]
         self.w = {"xfer_s": 3 if q else 6, "newconn_n": 5 if q else 11, "pages": 3 if q else 5,
                   "series_s": 1.5 if q else 3.0, "mixed": (20, 2 if q else 5), "bulk": 4,
-                  "ramp_s": 2.0, "cpu_conns": 200 if q else 600, "cpu_ka_s": 2.0 if q else 4.0}
+                  "ramp_s": 2.0}
         self.wres = {}        # profile -> path -> figures
         self.link = {}        # delay-stage figures
         self.made_ns = []
-        self.cpu_res = {}
 
     # ------------------------------------------------------------------ network
     def make_net(self):
@@ -554,59 +553,6 @@ LogLevel ERROR
         finally:
             self.stop_paths(tag)
 
-    def cpu(self):
-        """CPU per 1,000 new connections and per 1,000 keep-alive requests, relay + agent against
-        sshd (with its session process) + ssh, from /proc (utime + stime): the link unshaped
-        and undelayed, so the loops are short; the paths' own processes only (not the
-        clients, the origin or the delay stage). Two rounds, paths alternating."""
-        self.set_link(None, 0)
-        tag = "cpu"
-        try:
-            targets = self.start_paths(tag, 20000 + 100 * len(PROFILES))
-            pids = {"C": lambda: [pp.pid for n, pp in self.procs if n in ("sshd-cpu", "ssh-cpu")]
-                    + bench.descendants(next(pp.pid for n, pp in self.procs if n == "sshd-cpu"))}
-            for p in ("E", "E2", "E3"):
-                pids[p] = lambda p=p: [pp.pid for n, pp in self.procs if n in (f"relay-{p}-cpu", f"agent-{p}-cpu")]
-            n_conn, ka_s = self.w["cpu_conns"], self.w["cpu_ka_s"]
-            out = {p: {"conn": [], "ka": []} for p in pids}
-            for p in pids:
-                wanclients.new_connection(targets[p], 20)   # warm-up
-            for _ in range(2):
-                for p, f in pids.items():
-                    c0 = self.cpu_sum(f())
-                    errors = [0]
-
-                    def conns():
-                        _, e = wanclients.new_connection(targets[p], n_conn // 4)
-                        errors[0] += e
-
-                    ts = [threading.Thread(target=conns) for _ in range(4)]
-                    for th in ts:
-                        th.start()
-                    for th in ts:
-                        th.join(300)
-                    c1 = self.cpu_sum(f())
-                    lat, e = wanclients.keepalive_series(targets[p], ka_s)
-                    c2 = self.cpu_sum(f())
-                    if errors[0] or e:
-                        self.notes.append(f"cpu {p}: {errors[0]} connection errors, {e} keep-alive errors")
-                    out[p]["conn"].append((c1 - c0) / (n_conn // 4 * 4) * 1000)
-                    if lat:
-                        out[p]["ka"].append((c2 - c1) / len(lat) * 1000)
-            self.cpu_res = out
-        finally:
-            self.stop_paths(tag)
-
-    @staticmethod
-    def cpu_sum(pids):
-        total = 0.0
-        for pid in pids:
-            try:
-                total += bench.cpu_of(f"/proc/{pid}/stat")
-            except (OSError, IndexError, ValueError):
-                pass
-        return total
-
     def run_wan(self):
         t0 = time.monotonic()
         self.files_wan()
@@ -616,8 +562,6 @@ LogLevel ERROR
         say(f"delay stage ceiling {self.link['ceiling_MBps']:.0f} MB/s (no delay, no tbf)")
         for i, (name, rate, rtt) in enumerate(self.profiles):
             self.profile(i, name, rate, rtt)
-        say("CPU per connection and per request")
-        self.cpu()
         self.elapsed = time.monotonic() - t0
 
 
@@ -705,16 +649,6 @@ def report(w, a):
         ds = res.get("delay_stage", {})
         L += ["", f"Delay stage over this profile: frames dropped for a full stage "
                   f"{ds.get('dropped_full')}, in its sockets {ds.get('socket_drops')}.", ""]
-    if w.cpu_res:
-        L += ["## CPU per 1,000 (link unshaped, no delay; /proc utime + stime of the path's own processes; "
-              "two rounds, min–max)", "",
-              "| path | CPU-s per 1,000 new connections | CPU-s per 1,000 keep-alive requests |", "|---|--:|--:|"]
-
-        def rng(v):
-            return "–" if not v else f"{f(min(v), 3)}–{f(max(v), 3)}"
-        for p, r in w.cpu_res.items():
-            L.append(f"| {p} ({'sshd + ssh' if p == 'C' else 'relay + agent'}) | {rng(r['conn'])} | {rng(r['ka'])} |")
-        L += [""]
     L += ["Paths: " + "; ".join(f"**{p}** {n}" for p, n in NAMES.items()) + ".", ""]
     if w.notes:
         L += ["## Notes", ""] + [f"- {n}" for n in w.notes] + [""]
@@ -755,7 +689,7 @@ def main():
     with open(a.out, "w") as f:
         f.write(text)
     with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
-        json.dump({"cfg": w.w, "link": w.link, "results": w.wres, "cpu": w.cpu_res, "notes": w.notes}, f, indent=1, default=str)
+        json.dump({"cfg": w.w, "link": w.link, "results": w.wres, "notes": w.notes}, f, indent=1, default=str)
     print(text)
     return 1 if failed else 0
 
