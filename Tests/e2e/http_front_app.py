@@ -7,6 +7,7 @@
                        {"length": n, "sha256": hex}
     GET  /sse          three Server-Sent Events, EVENT_GAP s apart (chunked)
     GET  /ws           a WebSocket echo (text and binary), RFC 6455
+    GET  /set-cookie?V an empty page that sets the app's own cookie `app-session=V`
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ class Handler(BaseHTTPRequestHandler):
                 chunk = PATTERN[: min(left, len(PATTERN))]
                 self.wfile.write(chunk)
                 left -= len(chunk)
+        elif self.path.startswith("/set-cookie?"):
+            self.send_response(200)
+            self.send_header("Set-Cookie", f"app-session={self.path.partition('?')[2]}; Secure; HttpOnly")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif self.path == "/sse":
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")

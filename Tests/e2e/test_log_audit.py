@@ -23,6 +23,7 @@ import re
 import socket
 import subprocess
 import urllib.parse
+import uuid
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,10 @@ def run_flow(procs, bins, pki, tmp_path, log_format: str) -> dict:
     for version in ("--http1.1", "--http2"):
         status, _, body = browser.request(f"{tenant}/headers", version)
         assert status == 200 and body, body[:200]
+    # The app's own cookie: the agent's app client must not log its response head.
+    app_cookie = "appcookie" + uuid.uuid4().hex
+    status, headers, _ = browser.request(f"{tenant}/set-cookie?{app_cookie}", "--http2")
+    assert status == 200 and any(app_cookie in c for c in headers["set-cookie"]), headers
     status, _, body = browser.request(f"{tenant}/sse", "--http2")
     assert status == 200 and b"tick 2" in body
     ws = hf.WebSocket(pki, relay, "/ws", session)
@@ -170,13 +175,14 @@ def run_flow(procs, bins, pki, tmp_path, log_format: str) -> dict:
         sock.sendall(client_hello(f"nobody.{TENANT_DOMAIN}"))
         sock.recv(100)
     relay.proc.wait_stderr(r"reason.{0,3}not-tls")
-    wait_until(lambda: relay.proc.stderr_text().count("tunnel closed") >= 6, 20, "six access lines")
+    wait_until(lambda: relay.proc.stderr_text().count("tunnel closed") >= 7, 20, "seven access lines")
     for proc in (agent.proc, relay.proc):
         proc.signal()
         assert proc.wait_exit(30) == 0, proc.stderr_tail()
     return {"relay": relay.proc, "agent": agent.proc,
             "secrets": {"password": PASSWORD, "ticket": ticket, "agent session cookie": session,
-                        "relay session cookie": relay_session, "csrf token": csrf},
+                        "relay session cookie": relay_session, "csrf token": csrf,
+                        "app's cookie": app_cookie},
             "pem": pem_bodies(pki)}
 
 
@@ -211,7 +217,7 @@ def audit(flow: dict, parse) -> dict[str, list[dict]]:
             relay_ids.add(conn)
     tunnels = {e["metadata"]["conn"] for e in events["relay"]
                if e["message"] == "tunnel closed" and e["metadata"].get("tenant") == "acme"}
-    assert len(tunnels) >= 6, "one access line per tunnel to acme"
+    assert len(tunnels) >= 7, "one access line per tunnel to acme"
     agent_ids = {e["metadata"]["conn"] for e in events["agent"] if "conn" in e["metadata"]}
     assert tunnels <= agent_ids, f"tunnels whose conn the agent never logged: {tunnels - agent_ids}"
     assert agent_ids <= relay_ids, f"agent conn ids the relay never logged: {agent_ids - relay_ids}"

@@ -63,6 +63,7 @@ final class HTTPFront: Sendable {
         self.relayURL = relayURL.hasSuffix("/") ? String(relayURL.dropLast()) : relayURL
         self.tenant = tenant
         self.certificates = certificates
+        let logger = Self.withoutPayloads(logger)
         self.logger = logger
         eventLoopGroup = group
         self.handshakeTimeout = handshakeTimeout
@@ -73,6 +74,17 @@ final class HTTPFront: Sendable {
     }
 
     func serves(_ host: String) -> Bool { servesHost(host) }
+
+    /// `logger` at debug when it was at trace, for the front and the libraries it hands it
+    /// to (Hummingbird's servers and WebSocket handler, AsyncHTTPClient). At trace those
+    /// write what passes through them: the app's response heads with its `Set-Cookie`, body
+    /// bytes, WebSocket frame payloads; a log never holds a cookie, at any level. The
+    /// front's own lines are debug and above, so nothing of ours is lost.
+    static func withoutPayloads(_ logger: Logger) -> Logger {
+        var logger = logger
+        logger.logLevel = max(logger.logLevel, .debug)
+        return logger
+    }
 
     /// The user of a valid session cookie; nil when there is none, or it is forged,
     /// tampered with or expired (all the same to the browser: sign in again).
@@ -91,6 +103,7 @@ final class HTTPFront: Sendable {
     /// HTTP over the browser's TLS. `forwarded` is the tunnel stream's header; `logger`
     /// the tunnel's (with its `conn`).
     func open(on loop: EventLoop, forwarded: String, logger: Logger) -> EventLoopFuture<Channel> {
+        let logger = Self.withoutPayloads(logger)
         let responder = FrontResponder(front: self, browserIP: ProxyHeaders.browserIP(fromForwarded: forwarded), logger: logger)
         guard let context = certificates.tenant else {
             return loop.makeFailedFuture(TLSError("http:// needs --tenant-cert and --tenant-key"))
