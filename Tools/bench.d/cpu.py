@@ -1,0 +1,252 @@
+"""Tools/bench --cpu: CPU per new connection and per keep-alive request (issue 16 item 3).
+
+Paths C (`ssh -R`: sshd + ssh), E (relay + agent, `tls://`: TLS passed through to the
+origin, as through `ssh -R`) and E2 (relay + agent, `tcp://`: the agent terminates the
+browser's TLS, which in C the origin does) on loopback. For N new connections (connect,
+TLS 1.3 handshake, one 1 KiB GET, close) and for M keep-alive GETs on one connection, per
+1,000 of them, of the proxy processes (relay, agent; sshd with every process under it,
+the reaped ones included, and ssh):
+
+- CPU-seconds: utime + stime from /proc/PID/stat (user and kernel; 10 ms ticks);
+- on-core time from /proc/PID/task/*/schedstat (ns, finer than ticks; the processes'
+  live threads);
+- wake-ups (voluntary context switches, /proc/PID/task/*/status) and read/write system
+  calls (syscr + syscw, /proc/PID/io): counts of work, not time, so they repeat from run
+  to run on this shared machine where the times do not.
+
+Rounds interleave the paths so that they share the machine's state; the report gives the
+median and the range. Instruction counts are not here: `perf stat` has no hardware
+counters on this VM ("not supported") and valgrind 3.19 (Debian 12's) dies on the Swift
+binaries (a SIGSEGV inside valgrind, even with --tool=none, once the main thread parks
+in libdispatch's _dispatch_sig_thread), so only sshd and ssh could be counted, with
+nothing to set them against.
+
+    python3 cpu.py --bin DIR --pki DIR --tmp DIR --out FILE [--quick] [--rev R]
+"""
+import argparse
+import datetime
+import json
+import os
+import signal
+import socket
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
+import clients  # noqa: E402
+
+SNI = bench.SNI
+PATHS = ("C", "E", "E2")
+#: Roles of each path's proxy processes: (front, back) = (sshd, ssh) or (relay, agent).
+ROLES = {"C": ("sshd", "ssh"), "E": ("relay", "agent"), "E2": ("relay", "agent")}
+#: What is counted per role; "cpu" is in seconds, "oncpu" in ns, the rest are counts.
+METRICS = ("cpu", "oncpu", "wakeups", "syscalls")
+
+
+def keepalive(port, ca, n, timeout=30.0):
+    """n GETs of the 1 KiB file, one after the other, on one TLS connection; errors."""
+    ctx = clients.tls_context(ca)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    errors = 0
+    with ctx.wrap_socket(raw, server_hostname=SNI) as s:
+        reader = clients.Reader(s)
+        req = clients.request_bytes(SNI)
+        for _ in range(n):
+            s.sendall(req)
+            status, body = reader.response()
+            if status != 200 or len(body) != clients.SMALL_SIZE:
+                errors += 1
+    return errors
+
+
+def newconns(port, ca, n, timeout=30.0):
+    _, errors = clients.new_connection_latency(port, ca, SNI, n, timeout=timeout)
+    return errors
+
+
+def task_counts(pid):
+    """(wake-ups, ns on a core) summed over pid's live threads."""
+    wakeups, oncpu = 0, 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0, 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        wakeups += int(line.split()[1])
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                oncpu += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return wakeups, oncpu
+
+
+def syscalls(pid):
+    """read and write system calls of the whole process so far (/proc/PID/io)."""
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            d = dict(line.split(": ") for line in f.read().splitlines())
+        return int(d["syscr"]) + int(d["syscw"])
+    except (OSError, KeyError, ValueError):
+        return 0
+
+
+class CPUBench(bench.Bench):
+    """bench.py's paths C, E and E2, and what their proxy processes spend per operation."""
+
+    def bring_up(self):
+        self.start_ssh()
+        self.start_tunnel("E", f"tls://127.0.0.1:{self.origin_tls}")
+        self.start_tunnel("E2", f"tcp://127.0.0.1:{self.origin_plain}")
+
+    def pids(self, p):
+        """{role: [pids]} of path p's proxy processes, the current set."""
+        if p == "C":
+            sshd, ssh = self.sshd[0].pid, self.proxy_pids["C"]()[-1]
+            return {"sshd": [sshd] + bench.descendants(sshd), "ssh": [ssh]}
+        return {k: [v] for k, v in self.roles[p].items()}
+
+    def sample(self, p):
+        """{role: {metric: value so far}}; sshd's reaped children in its CPU (cutime)."""
+        out = {}
+        for role, pids in self.pids(p).items():
+            m = {"cpu": sum(bench.cpu_by_pid(pids, reaped=(role == "sshd")).values()),
+                 "oncpu": 0, "wakeups": 0, "syscalls": 0}
+            for pid in pids:
+                w, ns = task_counts(pid)
+                m["wakeups"] += w
+                m["oncpu"] += ns
+                m["syscalls"] += syscalls(pid)
+            out[role] = m
+        return out
+
+    def figures(self, rounds, n_conn, n_req):
+        """{path: {kind: [ {role: {metric: per 1,000}} per round ]}}."""
+        got = {p: {"conn": [], "req": []} for p in PATHS}
+        for p in PATHS:   # warm-up: first handshakes, caches, session set-up
+            newconns(self.port[p], self.ca, 20)
+            keepalive(self.port[p], self.ca, 200)
+        for r in range(rounds):
+            for p in PATHS:
+                for kind, fn, n in (("conn", newconns, n_conn), ("req", keepalive, n_req)):
+                    before = self.sample(p)
+                    errors = fn(self.port[p], self.ca, n)
+                    if p == "C":   # let sshd reap what a connection forked, if anything
+                        time.sleep(0.2)
+                    after = self.sample(p)
+                    per = {role: {k: (after[role][k] - before.get(role, {}).get(k, 0)) * 1000 / n
+                                  for k in METRICS} for role in after}
+                    got[p][kind].append(per)
+                    if errors:
+                        self.notes.append(f"{p} {kind} round {r}: {errors} errors of {n}")
+                    print(f"cpu: {p} {kind} round {r}: " + "; ".join(
+                        f"{role} {v['cpu']:.3f} s, {v['oncpu'] / 1e9:.3f} s on-core, {v['wakeups']:.0f} wake-ups, "
+                        f"{v['syscalls']:.0f} r/w calls" for role, v in per.items()) + " per 1,000",
+                        file=sys.stderr, flush=True)
+        return got
+
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+
+def total(per_round, metric):
+    """Per round, the sum over both roles."""
+    return [sum(v[metric] for v in r.values()) for r in per_round]
+
+
+def report(b, a, got, elapsed):
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    c = b.cfg_cpu
+    L = [f"# CPU per connection — {now}, code {a.rev}", "",
+         f"{c['rounds']} rounds, each path in turn: {c['n_conn']:,} new connections (TLS 1.3 + one "
+         f"1 KiB GET, close), then {c['n_req']:,} keep-alive GETs on one connection; per 1,000, "
+         f"median over rounds (range). Wall time {elapsed:.0f} s.", ""]
+    if not got:
+        L.append("No figures (see notes).")
+    for kind, what in (("conn", "new connections"), ("req", "keep-alive requests")):
+        if not got:
+            break
+        L += [f"## Per 1,000 {what}", "",
+              "| path | CPU-s front | CPU-s back | CPU-s sum (range) | ÷C | on-core s sum | ÷C "
+              "| wake-ups front | back | r/w calls front | back |",
+              "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+        base_cpu = med(total(got["C"][kind], "cpu"))
+        base_on = med(total(got["C"][kind], "oncpu"))
+        for p in PATHS:
+            rs = got[p][kind]
+            f_, b_ = ROLES[p]
+            cpu = total(rs, "cpu")
+            on = total(rs, "oncpu")
+            row = [f"{p} ({f_} + {b_})",
+                   f"{med([r[f_]['cpu'] for r in rs]):.3f}", f"{med([r[b_]['cpu'] for r in rs]):.3f}",
+                   f"{med(cpu):.3f} ({min(cpu):.3f}–{max(cpu):.3f})",
+                   f"{med(cpu) / base_cpu:.2f}" if base_cpu else "–",
+                   f"{med(on) / 1e9:.3f}", f"{med(on) / base_on:.2f}" if base_on else "–",
+                   f"{med([r[f_]['wakeups'] for r in rs]):,.0f}", f"{med([r[b_]['wakeups'] for r in rs]):,.0f}",
+                   f"{med([r[f_]['syscalls'] for r in rs]):,.0f}", f"{med([r[b_]['syscalls'] for r in rs]):,.0f}"]
+            L.append("| " + " | ".join(row) + " |")
+        L.append("")
+    L += ["CPU-s: utime+stime (/proc/PID/stat; sshd with its children, reaped ones too). On-core: "
+          "schedstat ns of the live threads. Wake-ups: voluntary context switches. r/w calls: "
+          "syscr+syscw (/proc/PID/io). E passes TLS through to the origin as C does; in E2 the "
+          "agent also terminates the browser's TLS (a handshake per connection, the origin's work "
+          "in C and E).", ""]
+    if b.notes:
+        L += ["## Notes", ""] + [f"- {n}" for n in b.notes] + [""]
+    return "\n".join(L)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--pki", required=True)
+    ap.add_argument("--tmp", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--rev", default="?")
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    a.serve = 0
+
+    def on_signal(sig, _frame):
+        raise SystemExit(128 + sig)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    b = CPUBench(a)
+    q = a.quick
+    b.cfg_cpu = {"rounds": 2 if q else 5, "n_conn": 300 if q else 1000, "n_req": 2000 if q else 10000}
+    c = b.cfg_cpu
+    got = None
+    failed = None
+    t0 = time.monotonic()
+    try:
+        b.cfg["big_mib"] = b.cfg["agents_mib"] = 1   # no bulk transfers here
+        b.files()
+        b.start_origin()
+        b.bring_up()
+        got = b.figures(c["rounds"], c["n_conn"], c["n_req"])
+    except (Exception, KeyboardInterrupt, SystemExit) as e:  # noqa: BLE001
+        failed = e
+        b.notes.append(f"run aborted: {e!r}")
+        print(f"cpu: aborted: {e!r}", file=sys.stderr)
+    finally:
+        b.stop_all()
+    text = report(b, a, got, time.monotonic() - t0)
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    with open(a.out, "w") as f:
+        f.write(text)
+    with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
+        json.dump({"cfg": c, "results": got, "notes": b.notes}, f, indent=1, default=str)
+    print(text)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
