@@ -283,6 +283,9 @@ Ciphers aes128-gcm@openssh.com
 MaxStartups 100
 LogLevel ERROR
 """)
+        # sshd's privilege-separation directory: Tools/bench makes it, but another bench
+        # run that made it too removes it when it ends.
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         self.start(f"sshd-{tag}", ["/usr/sbin/sshd", "-D", "-e", "-f", f"{d}/sshd_config-{tag}"])
         self.wait_for("sshd", lambda: self.reachable(RELAY_IP, sport))
         self.start(f"ssh-{tag}", in_ns(NS_A, [
