@@ -93,9 +93,10 @@ public final class Agent: Service, Sendable {
         if first { dial() }
     }
 
-    /// `Service`: starts (unless `start()` already did), serves until the group's graceful
-    /// shutdown (or cancellation), then drains.
+    /// `Service`: binds the admin listener and starts (unless `startAdmin()` and `start()`
+    /// already did), serves until the group's graceful shutdown (or cancellation), then drains.
     public func run() async throws {
+        _ = try await startAdmin()
         start()
         try? await gracefulShutdown()
         await shutdown()
