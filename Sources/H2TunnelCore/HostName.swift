@@ -25,11 +25,19 @@ public enum HostName {
     public static func normalize(_ string: String) -> String? { normalize(Array(string.utf8)) }
 
     /// The tenant id of `<id>.<domain>`, or nil when `host` is not directly below `domain`.
+    ///
+    /// Compares UTF-8 bytes: every public connection asks this once, and `host` is an
+    /// SNI name already `normalize`d to lower-case LDH ASCII, where bytes and characters
+    /// are the same thing. `String.hasSuffix` (Unicode canonical equivalence) and the
+    /// `"." + domain` it needed cost the relay ~1.5 % of its CPU per new connection (perf).
     public static func tenant(of host: String, domain: String) -> String? {
-        let suffix = "." + domain
-        guard host.hasSuffix(suffix) else { return nil }
-        let label = host.dropLast(suffix.count)
-        guard !label.isEmpty, !label.contains(".") else { return nil }
-        return String(label)
+        let name = host.utf8, zone = domain.utf8
+        let labelCount = name.count - zone.count - 1
+        guard labelCount > 0 else { return nil }
+        let dot = name.index(name.startIndex, offsetBy: labelCount)
+        guard name[dot] == UInt8(ascii: "."), name[name.index(after: dot)...].elementsEqual(zone) else { return nil }
+        let label = name[..<dot]
+        guard !label.contains(UInt8(ascii: ".")) else { return nil }
+        return String(decoding: label, as: UTF8.self)
     }
 }

@@ -18,6 +18,10 @@ import Testing
         #expect(HostName.tenant(of: "x.acme.tunnel.localhost", domain: "tunnel.localhost") == nil)
         #expect(HostName.tenant(of: "tunnel.localhost", domain: "tunnel.localhost") == nil)
         #expect(HostName.tenant(of: "acmetunnel.localhost", domain: "tunnel.localhost") == nil)
+        #expect(HostName.tenant(of: ".tunnel.localhost", domain: "tunnel.localhost") == nil)
+        #expect(HostName.tenant(of: "localhost", domain: "tunnel.localhost") == nil)
+        #expect(HostName.tenant(of: "a-1.tunnel.localhost", domain: "tunnel.localhost") == "a-1")
+        #expect(HostName.tenant(of: "acme.tunnel.localhostx", domain: "tunnel.localhost") == nil)
     }
 
     @Test func hostPort() throws {
