@@ -8,15 +8,20 @@ public enum AgentMetrics {
     }
 
     public static func tunnelOpened() {
-        Counter(label: MetricName.agentTunnelsOpened).increment()
+        tunnelsOpened.counter().increment()
     }
 
     /// Once per tunnel, at its close: the outcome and its byte counts.
     public static func tunnelClosed(outcome: String, bytesUp: Int, bytesDown: Int) {
-        Counter(label: MetricName.agentTunnelsClosed, dimensions: [("outcome", outcome)]).increment()
-        Counter(label: MetricName.agentTunnelBytes, dimensions: [("direction", "up")]).increment(by: bytesUp)
-        Counter(label: MetricName.agentTunnelBytes, dimensions: [("direction", "down")]).increment(by: bytesDown)
+        tunnelsClosed.counter(outcome).increment()
+        tunnelBytes.counter("up").increment(by: bytesUp)
+        tunnelBytes.counter("down").increment(by: bytesDown)
     }
+
+    /// Per tunnel, so kept (`CounterCache`); outcomes are a fixed set of our own words.
+    private static let tunnelsOpened = CounterCache(label: MetricName.agentTunnelsOpened)
+    private static let tunnelsClosed = CounterCache(label: MetricName.agentTunnelsClosed, dimension: "outcome")
+    private static let tunnelBytes = CounterCache(label: MetricName.agentTunnelBytes, dimension: "direction")
 
     public static func reconnect() {
         Counter(label: MetricName.agentReconnects).increment()

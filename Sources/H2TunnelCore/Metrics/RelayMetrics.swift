@@ -11,15 +11,20 @@ public enum RelayMetrics {
     }
 
     public static func tunnelOpened() {
-        Counter(label: MetricName.relayTunnelsOpened).increment()
+        tunnelsOpened.counter().increment()
     }
 
     /// Once per tunnel, at its close: the outcome and its byte counts.
     public static func tunnelClosed(outcome: String, bytesUp: Int, bytesDown: Int) {
-        Counter(label: MetricName.relayTunnelsClosed, dimensions: [("outcome", outcome)]).increment()
-        Counter(label: MetricName.relayTunnelBytes, dimensions: [("direction", "up")]).increment(by: bytesUp)
-        Counter(label: MetricName.relayTunnelBytes, dimensions: [("direction", "down")]).increment(by: bytesDown)
+        tunnelsClosed.counter(outcome).increment()
+        tunnelBytes.counter("up").increment(by: bytesUp)
+        tunnelBytes.counter("down").increment(by: bytesDown)
     }
+
+    /// Per tunnel, so kept (`CounterCache`); outcomes are a fixed set of our own words.
+    private static let tunnelsOpened = CounterCache(label: MetricName.relayTunnelsOpened)
+    private static let tunnelsClosed = CounterCache(label: MetricName.relayTunnelsClosed, dimension: "outcome")
+    private static let tunnelBytes = CounterCache(label: MetricName.relayTunnelBytes, dimension: "direction")
 
     public static func clientHelloRejected(reason: String) {
         Counter(label: MetricName.relayClientHelloRejects, dimensions: [("reason", reason)]).increment()
