@@ -406,7 +406,7 @@ LogLevel ERROR
         into[f"small_{phase}_n"] = len(lat)
         into[f"fair_{phase}_errors"] = errors
 
-    def loaded(self, t, path, r, rtt_ms, suffix=""):
+    def loaded(self, t, path, r, suffix=""):
         """Pages and the small-request series while `bulk` downloads of /big loop through the
         same path; samples the agent side's sockets (ss) and the link's queue (tc) meanwhile."""
         stop = threading.Event()
@@ -521,7 +521,7 @@ LogLevel ERROR
                 self.transfers(t, rate, r, p, tag)
                 self.newconn(t, rtt_ms, r)
                 self.pages_and_series(t, r, "idle")
-                self.loaded(t, p, r, rtt_ms)
+                self.loaded(t, p, r)
                 if p != "A":
                     m = wanclients.mixed(t, *self.w["mixed"])
                     r["mixed_requests"], r["mixed_errors"] = m["requests"], m["errors"]
@@ -537,7 +537,7 @@ LogLevel ERROR
                 # SocketTuning), which overrides the sysctl, so E, E2, E3 would not change.
                 sh(*in_ns(NS_A, ["sysctl", "-q", "-w", f"net.ipv4.tcp_notsent_lowat={LOWAT}"]))
                 try:
-                    self.loaded(targets["C"], "C", res["C"], rtt_ms, suffix="_lowat")
+                    self.loaded(targets["C"], "C", res["C"], suffix="_lowat")
                     # What a sender paced just below the link's rate would give (as
                     # SO_MAX_PACING_RATE on the agent's relay socket would): a tbf at
                     # PACED × the rate on the agent's own egress, where TCP Small Queues
@@ -547,7 +547,7 @@ LogLevel ERROR
                                      f"{int(rate * PACED)}bit", "burst", "16384", "limit", str(64 << 10)]))
                     try:
                         for p in ("C", "E", "E2", "E3"):
-                            self.loaded(targets[p], p, res[p], rtt_ms, suffix="_paced")
+                            self.loaded(targets[p], p, res[p], suffix="_paced")
                     finally:
                         sh(*in_ns(NS_A, ["tc", "qdisc", "del", "dev", "h2tva", "root"]), check=False)
                 finally:
