@@ -8,20 +8,16 @@ public enum AgentMetrics {
     }
 
     public static func tunnelOpened() {
-        tunnelsOpened.counter().increment()
+        tunnels.tunnelOpened()
     }
 
     /// Once per tunnel, at its close: the outcome and its byte counts.
     public static func tunnelClosed(outcome: String, bytesUp: Int, bytesDown: Int) {
-        tunnelsClosed.counter(outcome).increment()
-        tunnelBytes.counter("up").increment(by: bytesUp)
-        tunnelBytes.counter("down").increment(by: bytesDown)
+        tunnels.tunnelClosed(outcome: outcome, bytesUp: bytesUp, bytesDown: bytesDown)
     }
 
-    /// Per tunnel, so kept (`CounterCache`); outcomes are a fixed set of our own words.
-    private static let tunnelsOpened = CounterCache(label: MetricName.agentTunnelsOpened)
-    private static let tunnelsClosed = CounterCache(label: MetricName.agentTunnelsClosed, dimension: "outcome")
-    private static let tunnelBytes = CounterCache(label: MetricName.agentTunnelBytes, dimension: "direction")
+    private static let tunnels = TunnelCounters(
+        opened: MetricName.agentTunnelsOpened, closed: MetricName.agentTunnelsClosed, bytes: MetricName.agentTunnelBytes)
 
     public static func reconnect() {
         Counter(label: MetricName.agentReconnects).increment()

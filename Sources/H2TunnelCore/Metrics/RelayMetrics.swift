@@ -2,7 +2,8 @@ import CoreMetrics
 import NIOCore
 
 /// What the relay counts (names and meanings: `MetricName`). Each call looks its metric up
-/// in the bootstrapped factory, so nothing caches a handler made before `bootstrap()`.
+/// in the bootstrapped factory, except the per-tunnel counters (`TunnelCounters`), which
+/// are kept only once `PrometheusExport.bootstrap()` ran.
 public enum RelayMetrics {
     /// An agent connection's HTTP/2 came up (`up`), or that connection closed.
     public static func agentConnection(tenant: String, up: Bool) {
@@ -11,20 +12,16 @@ public enum RelayMetrics {
     }
 
     public static func tunnelOpened() {
-        tunnelsOpened.counter().increment()
+        tunnels.tunnelOpened()
     }
 
     /// Once per tunnel, at its close: the outcome and its byte counts.
     public static func tunnelClosed(outcome: String, bytesUp: Int, bytesDown: Int) {
-        tunnelsClosed.counter(outcome).increment()
-        tunnelBytes.counter("up").increment(by: bytesUp)
-        tunnelBytes.counter("down").increment(by: bytesDown)
+        tunnels.tunnelClosed(outcome: outcome, bytesUp: bytesUp, bytesDown: bytesDown)
     }
 
-    /// Per tunnel, so kept (`CounterCache`); outcomes are a fixed set of our own words.
-    private static let tunnelsOpened = CounterCache(label: MetricName.relayTunnelsOpened)
-    private static let tunnelsClosed = CounterCache(label: MetricName.relayTunnelsClosed, dimension: "outcome")
-    private static let tunnelBytes = CounterCache(label: MetricName.relayTunnelBytes, dimension: "direction")
+    private static let tunnels = TunnelCounters(
+        opened: MetricName.relayTunnelsOpened, closed: MetricName.relayTunnelsClosed, bytes: MetricName.relayTunnelBytes)
 
     public static func clientHelloRejected(reason: String) {
         Counter(label: MetricName.relayClientHelloRejects, dimensions: [("reason", reason)]).increment()
