@@ -7,12 +7,8 @@ public enum AgentSettings {
     /// Every stream of a relay connection lives on that connection's loop, so more loops
     /// only serve the overlap of a drain; one avoids idle threads (docs/performance.md).
     public static let threads = Setting<Int>.count("threads", default: 1, in: 1...1024, help: "Event-loop threads.")
-    public static let logLevel = Setting<String>.choice(
-        "log-level", ["trace", "debug", "info", "notice", "warning", "error", "critical"], default: "info",
-        help: "Lowest level logged.")
-    public static let logFormat = Setting<String>.choice(
-        "log-format", ["logfmt", "json"], default: "logfmt",
-        help: "logfmt (key=value lines) or json (one JSON object a line).")
+    public static let logLevel = SharedSettings.logLevel
+    public static let logFormat = SharedSettings.logFormat
     static let tenantCert = Setting<String?>.path(
         "tenant-cert", readable: true,
         help: "The certificate browsers see (PEM); with tls:// only its names are read. Required with tcp:// and http://.")
@@ -31,9 +27,8 @@ public enum AgentSettings {
     public static let table = SettingsTable<AgentConfiguration>(command: "agent run", entries: [
         Setting<String?>.text("relay", "HOST:PORT", help: "The relay's public port.") { _ = try HostPort.parse($0) }
             .setsRequired { c, text in (c.relayHost, c.relayPort) = try HostPort.parse(text) },
-        Setting<String?>.text("relay-hostname", "NAME", help: "Agent endpoint name: SNI sent and name verified.") {
-            guard HostName.normalize($0) != nil else { throw SettingProblem("must be a DNS name, got '\($0.prefix(80))'") }
-        }.setsRequired { c, name in c.relayHostname = HostName.normalize(name) ?? name },
+        Setting<String?>.text("relay-hostname", "NAME", help: "Agent endpoint name: SNI sent and name verified.",
+                              check: SharedSettings.dnsName).setsRequired { c, name in c.relayHostname = HostName.normalize(name) ?? name },
         Setting<String?>.path("cert", readable: true, help: "Agent client certificate (PEM) with URI SAN urn:h2tunnel:tenant:<id>.")
             .setsRequired { c, path in c.certificatePath = path },
         Setting<String?>.path("key", readable: true, help: "Private key (PEM) of --cert.")
@@ -56,13 +51,9 @@ public enum AgentSettings {
         relayURL.sets { c, url in c.relayURL = url },
         Setting<Double>.number("session-lifetime", default: 28_800, in: 60...2_592_000, help: "Seconds a browser session lasts in http:// mode.")
             .sets { c, seconds in c.sessionLifetime = seconds },
-        Setting<String>.text("admin-listen", "HOST:PORT|off", default: "127.0.0.1:9091",
-                             help: "Admin HTTP listener (/healthz, /readyz, /metrics, /status), or 'off'.") {
-            if $0 != "off" { _ = try HostPort.parse($0) }
-        }.sets { c, text in
-            let admin = text == "off" ? nil : try HostPort.parse(text)
-            (c.adminHost, c.adminPort) = (admin?.host, admin?.port ?? 0)
-        },
+        SharedSettings.adminListen(default: "127.0.0.1:9091",
+                                   help: "Admin HTTP listener (/healthz, /readyz, /metrics, /status), or 'off'.")
+            .sets { c, text in (c.adminHost, c.adminPort) = try SharedSettings.adminAddress(text) },
         Setting<Double>.number("reconnect-base", default: 0.5, in: 0.01...3600, help: "Seconds: first reconnect delay ceiling.")
             .sets { c, seconds in c.reconnectBase = seconds },
         Setting<Double>.number("reconnect-max", default: 30, in: 0.01...86_400, help: "Seconds: reconnect delay cap.")

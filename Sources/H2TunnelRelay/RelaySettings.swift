@@ -10,12 +10,8 @@ public enum RelaySettings {
     public static let threads = Setting<Int>.count(
         "threads", default: max(1, System.coreCount / 2), in: 1...1024, defaultNote: "half the cores, at least 1",
         help: "Event-loop threads.")
-    public static let logLevel = Setting<String>.choice(
-        "log-level", ["trace", "debug", "info", "notice", "warning", "error", "critical"], default: "info",
-        help: "Lowest level logged.")
-    public static let logFormat = Setting<String>.choice(
-        "log-format", ["logfmt", "json"], default: "logfmt",
-        help: "logfmt (key=value lines) or json (one JSON object a line).")
+    public static let logLevel = SharedSettings.logLevel
+    public static let logFormat = SharedSettings.logFormat
     static let store = Setting<String?>.path(
         "store", readable: false,
         help: "SQLite store of users, tenants and grants (created on first run; see `relay user --help`). "
@@ -30,25 +26,21 @@ public enum RelaySettings {
     public static let table = SettingsTable<RelayConfiguration>(command: "relay run", entries: [
         Setting<String>.text("listen", "HOST:PORT", default: "0.0.0.0:443", help: "Public TLS port.") { _ = try HostPort.parse($0) }
             .sets { c, text in (c.listenHost, c.listenPort) = try HostPort.parse(text) },
-        Setting<String?>.text("hostname", "NAME", help: "The relay's own hostname (its sign-in site).", check: dnsName)
+        Setting<String?>.text("hostname", "NAME", help: "The relay's own hostname (its sign-in site).", check: SharedSettings.dnsName)
             .setsRequired { c, name in c.hostname = HostName.normalize(name) ?? name },
         Setting<String?>.path("cert", readable: true, help: "Certificate chain (PEM) valid for --hostname and --agent-hostname.")
             .setsRequired { c, path in c.certificatePath = path },
         Setting<String?>.path("key", readable: true, help: "Private key (PEM) of --cert.")
             .setsRequired { c, path in c.privateKeyPath = path },
-        Setting<String?>.text("agent-hostname", "NAME", help: "The agent endpoint name (mTLS, ALPN h2).", check: dnsName)
+        Setting<String?>.text("agent-hostname", "NAME", help: "The agent endpoint name (mTLS, ALPN h2).", check: SharedSettings.dnsName)
             .setsRequired { c, name in c.agentHostname = HostName.normalize(name) ?? name },
         Setting<String?>.path("agent-ca", readable: true, help: "CA (PEM) that signs agent client certificates.")
             .setsRequired { c, path in c.agentCAPath = path },
-        Setting<String?>.text("tenant-domain", "NAME", help: "Tenants are <id>.<tenant-domain>.", check: dnsName)
+        Setting<String?>.text("tenant-domain", "NAME", help: "Tenants are <id>.<tenant-domain>.", check: SharedSettings.dnsName)
             .setsRequired { c, name in c.tenantDomain = HostName.normalize(name) ?? name },
-        Setting<String>.text("admin-listen", "HOST:PORT|off", default: "127.0.0.1:9090",
-                             help: "Admin HTTP listener (/healthz, /readyz, /metrics, /agents), or 'off'.") {
-            if $0 != "off" { _ = try HostPort.parse($0) }
-        }.sets { c, text in
-            let admin = text == "off" ? nil : try HostPort.parse(text)
-            (c.adminHost, c.adminPort) = (admin?.host, admin?.port ?? 0)
-        },
+        SharedSettings.adminListen(default: "127.0.0.1:9090",
+                                   help: "Admin HTTP listener (/healthz, /readyz, /metrics, /agents), or 'off'.")
+            .sets { c, text in (c.adminHost, c.adminPort) = try SharedSettings.adminAddress(text) },
         Setting<Double>.number("client-hello-timeout", default: 10, in: 0.1...3600,
                                help: "Seconds a browser has to send its ClientHello.")
             .sets { c, seconds in c.clientHelloTimeout = .fractionalSeconds(seconds) },
@@ -113,9 +105,5 @@ public enum RelaySettings {
             throw SettingError(description: "--store needs --signing-key (the Ed25519 key that signs sign-in tickets)")
         }
         return configuration
-    }
-
-    @Sendable static func dnsName(_ text: String) throws {
-        guard HostName.normalize(text) != nil else { throw SettingProblem("must be a DNS name, got '\(text.prefix(80))'") }
     }
 }
