@@ -90,27 +90,21 @@ private final class Termination: @unchecked Sendable {
 /// process that logs must survive its stderr going away, so broken pipes are ignored from
 /// here on; and it is a service, so SIGTERM and SIGINT start its graceful stop from here
 /// on (`armTermination`).
-public func makeLogger(label: String, level: String?, format: String? = nil) throws -> Logger {
+public func makeLogger(label: String, level: String, format: String) throws -> Logger {
     StandardStream.ignoreBrokenPipes()
     armTermination()
-    let parsed: Logger.Level
-    if let level {
-        guard let value = Logger.Level(rawValue: level) else {
-            throw SettingError(description: "--log-level must be trace, debug, info, notice, warning, error or critical, not '\(level)'")
-        }
-        parsed = value
-    } else {
-        parsed = .info
+    guard let parsed = Logger.Level(rawValue: level) else {
+        throw SettingError(description: "--log-level must be trace, debug, info, notice, warning, error or critical, not '\(level)'")
     }
     var logger: Logger
-    switch format ?? "logfmt" {
+    switch format {
     case "logfmt": logger = Logger(label: label) { KeyValueLogHandler(label: $0) }
     case "json": logger = Logger(label: label) { JSONLogHandler(label: $0) }
-    default: throw SettingError(description: "--log-format must be logfmt or json, not '\(format ?? "")'")
+    default: throw SettingError(description: "--log-format must be logfmt or json, not '\(format)'")
     }
     logger.logLevel = parsed
     Termination.shared.use(logger)
-    ProcessLogging.bootstrap(format: format ?? "logfmt")
+    ProcessLogging.bootstrap(format: format)
     return logger
 }
 
