@@ -1,7 +1,7 @@
 /// Every metric H2Tunnel emits, in one place (README "Health, readiness, metrics").
 /// Library code emits them through swift-metrics only, so an app that embeds the agent or
-/// the relay may bring its own backend; `relay run` and `agent run` bootstrap Prometheus (`PrometheusExport`) and
-/// serve it on `/metrics`. Nothing is counted per byte on the data path: bytes are added
+/// the relay may bring its own backend; `relay run` and `agent run` bootstrap Prometheus
+/// (`PrometheusExport`) and serve it on `/metrics`. Nothing is counted per byte on the data path: bytes are added
 /// once per tunnel, when it closes. Each name keeps one type and one set of label names:
 /// swift-prometheus stops the process on a name registered as two types, or with and
 /// without labels.
