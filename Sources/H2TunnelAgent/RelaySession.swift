@@ -16,6 +16,8 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
     private(set) var wasReady = false
     /// The agent is stopping while this connection was still in its handshake.
     private var drainWhenReady = false
+    /// The relay instance's `--instance-name`, once a stream told it (`learnInstance`).
+    private var instance: String?
 
     init(id: Int, agent: Agent, logger: Logger) {
         self.id = id
@@ -53,8 +55,14 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
     }
 
     func connection(_ connection: HTTP2ConnectionHandler, didReceiveRequest stream: HTTP2Stream) {
-        agent.record.tunnelOpened()
         let headers = stream.headers
+        learnInstance(from: headers)
+        if headers[":method"] == "GET", headers[":path"] == TunnelProtocol.helloPath {
+            // The relay's hello (`TunnelProtocol.helloPath`): no browser, no tunnel counted.
+            try? stream.respond(status: 204, withBody: false)
+            return
+        }
+        agent.record.tunnelOpened()
         guard headers[":method"] == "CONNECT", headers[":protocol"] == TunnelProtocol.rawTLSToken else {
             refuse(stream, status: 400, reason: "not an \(TunnelProtocol.rawTLSToken) CONNECT")
             return
@@ -98,6 +106,21 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
     }
 
     // MARK: Streams
+
+    /// The relay instance's name from a stream's `h2tunnel-relay-instance` (the hello's, else
+    /// a CONNECT's), recorded once per connection; a name that is not a short printable
+    /// token is ignored, with a debug line, so it never reaches `/status` or a log line.
+    private func learnInstance(from headers: HTTP2Headers) {
+        guard instance == nil, let name = headers[TunnelProtocol.relayInstanceHeader] else { return }
+        guard RelayInstanceName.isValid(name) else {
+            logger.debug("relay instance ignored", metadata: ["reason": "not 1 to \(RelayInstanceName.maxLength) of A-Z a-z 0-9 . _ -",
+                                                              "length": "\(name.utf8.count)"])
+            return
+        }
+        instance = name
+        agent.record.learned(instance: name, session: id)
+        logger.info("relay instance known", metadata: ["relay_instance": "\(name)"])
+    }
 
     /// This connection's logger with the relay's id of the stream's browser connection
     /// (`conn`, from the CONNECT's `h2tunnel-conn`), so one id finds its lines at both ends.

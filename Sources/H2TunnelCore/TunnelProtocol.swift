@@ -9,4 +9,11 @@ public enum TunnelProtocol {
     /// Request header of a tunnel's CONNECT: the relay's id of the browser connection
     /// (`ConnectionID`), which the agent puts on its log lines for that tunnel as `conn`.
     public static let connectionIDHeader = "h2tunnel-conn"
+    /// Request header of every stream the relay opens (the hello and each tunnel's CONNECT):
+    /// the relay instance's `--instance-name`, so an agent behind a load balancer can tell
+    /// which instance it reached (`agent status`). Checked by `RelayInstanceName.isValid`.
+    public static let relayInstanceHeader = "h2tunnel-relay-instance"
+    /// `:path` of the relay's one `GET` right after the connection's SETTINGS; the agent
+    /// answers 204 and records `relayInstanceHeader` (`RelayInstanceName`).
+    public static let helloPath = "/.h2tunnel/hello"
 }

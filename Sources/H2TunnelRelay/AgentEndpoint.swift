@@ -12,7 +12,8 @@ enum AgentEndpoint {
     }
 
     /// What sits above TLS on a connection to the agent endpoint until the handshake is done.
-    static func gate(registry: AgentRegistry, settings: HTTP2Settings, remote: String, logger: Logger) -> TLSHandshakeGate {
+    static func gate(registry: AgentRegistry, settings: HTTP2Settings, instance: String, remote: String,
+                     logger: Logger) -> TLSHandshakeGate {
         let started = NIODeadline.now()
         return TLSHandshakeGate(alpn: TunnelProtocol.alpn, onRefused: { reason in
             // A certificate not from the agent CA, none at all, an expired one, no ALPN h2.
@@ -36,7 +37,7 @@ enum AgentEndpoint {
             }
             let link: AgentLink
             switch registry.admit(tenant: tenant, {
-                AgentLink(id: registry.makeID(), tenant: tenant, remote: remote, fingerprint: fingerprint,
+                AgentLink(id: registry.makeID(), tenant: tenant, remote: remote, fingerprint: fingerprint, instance: instance,
                           eventLoop: context.eventLoop, registry: registry, logger: logger)
             }) {
             case .success(let admitted):

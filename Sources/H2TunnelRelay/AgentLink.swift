@@ -13,6 +13,8 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
     public let remote: String
     /// SHA-256 of the agent's client certificate (`CertificateFingerprint`).
     public let fingerprint: String
+    /// This relay's `--instance-name`, sent on every stream (`TunnelProtocol.relayInstanceHeader`).
+    public let instance: String
     public let connectedSince = Date()
     public let eventLoop: EventLoop
     public var closeFuture: EventLoopFuture<Void> { closed.futureResult }
@@ -25,12 +27,13 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
     private let shared = NIOLockedValueBox((ready: false, healthy: false, draining: false, openStreams: 0,
                                             stalledResets: 0, roundTrip: TimeAmount?.none))
 
-    init(id: Int, tenant: String, remote: String, fingerprint: String, eventLoop: EventLoop, registry: AgentRegistry,
-         logger: Logger) {
+    init(id: Int, tenant: String, remote: String, fingerprint: String, instance: String, eventLoop: EventLoop,
+         registry: AgentRegistry, logger: Logger) {
         self.id = id
         self.tenant = tenant
         self.remote = remote
         self.fingerprint = fingerprint
+        self.instance = instance
         self.eventLoop = eventLoop
         self.registry = registry
         self.closed = eventLoop.makePromise()
@@ -81,6 +84,7 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
             (":path", "/"),
             ("forwarded", "for=\"\(browser)\""),
             (TunnelProtocol.connectionIDHeader, conn),
+            (TunnelProtocol.relayInstanceHeader, instance),
             // RFC 9218 §4: every tunnel is incremental at the default urgency, so the
             // agent's scheduler interleaves them round-robin instead of finishing the
             // oldest stream first: a bulk download cannot starve a page load.
@@ -148,6 +152,7 @@ public final class AgentLink: HTTP2ConnectionDelegate, @unchecked Sendable {
         RelayMetrics.agentConnection(tenant: tenant, up: true)
         let others = registry.add(self)
         logger.info("agent connected", metadata: ["remote": "\(remote)", "fingerprint": "\(fingerprint)"])
+        InstanceHello.send(on: connection, instance: instance, logger: logger)
         if !others.isEmpty {
             // Two certificates serving one tenant: a second deployment, a rotation under
             // way, or a leaked certificate; the operator must be able to tell which.

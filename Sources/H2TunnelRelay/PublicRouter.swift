@@ -63,7 +63,7 @@ final class PublicRouter: Sendable {
             } else if name == configuration.agentHostname {
                 let tls = TLSHandler(connection: try TLSConnection(context: agentContext))
                 let endpoint = AgentEndpoint.gate(registry: registry, settings: configuration.http2,
-                                                  remote: remote, logger: sniffer.logger)
+                                                  instance: configuration.instanceName, remote: remote, logger: sniffer.logger)
                 let options = context.channel.syncOptions
                 try options?.setOption(.writeBufferWaterMark, value: SocketTuning.agentConnectionWaterMark)
                 try options?.setOption(SocketTuning.notSentLowWatermarkOption, value: SocketTuning.notSentLowWatermark)

@@ -1,3 +1,4 @@
+import H2TunnelCore
 import NIOCore
 import H2TunnelHTTP2
 
@@ -53,6 +54,8 @@ public struct RelayConfiguration: Sendable {
     /// Source networks (CIDR, raw `--proxy-protocol-from` text) whose connections to the
     /// public listener must start with a PROXY protocol header; empty: PROXY protocol off.
     public var proxyProtocolFrom: [String] = []
+    /// This instance's name, sent to agents on every stream (`RelayInstanceName`).
+    public var instanceName = RelayInstanceName.local
 
     public init(listenHost: String, listenPort: Int, hostname: String, certificatePath: String,
                 privateKeyPath: String, agentHostname: String, agentCAPath: String, tenantDomain: String,

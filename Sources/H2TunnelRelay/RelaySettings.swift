@@ -66,7 +66,8 @@ public enum RelaySettings {
             .sets { c, count in c.maxTunnelsPerAddress = count },
         Setting<Int>.count("agent-connection-streams", default: HTTP2Settings().lifetimeStreams, in: 1...HTTP2Settings().lifetimeStreams,
                            help: "Browser connections one agent connection carries before the agent is asked for a fresh one (HTTP/2 stream IDs are never reused).")
-            .sets { c, count in c.http2.lifetimeStreams = count },
+            // One more for the hello stream (`TunnelProtocol.helloPath`), which is no browser's.
+            .sets { c, count in c.http2.lifetimeStreams = min(count + 1, HTTP2Settings().lifetimeStreams) },
         threads.readByCommand(),
         logLevel.readByCommand(),
         logFormat.readByCommand(),
@@ -93,6 +94,12 @@ public enum RelaySettings {
             }
         }.sets { c, networks in c.proxyProtocolFrom = networks },
         store.sets { c, path in c.storePath = path },
+        Setting<String?>.text("instance-name", "NAME",
+                              help: "This relay instance's name, told to agents so `agent status` shows which instance behind a load balancer it reached (default: the host name).") {
+            guard RelayInstanceName.isValid($0) else {
+                throw SettingProblem("must be 1 to \(RelayInstanceName.maxLength) of A-Z a-z 0-9 . _ -, got '\($0.prefix(80))'")
+            }
+        }.sets { c, name in c.instanceName = name ?? RelayInstanceName.local },
     ])
 
     /// The relay's configuration from checked settings; the cross-setting rules are here.

@@ -20,7 +20,8 @@ RELAY_SETTINGS = ["config", "listen", "hostname", "cert", "key", "agent-hostname
                   "admin-listen", "client-hello-timeout", "ping-interval", "ping-timeout", "grace-period",
                   "tcp-keepalive", "send-timeout", "max-tunnels-per-address", "agent-connection-streams", "threads",
                   "log-level", "log-format", "signing-key", "public-port", "agent-deny-fingerprint", "agent-deny-file",
-                  "max-agent-connections-per-tenant", "proxy-protocol-from", "store"]
+                  "max-agent-connections-per-tenant", "proxy-protocol-from", "store",
+                  "instance-name"]
 AGENT_SETTINGS = ["config", "relay", "relay-hostname", "relay-ca", "cert", "key", "tenant-cert", "tenant-key",
                   "tenant-name", "upstream", "relay-public-key", "relay-url", "session-lifetime", "admin-listen",
                   "reconnect-base", "reconnect-max", "ping-interval", "ping-timeout", "grace-period", "tcp-keepalive",

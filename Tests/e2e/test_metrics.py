@@ -162,8 +162,8 @@ def test_agent_admin_and_status_connected(setup, bins):
     status, content_type, body = get(agent_admin, "/status")
     assert status == 200 and content_type == "application/json"
     info = json.loads(body)
-    assert set(info) == {"tenant", "connected", "relay", "relayAddress", "connectedSince", "openStreams",
-                         "lastError", "phase"}
+    assert set(info) == {"tenant", "connected", "relay", "relayAddress", "relayInstance", "connectedSince",
+                         "openStreams", "lastError", "phase"}
     assert info["tenant"] == "acme" and info["connected"] is True and info["phase"] == "ready"
     assert info["relay"] == f"127.0.0.1:{relay.port}" and info["relayAddress"] == f"127.0.0.1:{relay.port}"
     assert info["openStreams"] == 0 and info["connectedSince"].endswith("Z")
@@ -172,7 +172,9 @@ def test_agent_admin_and_status_connected(setup, bins):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == f"connected to relay 127.0.0.1:{relay.port}"
-    assert "tenant: acme" in lines and f"relay instance: 127.0.0.1:{relay.port}" in lines
+    # The relay's --instance-name defaults to its host name, told in its hello stream.
+    assert info["relayInstance"] == socket.gethostname()
+    assert "tenant: acme" in lines and f"relay instance: {socket.gethostname()} (127.0.0.1:{relay.port})" in lines
     assert f"since: {info['connectedSince']}" in lines and "open streams: 0" in lines
     r = agent_status(bins, "--admin", f"127.0.0.1:{agent_admin}", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["connected"] is True

@@ -21,7 +21,7 @@ extension Agent {
         let formatter = ISO8601DateFormatter()
         return AgentStatus(tenant: tenant, connected: snapshot.current != nil,
                            relay: "\(configuration.relayHost):\(configuration.relayPort)",
-                           relayAddress: snapshot.current?.address,
+                           relayAddress: snapshot.current?.address, relayInstance: snapshot.current?.instance,
                            connectedSince: snapshot.current.map { formatter.string(from: $0.since) },
                            openStreams: snapshot.openTunnels, lastError: snapshot.lastError, phase: phase.current.rawValue)
     }

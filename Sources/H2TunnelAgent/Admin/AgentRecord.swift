@@ -11,6 +11,8 @@ final class AgentRecord: Sendable {
         var since: Date
         /// The relay instance's address as this connection reached it (IP and port).
         var address: String?
+        /// The relay instance's `--instance-name`; nil until its first stream told it.
+        var instance: String?
     }
 
     private struct State {
@@ -27,6 +29,11 @@ final class AgentRecord: Sendable {
             return state.connections.count
         }
         AgentMetrics.relayConnections(count)
+    }
+
+    /// Relay connection `session` named its relay instance (`TunnelProtocol.relayInstanceHeader`).
+    func learned(instance: String, session: Int) {
+        state.withLockedValue { $0.connections[session]?.instance = instance }
     }
 
     /// Relay connection `session` closed (whether or not it was ever up).

@@ -11,6 +11,9 @@ public struct AgentStatus: Codable, Sendable, Equatable {
     public var relay: String
     /// The relay instance the newest connection reached (its IP and port); nil when not connected.
     public var relayAddress: String?
+    /// The relay instance's `--instance-name` as it told this connection
+    /// (`h2tunnel-relay-instance`); nil until known or when not connected.
+    public var relayInstance: String?
     /// ISO 8601, UTC; nil when not connected.
     public var connectedSince: String?
     public var openStreams: Int
@@ -18,12 +21,13 @@ public struct AgentStatus: Codable, Sendable, Equatable {
     /// starting, ready, draining or stopped (`ServicePhase`).
     public var phase: String
 
-    public init(tenant: String, connected: Bool, relay: String, relayAddress: String?, connectedSince: String?,
-                openStreams: Int, lastError: String?, phase: String) {
+    public init(tenant: String, connected: Bool, relay: String, relayAddress: String?, relayInstance: String? = nil,
+                connectedSince: String?, openStreams: Int, lastError: String?, phase: String) {
         self.tenant = tenant
         self.connected = connected
         self.relay = relay
         self.relayAddress = relayAddress
+        self.relayInstance = relayInstance
         self.connectedSince = connectedSince
         self.openStreams = openStreams
         self.lastError = lastError
@@ -31,7 +35,7 @@ public struct AgentStatus: Codable, Sendable, Equatable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case tenant, connected, relay, relayAddress, connectedSince, openStreams, lastError, phase
+        case tenant, connected, relay, relayAddress, relayInstance, connectedSince, openStreams, lastError, phase
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -40,6 +44,7 @@ public struct AgentStatus: Codable, Sendable, Equatable {
         try container.encode(connected, forKey: .connected)
         try container.encode(relay, forKey: .relay)
         try container.encode(relayAddress, forKey: .relayAddress)
+        try container.encode(relayInstance, forKey: .relayInstance)
         try container.encode(connectedSince, forKey: .connectedSince)
         try container.encode(openStreams, forKey: .openStreams)
         try container.encode(lastError, forKey: .lastError)
@@ -57,7 +62,7 @@ public struct AgentStatus: Codable, Sendable, Equatable {
         var lines = [connected ? "connected to relay \(relay)" : "not connected to relay \(relay)"]
         lines.append("tenant: \(tenant)")
         if connected {
-            lines.append("relay instance: \(relayAddress ?? "unknown")")
+            lines.append("relay instance: \(relayInstance ?? "unknown") (\(relayAddress ?? "unknown address"))")
             lines.append("since: \(connectedSince ?? "unknown")")
         }
         lines.append("open streams: \(openStreams)")
