@@ -89,6 +89,21 @@ def raw_exchange(port: int, payload: bytes, source: str) -> bytes:
         return received
 
 
+def redeem_ticket(raw: socket.socket, pki: Path) -> bytes:
+    """The browser's TLS on `raw` (its PROXY header already sent): a ticket for alice
+    redeemed at the agent's http:// front; the whole HTTP/1.1 answer."""
+    import ssl
+    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    context.set_alpn_protocols(["http/1.1"])
+    with context.wrap_socket(raw, server_hostname=HOST) as tls:
+        ticket = hf.mint(pki / "signing.key", user="alice", host=HOST)
+        tls.sendall(f"GET /.h2tunnel/ticket?t={ticket}&r=/ HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
+        response = b""
+        while chunk := tls.recv(4096):
+            response += chunk
+    return response
+
+
 def refusal_lines(relay, reason: str) -> list[str]:
     return [line for line in relay.proc.stderr_text().splitlines()
             if "browser refused" in line and f"reason={reason}" in line]
@@ -178,7 +193,6 @@ def test_trusted_source_with_an_invalid_header_is_refused(front, payload, detail
 def test_header_sent_a_byte_at_a_time_then_tls(front, pki, header):
     """A balancer's header split over many TCP segments, then the browser's TLS on the
     same connection: the relay waits for the whole header and the app sees its client."""
-    import ssl
     import time
     relay, _, _, agent = front
     raw = socket.socket()
@@ -188,14 +202,7 @@ def test_header_sent_a_byte_at_a_time_then_tls(front, pki, header):
     for i in range(len(header)):
         raw.sendall(header[i:i + 1])
         time.sleep(0.002)   # pacing, so the bytes leave as separate segments
-    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
-    context.set_alpn_protocols(["http/1.1"])
-    with context.wrap_socket(raw, server_hostname=HOST) as tls:
-        ticket = hf.mint(pki / "signing.key", user="alice", host=HOST)
-        tls.sendall(f"GET /.h2tunnel/ticket?t={ticket}&r=/ HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
-        response = b""
-        while chunk := tls.recv(4096):
-            response += chunk
+    response = redeem_ticket(raw, pki)
     assert response.startswith(b"HTTP/1.1 303"), response[:200]
     agent.proc.wait_stderr(r"signed in browser=10\.9\.8\.7 ")
     relay.proc.wait_stderr(r"tunnel closed.*remote=10\.9\.8\.7:4242 ")
@@ -215,19 +222,11 @@ def test_site_links_name_the_port_the_browser_connected_to(front, pki):
 def test_local_command_is_served_as_the_balancer_itself(front, pki):
     """v2 LOCAL (what HAProxy's health checks send): accepted, and the connection's
     real peer is the client (spec §2.2), here 127.0.0.1."""
-    import ssl
     relay, _, _, agent = front
     local = (Path(__file__).resolve().parents[2] / "Fixtures" / "proxyprotocol" / "haproxy-v2-local-check.bin").read_bytes()
     raw = socket.create_connection(("127.0.0.1", relay.port), timeout=15)
     raw.sendall(local)
-    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
-    context.set_alpn_protocols(["http/1.1"])
-    with context.wrap_socket(raw, server_hostname=HOST) as tls:
-        ticket = hf.mint(pki / "signing.key", user="alice", host=HOST)
-        tls.sendall(f"GET /.h2tunnel/ticket?t={ticket}&r=/ HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
-        response = b""
-        while chunk := tls.recv(4096):
-            response += chunk
+    response = redeem_ticket(raw, pki)
     assert response.startswith(b"HTTP/1.1 303"), response[:200]
     agent.proc.wait_stderr(r"signed in browser=127\.0\.0\.1 ")
 
