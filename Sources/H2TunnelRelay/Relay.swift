@@ -77,15 +77,10 @@ public final class Relay: Service, Sendable {
         var adminAddress: SocketAddress? = nil
         if let adminHost = configuration.adminHost {
             let routes = AdminHandler(registry: registry, phase: phase, store: store)
-            let admin = try await ListenError.naming("--admin-listen", host: adminHost,
-                                                     port: configuration.adminPort) { try await ServerBootstrap(group: group)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try AdminHTTPHandler.install(on: channel, route: routes.respond)
-                    }
-                }
-                .bind(host: adminHost, port: configuration.adminPort).get() }
+            let admin = try await ListenError.naming("--admin-listen", host: adminHost, port: configuration.adminPort) {
+                try await AdminHTTPHandler.listen(group: group, host: adminHost, port: configuration.adminPort,
+                                                  route: routes.respond)
+            }
             adminChannel.withLockedValue { $0 = admin }
             adminAddress = admin.localAddress
         }

@@ -34,11 +34,7 @@ import Testing
     func exchange(_ request: String, route: @escaping AdminHTTPHandler.Route,
                   until: @escaping @Sendable (String) -> Bool) async throws -> String {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let server = try await ServerBootstrap(group: group)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try AdminHTTPHandler.install(on: channel, route: route) }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
+        let server = try await AdminHTTPHandler.listen(group: group, host: "127.0.0.1", port: 0, route: route)
         let done = group.any().makePromise(of: String.self)
         let client = try await ClientBootstrap(group: group)
             .channelInitializer { channel in

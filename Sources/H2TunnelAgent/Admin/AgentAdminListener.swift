@@ -1,7 +1,6 @@
 import H2TunnelCore
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOPosix
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,12 +20,7 @@ final class AgentAdminListener: Sendable {
         if let bound = channel.withLockedValue({ $0 }) { return bound.localAddress }
         let listener: Channel
         do {
-            listener = try await ServerBootstrap(group: group)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try AdminHTTPHandler.install(on: channel, route: route) }
-                }
-                .bind(host: host, port: port).get()
+            listener = try await AdminHTTPHandler.listen(group: group, host: host, port: port, route: route)
         } catch {
             let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
             let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)).lowercased() } ?? "\(error)"

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 
 /// Plain HTTP/1.1 for the relay's and the agent's admin listeners (loopback by default):
 /// `GET` of a path → `route` → one whole response. NIO's pipelining assistance
@@ -16,8 +17,19 @@ public final class AdminHTTPHandler: ChannelInboundHandler {
 
     public init(route: @escaping Route) { self.route = route }
 
+    /// An admin listener bound on `host:port`, every connection it accepts served by this
+    /// handler. Its errors are the bind's own: the caller names the setting in them.
+    public static func listen(group: EventLoopGroup, host: String, port: Int, route: @escaping Route) async throws -> Channel {
+        try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try install(on: channel, route: route) }
+            }
+            .bind(host: host, port: port).get()
+    }
+
     /// Adds HTTP/1.1 and this handler to a freshly accepted admin connection.
-    public static func install(on channel: Channel, route: @escaping Route) throws {
+    static func install(on channel: Channel, route: @escaping Route) throws {
         try channel.pipeline.syncOperations.configureHTTPServerPipeline()
         try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(route: route))
     }
