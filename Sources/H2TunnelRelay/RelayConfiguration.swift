@@ -17,7 +17,7 @@ public struct RelayConfiguration: Sendable {
     public var agentCAPath: String
     /// Tenants are `<id>.<tenantDomain>`.
     public var tenantDomain: String
-    /// Plain-HTTP admin listener (`/healthz`, `/agents`); nil turns it off.
+    /// Plain-HTTP admin listener (`/healthz`, `/readyz`, `/metrics`, `/agents`); nil turns it off.
     public var adminHost: String?
     public var adminPort: Int
     /// A browser that has not sent a whole ClientHello by then is closed.
