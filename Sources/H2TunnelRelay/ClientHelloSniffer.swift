@@ -148,7 +148,8 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
     /// true when it is done and `buffered` holds only what followed it; false when more
     /// bytes are needed or the connection was refused (no byte of it goes anywhere).
     private func readProxyHeader(context: ChannelHandlerContext) -> Bool {
-        switch router.proxyHeaderParser.parse(buffered!) {
+        guard var bytes = buffered else { return false }
+        switch router.proxyHeaderParser.parse(bytes) {
         case .needMore:
             return false
         case .invalid(.missing):
@@ -159,7 +160,7 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
             return false
         case .complete(let header, let length):
             awaitingProxyHeader = false
-            buffered!.moveReaderIndex(forwardBy: length)
+            bytes.moveReaderIndex(forwardBy: length)
             if let source = header.source {
                 client = source
                 frontend = header.destination
@@ -167,10 +168,11 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
                 balancerCheck = true
                 logger.debug("balancer check", metadata: ["remote": "\(HostPort.describe(client))"])
             }
-            if buffered!.readableBytes == 0 {
+            guard bytes.readableBytes > 0 else {
                 buffered = nil
                 return false
             }
+            buffered = bytes
             return true
         }
     }
