@@ -44,7 +44,6 @@ final class HTTPFront: Sendable {
     let proxy: ReverseProxy
     let relayURL: String
     let tenant: String
-    let logger: Logger
     /// Read per browser: a reload (SIGHUP) changes the next handshake's certificate.
     private let certificates: AgentCertificates
     private let servesHost: @Sendable (String) -> Bool
@@ -63,14 +62,12 @@ final class HTTPFront: Sendable {
         self.relayURL = relayURL.hasSuffix("/") ? String(relayURL.dropLast()) : relayURL
         self.tenant = tenant
         self.certificates = certificates
-        let logger = Self.withoutPayloads(logger)
-        self.logger = logger
         eventLoopGroup = group
         self.handshakeTimeout = handshakeTimeout
         appHost = app.host
         appPort = app.port
         servesHost = serves
-        proxy = ReverseProxy(host: app.host, port: app.port, group: group, logger: logger)
+        proxy = ReverseProxy(host: app.host, port: app.port, group: group, logger: Self.withoutPayloads(logger))
     }
 
     func serves(_ host: String) -> Bool { servesHost(host) }
