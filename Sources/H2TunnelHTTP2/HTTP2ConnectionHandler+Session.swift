@@ -155,7 +155,8 @@ extension HTTP2ConnectionHandler {
     fileprivate func onDataChunk(_ id: Int32, _ data: UnsafePointer<UInt8>, _ length: Int) -> Int32 {
         guard streams[id] != nil, let input else {
             // No owner for these bytes: give their window back at once.
-            if let session { _ = nghttp2_session_consume(session, id, length) }
+            giveBackConnection(length)
+            if let session { _ = nghttp2_session_consume_stream(session, id, length) }
             return 0
         }
         // A slice keeps its whole read buffer alive (up to 256 KiB) while it waits for a

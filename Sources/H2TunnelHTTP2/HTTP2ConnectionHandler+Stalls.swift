@@ -14,8 +14,7 @@ extension HTTP2ConnectionHandler {
     func hold(_ count: Int, for stream: HTTP2Stream) {
         if stream.unconsumed == 0 { stream.lastProgress = eventLoop.now }
         stream.unconsumed += count
-        let credit = receiveBudget.received(count)
-        if credit > 0, let session { _ = nghttp2_session_consume_connection(session, credit) }
+        giveBackConnection(receiveBudget.received(count))
         if receiveBudget.isExceeded { watchForStalls() }
     }
 

@@ -70,6 +70,8 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     private(set) var minRTT: TimeAmount?
     /// When received bytes give their connection window back (see `ReceiveBudget`).
     var receiveBudget: ReceiveBudget
+    /// Connection window credited since our last connection WINDOW_UPDATE (`giveBackConnection`).
+    var connectionConsumedSinceUpdate = 0
     /// The next look for stalled streams, scheduled only while over the receive budget.
     var stallCheck: Scheduled<Void>?
     /// The next idle sweep of a drain that closes idle streams (`drain(closingIdleStreams:)`).
@@ -254,9 +256,9 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     func consume(_ stream: HTTP2Stream, count: Int) {
         guard let session else { return }
         let credit = receiveBudget.released(count)
-        if credit > 0 { _ = nghttp2_session_consume_connection(session, credit) }
+        giveBackConnection(credit)
         if !stream.isClosed {
-            _ = nghttp2_session_consume_stream(session, stream.id, count)
+            giveBack(count, of: stream)
             tuneWindow(stream, consumed: count)
         }
         stream.lastProgress = eventLoop.now
@@ -446,9 +448,8 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     /// that died with data in hand does not shrink the window for every other stream.
     private func finish(_ stream: HTTP2Stream, code: UInt32) {
         stream.isClosed = true
-        if stream.unconsumed > 0, let session {
-            let credit = receiveBudget.released(stream.unconsumed)
-            if credit > 0 { _ = nghttp2_session_consume_connection(session, credit) }
+        if stream.unconsumed > 0, session != nil {
+            giveBackConnection(receiveBudget.released(stream.unconsumed))
             stream.unconsumed = 0
         }
         stream.delegate?.streamDidClose(stream, errorCode: code)

@@ -24,6 +24,8 @@ public final class HTTP2Stream: @unchecked Sendable {
     var wasWritable = true
     /// Bytes received whose window has not been given back yet.
     var unconsumed = 0
+    /// Bytes written onward since our last WINDOW_UPDATE for this stream (`giveBack`).
+    var consumedSinceUpdate = 0
     /// When bytes of this stream were last written onward, or began to wait: a stream
     /// holding bytes with no progress since is stalled (see `resetStalledStreams`).
     var lastProgress = NIODeadline.uptimeNanoseconds(0)

@@ -68,4 +68,25 @@ import Testing
         }
         #expect(result.window == HTTP2Settings().initialStreamWindow)
     }
+
+    /// A stream's window comes back every quarter written onward, not nghttp2's every half,
+    /// so a sender on a long path keeps three quarters to a whole window in flight.
+    @Test func aQuarterWindowWrittenOnwardIsGivenBack() throws {
+        let pair = try Pair()
+        let recorder = Recorder()
+        let stream = try pair.openTunnel(delegate: recorder)
+        try pair.pump()
+        let window = HTTP2Settings().initialStreamWindow
+        let server = try #require(pair.serverRecorder.requests.last)
+        server.write(Pair.patterned(2 * window, step: 3))
+        try pair.pump()
+        #expect(recorder.received.readableBytes == window)
+        stream.consume(window / 4 - 1)
+        try pair.pump()
+        #expect(recorder.received.readableBytes == window)
+        stream.consume(1)
+        try pair.pump()
+        #expect(recorder.received.readableBytes == window + window / 4)
+        #expect(stream.receiveWindow == window)
+    }
 }

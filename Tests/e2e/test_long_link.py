@@ -4,7 +4,7 @@ A delay proxy (Tools/bench.d/delayproxy.py) adds 25 ms each way between agent
 and relay. With a fixed 1 MiB stream window a transfer moves at most 1 MiB per
 50 ms round trip, so 128 MiB cannot take less than 6.4 s; `ssh -R`, with its
 fixed 2 MiB channel window, needs at least 3.2 s. The tunnel grows a stream's
-window while the window is what limits it (up to 8 MiB: 0.8 s for 128 MiB), and
+window while the window is what limits it (up to 16 MiB: 0.4 s for 128 MiB), and
 finishes well under both bounds: about 1 s in a debug build here, and the bound
 leaves room for a busy machine. Both directions are checked (an upload echoed back), bytes intact.
 
