@@ -39,7 +39,7 @@ import Testing
     }
 
     /// Connects, sends `bytes`, and returns (whether the server closed the socket, what it
-    /// sent). The client gives up after 30 s, far beyond the site's 1 s timeouts, so a
+    /// sent). The client gives up after 120 s, far beyond the site's 1 s timeouts, so a
     /// `false` means the site left the socket open; no wall-clock bound is asserted.
     private static func exchange(port: Int, sending bytes: [UInt8]) async throws -> (Bool, String) {
         let collector = Collector()
@@ -49,7 +49,7 @@ import Testing
             }
             .connect(host: "127.0.0.1", port: port).get()
         let gaveUp = NIOLockedValueBox(false)
-        let limit = channel.eventLoop.scheduleTask(in: .seconds(30)) {
+        let limit = channel.eventLoop.scheduleTask(in: .seconds(120)) {
             gaveUp.withLockedValue { $0 = true }
             channel.close(promise: nil)
         }
@@ -66,9 +66,14 @@ import Testing
         return (!gaveUp.withLockedValue { $0 }, text)
     }
 
-    @Test func http1AnswersThenClosesWhenIdle() async throws {
-        try await Self.withServer(alpn: "http/1.1", idleTimeout: .seconds(5)) { port in
-            let (serverClosed, text) = try await Self.exchange(port: port, sending: Array("GET / HTTP/1.1\r\nHost: relay.localhost\r\n\r\n".utf8))
+    /// The request asks for `Connection: close`, so the answer does not race the idle
+    /// timer: in a loaded test process the task that answers may wait seconds for the
+    /// cooperative pool (other suites hash passwords on it), and an idle close then ends
+    /// the connection first. Closing when idle is `quietHTTP1ConnectionIsClosed`'s test.
+    @Test func http1Answers() async throws {
+        try await Self.withServer(alpn: "http/1.1", idleTimeout: .seconds(120)) { port in
+            let request = "GET / HTTP/1.1\r\nHost: relay.localhost\r\nConnection: close\r\n\r\n"
+            let (serverClosed, text) = try await Self.exchange(port: port, sending: Array(request.utf8))
             #expect(text.hasPrefix("HTTP/1.1 200 OK"))
             #expect(text.lowercased().contains("\r\ndate: "))
             #expect(text.contains("Sign-in is not configured"))
