@@ -26,6 +26,11 @@ public enum HostPort {
         return (String(host), port)
     }
 
+    /// `host:port`, an IPv6 literal in brackets (`[::1]:9091`): what `parse` reads back.
+    public static func join(host: String, port: Int) -> String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
     /// `1.2.3.4:5` or `[::1]:5`: the form RFC 7239 §6 wants quoted in `forwarded: for=`.
     public static func describe(_ address: SocketAddress?) -> String {
         guard let address else { return "unknown" }

@@ -1,3 +1,4 @@
+import H2TunnelCore
 import NIOCore
 #if canImport(Glibc)
 import Glibc
@@ -27,7 +28,7 @@ public struct ListenError: Error, CustomStringConvertible {
     /// Runs `bind`, turning its failure into a `ListenError` for `flag`.
     static func naming<T>(_ flag: String, host: String, port: Int, _ bind: () async throws -> T) async throws -> T {
         do { return try await bind() } catch {
-            throw ListenError(flag: flag, address: host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)", cause: error)
+            throw ListenError(flag: flag, address: HostPort.join(host: host, port: port), cause: error)
         }
     }
 }

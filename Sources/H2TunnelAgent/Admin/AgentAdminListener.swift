@@ -22,7 +22,7 @@ final class AgentAdminListener: Sendable {
         do {
             listener = try await AdminHTTPHandler.listen(group: group, host: host, port: port, route: route)
         } catch {
-            let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+            let address = HostPort.join(host: host, port: port)
             let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)).lowercased() } ?? "\(error)"
             throw BindError(description: "cannot listen on \(address) (--admin-listen): \(reason) — choose another --admin-listen, or off")
         }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import H2TunnelCore
 import NIOCore
 #if canImport(Glibc)
 import Glibc
@@ -14,7 +15,7 @@ public enum AgentStatusClient {
     /// `host:port`: the agent's admin listener. Throws `Failure` when nothing answers in
     /// `timeout`, or what answers is not an agent's admin listener.
     public static func fetch(host: String, port: Int, timeout: TimeAmount = .seconds(5)) async throws -> AgentStatus {
-        let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        let address = HostPort.join(host: host, port: port)
         let response: HTTPClientResponse
         do {
             response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://\(address)/status"), timeout: timeout)
