@@ -13,6 +13,7 @@ connecting, so waiting does not itself open a connection to the relay.
 from __future__ import annotations
 
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -29,8 +30,23 @@ def haproxy_binary() -> str:
 
 
 class HAProxy:
-    def __init__(self, proc: Proc, port: int, config: Path):
-        self.proc, self.port, self.config = proc, port, config
+    def __init__(self, proc: Proc, port: int, config: Path, stats: Path):
+        self.proc, self.port, self.config, self.stats = proc, port, config, stats
+
+    def servers(self) -> dict[str, dict[str, str]]:
+        """`show stat` from the stats socket: per server of the relays backend, its
+        columns (`status` UP/DOWN, `check_status` such as L7STS, `check_code` 503 …)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5)
+            sock.connect(str(self.stats))
+            sock.sendall(b"show stat\n")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        lines = data.decode().splitlines()
+        header = lines[0].lstrip("# ").split(",")
+        rows = [dict(zip(header, line.split(","))) for line in lines[1:] if line]
+        return {r["svname"]: r for r in rows if r.get("pxname") == "relays" and r["svname"] not in ("BACKEND",)}
 
     def alive(self) -> bool:
         return self.proc.alive()
@@ -42,16 +58,22 @@ class HAProxy:
 
 
 def haproxy_config(port: int, backends: list[int], proxy: str | None, check: bool,
-                   tunnel_timeout: str = "1h") -> str:
+                   stats: Path, tunnel_timeout: str = "1h", readyz: list[int] | None = None) -> str:
     """TCP mode, one frontend on 127.0.0.1:`port`, round robin over `backends`.
     `check` adds a TCP health check every 200 ms (with `send-proxy*`, HAProxy sends a
-    PROXY header on its checks too: v2 uses the LOCAL command)."""
+    PROXY header on its checks too: v2 uses the LOCAL command). `readyz` (one admin port
+    per backend) checks `GET /readyz` on the relays' admin listeners instead, as the
+    README's deployment example does: a draining relay leaves the rotation at once."""
     option = SERVER_OPTIONS[proxy]
-    checks = " check inter 200ms fall 1 rise 1" + (" check-send-proxy" if proxy else "") if check else ""
-    servers = "\n".join(f"    server relay{i} 127.0.0.1:{p} {option}{checks}".rstrip()
+    checks = [" check inter 200ms fall 1 rise 1" + (" check-send-proxy" if proxy else "") if check else ""] * len(backends)
+    if readyz:
+        checks = [f" check port {admin} inter 200ms fall 1 rise 1" for admin in readyz]
+    servers = "\n".join(f"    server relay{i} 127.0.0.1:{p} {option}{checks[i]}".rstrip()
                         for i, p in enumerate(backends))
+    http_check = "    option httpchk GET /readyz\n    http-check expect status 200\n" if readyz else ""
     return f"""global
     maxconn 4096
+    stats socket {stats} mode 600 level user
 
 defaults
     mode tcp
@@ -70,7 +92,7 @@ frontend public
 
 backend relays
     balance roundrobin
-{servers}
+{http_check}{servers}
 """
 
 
@@ -89,7 +111,8 @@ def _listening(port: int) -> bool:
 
 def start_haproxy(procs: Processes, workdir: Path, backends: int | list[int],
                   proxy: str | None = "v2", check: bool = False, name: str = "haproxy",
-                  port: int | None = None, timeout: float = 15) -> HAProxy:
+                  port: int | None = None, timeout: float = 15,
+                  readyz: list[int] | None = None) -> HAProxy:
     """Starts haproxy in front of `backends` (relay public ports) and returns once its
     frontend listens. A fixed `port` restarts on the same port; otherwise a free one
     is picked (and picked again if another process took it first)."""
@@ -100,13 +123,16 @@ def start_haproxy(procs: Processes, workdir: Path, backends: int | list[int],
     for _ in range(1 if port else 5):
         chosen = port or free_port()
         config = workdir / f"{name}-{chosen}.cfg"
-        config.write_text(haproxy_config(chosen, backends, proxy, check))
+        # A unix socket path has at most 107 bytes: not under pytest's long tmp paths.
+        stats = Path("/tmp") / f"h2t-haproxy-{chosen}.sock"
+        stats.unlink(missing_ok=True)
+        config.write_text(haproxy_config(chosen, backends, proxy, check, stats, readyz=readyz))
         proc = procs.start(name, [haproxy_binary(), "-db", "-f", config])
         deadline = time.monotonic() + timeout
         while proc.alive() and not _listening(chosen) and time.monotonic() < deadline:
             time.sleep(0.02)
         if proc.alive() and _listening(chosen):
-            return HAProxy(proc, chosen, config)
+            return HAProxy(proc, chosen, config, stats)
         proc.stop(timeout=5)
         last_error = proc.stderr_tail()
     raise RuntimeError(f"haproxy did not start listening\n{last_error}")
