@@ -12,9 +12,7 @@ public struct ListenError: Error, CustomStringConvertible {
     public let cause: Error
 
     public var description: String {
-        var reason = "\(cause)"
         if let io = cause as? IOError {
-            reason = String(cString: strerror(io.errnoCode)).lowercased()
             if io.errnoCode == EADDRINUSE {
                 return "cannot listen on \(address) (\(flag)): address already in use — another process (another relay?) holds it; stop it or choose another \(flag)"
             }
@@ -22,7 +20,7 @@ public struct ListenError: Error, CustomStringConvertible {
                 return "cannot listen on \(address) (\(flag)): permission denied — ports below 1024 need root or CAP_NET_BIND_SERVICE; or choose another \(flag)"
             }
         }
-        return "cannot listen on \(address) (\(flag)): \(reason) — check \(flag)"
+        return "cannot listen on \(address) (\(flag)): \(ErrorReason.text(cause)) — check \(flag)"
     }
 
     /// Runs `bind`, turning its failure into a `ListenError` for `flag`.

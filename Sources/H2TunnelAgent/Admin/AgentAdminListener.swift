@@ -1,9 +1,6 @@
 import H2TunnelCore
 import NIOConcurrencyHelpers
 import NIOCore
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The agent's own admin listener (plain HTTP/1.1, loopback by default, `--admin-listen`):
 /// bound before the first dial, open through the drain (`/readyz` says 503 meanwhile),
@@ -23,7 +20,7 @@ final class AgentAdminListener: Sendable {
             listener = try await AdminHTTPHandler.listen(group: group, host: host, port: port, route: route)
         } catch {
             let address = HostPort.join(host: host, port: port)
-            let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)).lowercased() } ?? "\(error)"
+            let reason = ErrorReason.text(error)
             throw BindError(description: "cannot listen on \(address) (--admin-listen): \(reason) — choose another --admin-listen, or off")
         }
         channel.withLockedValue { $0 = listener }

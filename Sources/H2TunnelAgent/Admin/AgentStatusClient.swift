@@ -2,9 +2,6 @@ import AsyncHTTPClient
 import Foundation
 import H2TunnelCore
 import NIOCore
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Reads a running agent's `/status` (for `agent status`).
 public enum AgentStatusClient {
@@ -20,7 +17,7 @@ public enum AgentStatusClient {
         do {
             response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://\(address)/status"), timeout: timeout)
         } catch {
-            let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)).lowercased() } ?? "\(error)"
+            let reason = ErrorReason.text(error)
             throw Failure(description: "the agent's admin listener at \(address) does not answer (\(reason)): is the agent running, with --admin-listen \(address)?")
         }
         let body = try await response.body.collect(upTo: 1 << 16)
