@@ -62,6 +62,10 @@ class WindowHoldingAgent:
                 return
             for event in self.h2.receive_data(data):
                 if isinstance(event, h2.events.RequestReceived):
+                    if dict(event.headers).get(b":method") != b"CONNECT":
+                        # The relay's hello (its instance name), answered as an agent does.
+                        self.h2.send_headers(event.stream_id, [(":status", "204")], end_stream=True)
+                        continue
                     self.h2.send_headers(event.stream_id, [(":status", "200")])
                     self.accepted += 1
                 elif isinstance(event, h2.events.DataReceived):
