@@ -60,6 +60,27 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
+
+def sshd_config(port, listen, keys):
+    """Path C's sshd: key authentication only, forwarding on, AES-128-GCM (the cipher
+    the tunnel's own link negotiates), host and client keys in `keys`."""
+    return f"""Port {port}
+ListenAddress {listen}
+HostKey {keys}/host
+PidFile none
+AuthorizedKeysFile {keys}/authorized_keys
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PermitRootLogin prohibit-password
+StrictModes no
+AllowTcpForwarding yes
+Ciphers aes128-gcm@openssh.com
+MaxStartups 100
+LogLevel ERROR
+"""
+
 class Bench:
     def __init__(self, a):
         self.a = a
@@ -246,22 +267,7 @@ events {{ worker_connections 40000; multi_accept on; }}
         shutil.copy(f"{d}/id.pub", f"{d}/authorized_keys")
         sport, cport = free_port(), free_port()
         with open(f"{d}/sshd_config", "w") as f:
-            f.write(f"""Port {sport}
-ListenAddress 127.0.0.1
-HostKey {d}/host
-PidFile none
-AuthorizedKeysFile {d}/authorized_keys
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-PermitRootLogin prohibit-password
-StrictModes no
-AllowTcpForwarding yes
-Ciphers aes128-gcm@openssh.com
-MaxStartups 100
-LogLevel ERROR
-""")
+            f.write(sshd_config(sport, "127.0.0.1", d))
         sshd = self.start("sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", f"{d}/sshd_config"])
         self.wait_for("sshd", lambda: port_open(sport))
         self.sshd = (sshd, sport, d)

@@ -267,22 +267,7 @@ class Wan(bench.Bench):
                 dst.write(src.read())
         sport, cport = base + 22, base + 43
         with open(f"{d}/sshd_config-{tag}", "w") as f:
-            f.write(f"""Port {sport}
-ListenAddress {RELAY_IP}
-HostKey {d}/host
-PidFile none
-AuthorizedKeysFile {d}/authorized_keys
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-PermitRootLogin prohibit-password
-StrictModes no
-AllowTcpForwarding yes
-Ciphers aes128-gcm@openssh.com
-MaxStartups 100
-LogLevel ERROR
-""")
+            f.write(bench.sshd_config(sport, RELAY_IP, d))
         # sshd's privilege-separation directory: Tools/bench makes it, but another bench
         # run that made it too removes it when it ends.
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
