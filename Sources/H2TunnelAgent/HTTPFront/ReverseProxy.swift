@@ -38,14 +38,40 @@ final class ReverseProxy: Sendable {
         outbound.method = HTTPMethod(rawValue: request.method.rawValue)
         outbound.headers = ProxyHeaders.toApp(request.headers, authority: request.head.authority,
                                               browserIP: browserIP, user: user)
-        outbound.body = Self.body(of: request)
+        guard let length = Self.bodyLength(of: request) else {
+            try await exchange(outbound, path: request.uri.path, logger: logger, writer: writer)
+            return
+        }
+        // The body goes through a pump this handler waits for (see `RequestBodyPump`),
+        // never straight from the browser's request to the client's own task.
+        let pump = RequestBodyPump()
+        outbound.body = .stream(pump, length: length)
+        async let pumped: Void = pump.run(request.body)
+        do {
+            try await exchange(outbound, path: request.uri.path, logger: logger, writer: writer)
+        } catch {
+            // `pumped` is cancelled and awaited on the way out; it must not wait for the client.
+            pump.responseDone()
+            throw error
+        }
+        pump.responseDone()
+        await pumped
+        if pump.droppedBytes > 0 {
+            logger.debug("app answered before the request body was sent; the rest was read and dropped",
+                         metadata: ["path": "\(request.uri.path)", "dropped": "\(pump.droppedBytes)"])
+        }
+    }
+
+    /// Sends `outbound` to the app and its answer (or the app-down page) to the browser.
+    private func exchange(_ outbound: HTTPClientRequest, path: String, logger: Logger,
+                          writer: consuming ResponseWriter) async throws {
         let response: HTTPClientResponse
         do {
             // No deadline: SSE streams and large bodies last as long as both ends want.
             response = try await client.execute(outbound, deadline: .distantFuture, logger: logger)
         } catch {
             logger.warning("app not answering", metadata: [
-                "app": "\(base)", "path": "\(request.uri.path)", "error": "\(error)"])
+                "app": "\(base)", "path": "\(path)", "error": "\(error)"])
             let page = FrontPage.response(status: .badGateway, title: FrontPage.appDown.title,
                                           message: FrontPage.appDown.message)
             try await writer.write(response: page.0, body: ResponseBody(byteBuffer: page.1))
@@ -62,14 +88,14 @@ final class ReverseProxy: Sendable {
         try await body.finish(nil)
     }
 
-    /// The request body as a stream of the browser's own chunks, its length when known.
-    private static func body(of request: Request) -> HTTPClientRequest.Body? {
+    /// The request body's length for the client, nil when there is no body to send.
+    private static func bodyLength(of request: Request) -> HTTPClientRequest.Body.Length? {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }) {
-            return length == 0 ? nil : .stream(request.body, length: .known(Int64(length)))
+            return length == 0 ? nil : .known(Int64(length))
         }
         // RFC 9110 §9.3.1/§9.3.2: a body on GET or HEAD has no defined meaning.
         if request.method == .get || request.method == .head { return nil }
-        return .stream(request.body, length: .unknown)
+        return .unknown
     }
 
     func shutdown() async {
