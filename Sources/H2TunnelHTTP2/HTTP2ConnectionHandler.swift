@@ -78,6 +78,8 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     var idleSweep: Scheduled<Void>?
     /// The next look for streams the peer's shut window holds up, armed while bytes wait.
     var windowCheck: Scheduled<Void>?
+    /// Streams that passed `bulkAfter` during the current `mem_send` (`applyBulkUrgency`).
+    var turnedBulk: [HTTP2Stream] = []
 
     public init(role: Role, settings: HTTP2Settings, eventLoop: EventLoop, delegate: HTTP2ConnectionDelegate?) {
         self.role = role
@@ -244,6 +246,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
 
     func resumeData(_ stream: HTTP2Stream) {
         guard let session else { return }
+        restoreUrgency(stream)
         _ = nghttp2_session_resume_data(session, stream.id)
     }
 
@@ -307,6 +310,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
             if count > 0, let data {
                 appendOutput(UnsafeRawBufferPointer(start: data, count: count))
             }
+            applyBulkUrgency()
             if let out = output, out.readableBytes >= Self.writeChunk || count == 0 {
                 context.write(wrapOutboundOut(out), promise: nil)
                 output = nil

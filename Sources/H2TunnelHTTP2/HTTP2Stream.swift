@@ -47,6 +47,10 @@ public final class HTTP2Stream: @unchecked Sendable {
     var framesSent = 0
     var framesSentAtCheck = -1
     var shutAtCheck = false
+    /// Bytes sent since nghttp2 last found the queue empty: how long the stream has been
+    /// sending without a pause. Past `bulkAfter` it is `isBulk` (urgency 4).
+    var sentSinceIdle = 0
+    var isBulk = false
     /// We asked for RST_STREAM; it may still wait in nghttp2's queue.
     var resetRequested = false
     /// Server role: a response was submitted.
@@ -153,6 +157,7 @@ public final class HTTP2Stream: @unchecked Sendable {
                 flags |= NGHTTP2_DATA_FLAG_EOF.rawValue
             } else if take == 0 {
                 deferred = true
+                sentSinceIdle = 0
                 return Int(NGHTTP2_ERR_DEFERRED.rawValue)
             }
         }
@@ -171,6 +176,8 @@ public final class HTTP2Stream: @unchecked Sendable {
             if head.readableBytes == 0 { outbound.removeFirst() } else { outbound[outbound.startIndex] = head }
         }
         outboundBytes -= length - left
+        sentSinceIdle += length - left
+        connection.noteSent(self)
         framesSent &+= 1
         if !wasWritable && outboundBytes <= connection.settings.streamLowWatermark {
             wasWritable = true

@@ -87,10 +87,12 @@ struct Pair {
     let clientRecorder = Recorder()
     let serverRecorder = Recorder()
 
-    init(client configure: (inout HTTP2Settings) -> Void = { _ in }) throws {
+    init(client configure: (inout HTTP2Settings) -> Void = { _ in },
+         server configureServer: (inout HTTP2Settings) -> Void = { _ in }) throws {
         var serverSettings = HTTP2Settings()
         serverSettings.enableConnectProtocol = true
         serverSettings.pingInterval = nil
+        configureServer(&serverSettings)
         var clientSettings = HTTP2Settings()
         clientSettings.pingInterval = nil
         configure(&clientSettings)
