@@ -1,6 +1,6 @@
 """Tools/bench --wan: the paths across a shaped link between relay and agent.
 
-    python3 wan.py --bin DIR --pki DIR --tmp DIR --out FILE [--quick] [--profiles 50M,200M,1G]
+    python3 wan.py --bin DIR --pki DIR --tmp DIR --out FILE [--quick] [--profiles 50M,200M,1G] [--paths A,C,E,E2,E3]
 
 Three network namespaces joined by two veth pairs:
 
@@ -79,6 +79,7 @@ class Wan(bench.Bench):
         super().__init__(a)
         q = a.quick
         self.profiles = [p for p in PROFILES if p[0] in a.profiles.split(",")]
+        self.paths = [p for p in PATHS if p in a.paths.split(",")]
         self.w = {"xfer_s": 3 if q else 6, "newconn_n": 5 if q else 11, "pages": 3 if q else 5,
                   "series_s": 1.5 if q else 3.0, "mixed": (20, 2 if q else 5), "bulk": 4,
                   "ramp_s": 2.0}
@@ -254,9 +255,19 @@ class Wan(bench.Bench):
     def start_paths(self, tag, base):
         """Starts C, E, E2, E3 for one profile (fresh connections, so no TCP state of the
         previous profile carries over); returns {path: Target}."""
-        pki = self.a.pki
         t = {"A": Target(AGENT_IP, ORIGIN_TLS, self.ca)}
-        # C: sshd on the relay's side, ssh -R from the agent's.
+        self.link_ports = {}
+        if "C" in self.paths:
+            self.start_ssh(tag, base, t)
+        ups = {"E": f"tls://127.0.0.1:{ORIGIN_TLS}", "E2": f"tcp://127.0.0.1:{ORIGIN_PLAIN}",
+               "E3": f"http://127.0.0.1:{ORIGIN_PLAIN}"}
+        for i, (p, up) in enumerate(ups.items()):
+            if p in self.paths:
+                self.start_tunnel(tag, base, i, p, up, t)
+        return t
+
+    def start_ssh(self, tag, base, t):
+        """C: sshd on the relay's side, ssh -R from the agent's."""
         d = os.path.join(self.tmp, "ssh")
         if not os.path.exists(f"{d}/id"):
             os.makedirs(d, mode=0o700, exist_ok=True)
@@ -282,36 +293,36 @@ class Wan(bench.Bench):
             f"root@{RELAY_IP}", "sleep 86400"]), stdin=subprocess.PIPE)
         self.wait_for("ssh -R", lambda: self.reachable("127.0.0.1", cport), 60)
         t["C"] = Target("127.0.0.1", cport, self.ca)
-        self.link_ports = {"C": sport}
-        ups = {"E": f"tls://127.0.0.1:{ORIGIN_TLS}", "E2": f"tcp://127.0.0.1:{ORIGIN_PLAIN}",
-               "E3": f"http://127.0.0.1:{ORIGIN_PLAIN}"}
-        for i, (p, up) in enumerate(ups.items()):
-            public, admin = base + 1 + i, base + 11 + i
-            relay_extra, agent_extra = self.sign_in_args(f"{p}-{tag}") if p == "E3" else ((), None)
-            self.start(f"relay-{p}-{tag}", [
-                f"{self.a.bin}/relay", "run", "--listen", f"0.0.0.0:{public}", "--hostname", "relay.localhost",
-                "--cert", f"{pki}/relay.pem", "--key", f"{pki}/relay.key",
-                "--agent-hostname", "agents.relay.localhost", "--agent-ca", f"{pki}/agent-ca.pem",
-                "--tenant-domain", "tunnel.localhost", "--admin-listen", f"127.0.0.1:{admin}",
-                "--max-tunnels-per-address", "0", "--log-level", "warning", *relay_extra, *bench.TUNNEL_ARGS])
-            self.wait_for(f"relay {p}", lambda port=public: self.reachable("127.0.0.1", port))
-            self.start(f"agent-{p}-{tag}", in_ns(NS_A, [
-                f"{self.a.bin}/agent", "run", "--relay", f"{RELAY_IP}:{public}",
-                "--relay-hostname", "agents.relay.localhost", "--relay-ca", f"{pki}/ca.pem",
-                "--cert", f"{pki}/tenants/acme/agent.pem", "--key", f"{pki}/tenants/acme/agent.key",
-                "--tenant-cert", f"{pki}/tenants/acme/tenant.pem", "--tenant-key", f"{pki}/tenants/acme/tenant.key",
-                "--upstream", up, "--log-level", "warning", "--admin-listen", "127.0.0.1:0",
-                *(agent_extra(public) if agent_extra else ()), *bench.TUNNEL_ARGS]))
-            self.admin[p] = admin
-            self.wait_for(f"agent {p} registered", lambda p=p: len(self.agents(p)) == 1, 60)
-            self.port[p] = public
-            self.link_ports[p] = public
-            cookie = None
-            if p == "E3":
-                self.sign_in(p)
-                cookie = self.cookie[p]
-            t[p] = Target("127.0.0.1", public, self.ca, cookie)
-        return t
+        self.link_ports["C"] = sport
+
+    def start_tunnel(self, tag, base, i, p, up, t):
+        """E, E2 or E3: a relay on the relay's side, its agent across the link."""
+        pki = self.a.pki
+        public, admin = base + 1 + i, base + 11 + i
+        relay_extra, agent_extra = self.sign_in_args(f"{p}-{tag}") if p == "E3" else ((), None)
+        self.start(f"relay-{p}-{tag}", [
+            f"{self.a.bin}/relay", "run", "--listen", f"0.0.0.0:{public}", "--hostname", "relay.localhost",
+            "--cert", f"{pki}/relay.pem", "--key", f"{pki}/relay.key",
+            "--agent-hostname", "agents.relay.localhost", "--agent-ca", f"{pki}/agent-ca.pem",
+            "--tenant-domain", "tunnel.localhost", "--admin-listen", f"127.0.0.1:{admin}",
+            "--max-tunnels-per-address", "0", "--log-level", "warning", *relay_extra, *bench.TUNNEL_ARGS])
+        self.wait_for(f"relay {p}", lambda port=public: self.reachable("127.0.0.1", port))
+        self.start(f"agent-{p}-{tag}", in_ns(NS_A, [
+            f"{self.a.bin}/agent", "run", "--relay", f"{RELAY_IP}:{public}",
+            "--relay-hostname", "agents.relay.localhost", "--relay-ca", f"{pki}/ca.pem",
+            "--cert", f"{pki}/tenants/acme/agent.pem", "--key", f"{pki}/tenants/acme/agent.key",
+            "--tenant-cert", f"{pki}/tenants/acme/tenant.pem", "--tenant-key", f"{pki}/tenants/acme/tenant.key",
+            "--upstream", up, "--log-level", "warning", "--admin-listen", "127.0.0.1:0",
+            *(agent_extra(public) if agent_extra else ()), *bench.TUNNEL_ARGS]))
+        self.admin[p] = admin
+        self.wait_for(f"agent {p} registered", lambda p=p: len(self.agents(p)) == 1, 60)
+        self.port[p] = public
+        self.link_ports[p] = public
+        cookie = None
+        if p == "E3":
+            self.sign_in(p)
+            cookie = self.cookie[p]
+        t[p] = Target("127.0.0.1", public, self.ca, cookie)
 
     def stop_paths(self, tag):
         for n, _ in list(reversed(self.procs)):
@@ -461,8 +472,11 @@ class Wan(bench.Bench):
         ss = subprocess.run(in_ns(NS_A, ["ss", "-tinH", "state", "established", flt]),
                             capture_output=True, text=True, timeout=10).stdout
         notsent = unacked = 0
-        rtts = []
+        rtts, pacing = [], []
         for line in ss.replace("\n\t", " ").replace("\n ", " ").splitlines():
+            pace = re.search(r"\bpacing_rate ([\d.]+)([KMG]?)bps", line)
+            if pace:
+                pacing.append(float(pace.group(1)) * {"": 1e-6, "K": 1e-3, "M": 1, "G": 1e3}[pace.group(2)])
             mss = re.search(r"\bmss:(\d+)", line)
             un = re.search(r"\bunacked:(\d+)", line)
             ns = re.search(r"\bnotsent:(\d+)", line)
@@ -476,6 +490,8 @@ class Wan(bench.Bench):
         out["notsent_KiB"] = notsent / 1024
         out["unacked_KiB"] = unacked / 1024
         out["srtt_ms"] = max(rtts) if rtts else None
+        # The kernel's pacing rate (BBR's estimate of the path × its gain), Mbit/s, summed.
+        out["pacing_Mbps"] = sum(pacing) if pacing else None
         # Bytes the relay's side has received and not yet read (its socket's Recv-Q): a
         # relay (or sshd) that falls behind would queue them here.
         if path == "A":
@@ -499,7 +515,7 @@ class Wan(bench.Bench):
         say(f"{name}: link up, measured RTT {res['measured_rtt_ms']:.1f} ms; starting paths")
         try:
             targets = self.start_paths(tag, 20000 + 100 * idx)
-            for p in PATHS:
+            for p in self.paths:
                 t0 = time.monotonic()
                 r = res.setdefault(p, {})
                 t = targets[p]
@@ -522,7 +538,8 @@ class Wan(bench.Bench):
                 # SocketTuning), which overrides the sysctl, so E, E2, E3 would not change.
                 sh(*in_ns(NS_A, ["sysctl", "-q", "-w", f"net.ipv4.tcp_notsent_lowat={LOWAT}"]))
                 try:
-                    self.loaded(targets["C"], "C", res["C"], suffix="_lowat")
+                    if "C" in self.paths:
+                        self.loaded(targets["C"], "C", res["C"], suffix="_lowat")
                     # What a sender paced just below the link's rate would give (as
                     # SO_MAX_PACING_RATE on the agent's relay socket would): a tbf at
                     # PACED × the rate on the agent's own egress, where TCP Small Queues
@@ -531,7 +548,7 @@ class Wan(bench.Bench):
                     sh(*in_ns(NS_A, ["tc", "qdisc", "add", "dev", "h2tva", "root", "tbf", "rate",
                                      f"{int(rate * PACED)}bit", "burst", "16384", "limit", str(64 << 10)]))
                     try:
-                        for p in ("C", "E", "E2", "E3"):
+                        for p in [p for p in self.paths if p != "A"]:
                             self.loaded(targets[p], p, res[p], suffix="_paced")
                     finally:
                         sh(*in_ns(NS_A, ["tc", "qdisc", "del", "dev", "h2tva", "root"]), check=False)
@@ -585,6 +602,7 @@ def report(w, a):
         ("agent-side socket notsent KiB (p50 / max)", "q_notsent_KiB", None),
         ("agent-side unacked KiB (p50 / max)", "q_unacked_KiB", None),
         ("link queue KiB (p50 / max)", "q_linkq_KiB", None),
+        ("agent-side pacing rate Mbit/s (p50 / max)", "q_pacing_Mbps", None),
         ("relay-side Recv-Q KiB (p50 / max)", "q_relay_recvq_KiB", None),
         ("mixed: requests / errors", "mixed", None),
     ]
@@ -652,6 +670,7 @@ def main():
     ap.add_argument("--rev", default="?")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--profiles", default="50M,200M,1G")
+    ap.add_argument("--paths", default=",".join(PATHS), help="a subset of " + ",".join(PATHS))
     a = ap.parse_args()
 
     def on_signal(sig, _frame):
