@@ -202,6 +202,9 @@ public final class Agent: Service, Sendable {
                             session.attach(handler)
                             try context.pipeline.syncOperations.addHandler(handler, position: .after(context.handler))
                             LinkSendBuffer.manage(context.channel)
+                            LinkFrameSize.manage(context.channel, largest: configuration.http2.maxFrameSize) {
+                                handler.dataFrameLimit = $0
+                            }
                         }),
                     ])
                 }

@@ -62,7 +62,7 @@ public enum LinkSendBuffer {
     /// minimum sits at byte 148. An older kernel fills less and leaves it 0.
     public struct TCPInfoWithMinRTT: Sendable {
         var base = tcp_info()
-        var pacingRate: UInt64 = 0
+        public internal(set) var pacingRate: UInt64 = 0
         var maxPacingRate: UInt64 = 0
         var bytesAcked: UInt64 = 0
         var bytesReceived: UInt64 = 0

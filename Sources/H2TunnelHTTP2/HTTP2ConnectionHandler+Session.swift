@@ -226,13 +226,13 @@ private func dataReadThunk(_ session: OpaquePointer?, _ streamID: Int32, _ buffe
     HTTP2ConnectionHandler.handler(from: userData).readData(streamID, buffer!, length, flags!)
 }
 
-/// DATA frames as large as the windows, the peer's SETTINGS_MAX_FRAME_SIZE and ours allow
-/// (nghttp2 otherwise stops at 16 KiB whatever the peer advertised).
+/// DATA frames as large as the windows, the peer's SETTINGS_MAX_FRAME_SIZE and
+/// `dataFrameLimit` allow (nghttp2 otherwise stops at 16 KiB whatever the peer advertised).
 private func dataLengthThunk(_ session: OpaquePointer?, _ frameType: UInt8, _ streamID: Int32,
                              _ connectionWindow: Int32, _ streamWindow: Int32, _ peerMaxFrame: UInt32,
                              _ userData: UnsafeMutableRawPointer?) -> Int {
     let handler = HTTP2ConnectionHandler.handler(from: userData)
-    return min(Int(connectionWindow), Int(streamWindow), Int(peerMaxFrame), handler.settings.maxFrameSize)
+    return min(Int(connectionWindow), Int(streamWindow), Int(peerMaxFrame), handler.dataFrameLimit)
 }
 
 private func sendDataThunk(_ session: OpaquePointer?, _ frame: UnsafeMutablePointer<nghttp2_frame>?,

@@ -78,6 +78,9 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     var idleSweep: Scheduled<Void>?
     /// The next look for streams the peer's shut window holds up, armed while bytes wait.
     var windowCheck: Scheduled<Void>?
+    /// The largest DATA frame we send: `settings.maxFrameSize` unless the owner sizes
+    /// frames to its link (`LinkFrameSize`). Set on the event loop.
+    public var dataFrameLimit: Int
     /// Streams that passed `bulkAfter` during the current `mem_send` (`applyBulkUrgency`).
     var turnedBulk: [HTTP2Stream] = []
 
@@ -87,6 +90,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         self.eventLoop = eventLoop
         self.delegate = delegate
         self.receiveBudget = ReceiveBudget(budget: settings.receiveBudget)
+        self.dataFrameLimit = settings.maxFrameSize
     }
 
     deinit {
@@ -257,7 +261,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     }
 
     func consume(_ stream: HTTP2Stream, count: Int) {
-        guard let session else { return }
+        guard session != nil else { return }
         let credit = receiveBudget.released(count)
         giveBackConnection(credit)
         if !stream.isClosed {

@@ -85,6 +85,45 @@ import Testing
     }
 }
 
+@Suite struct LinkFrameSizeTests {
+    /// 2 ms of the paced rate, between 16 KiB and the largest frame allowed.
+    @Test func framesTakeTwoMillisecondsOfTheLink() {
+        let largest = 64 * 1024
+        #expect(LinkFrameSize.size(pacingBytesPerSecond: 0, largest: largest) == largest)
+        // 50 Mbit/s: 12.5 KB would fit; no frame is made smaller than 16 KiB.
+        #expect(LinkFrameSize.size(pacingBytesPerSecond: 6_250_000, largest: largest) == 16 * 1024)
+        // 200 Mbit/s: 50 KB.
+        #expect(LinkFrameSize.size(pacingBytesPerSecond: 25_000_000, largest: largest) == 50_000)
+        #expect(LinkFrameSize.size(pacingBytesPerSecond: 125_000_000, largest: largest) == largest)
+    }
+
+    /// The pacing rate is read from where `<linux/tcp.h>` puts it, on a real connection, and
+    /// the size reaches `apply` on the channel's event loop.
+    @Test func readsThePacingRateOfALiveConnection() async throws {
+        #expect(MemoryLayout<LinkSendBuffer.TCPInfoWithMinRTT>.offset(of: \.pacingRate) == 104)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = try await ServerBootstrap(group: group)
+            .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let client = try await ClientBootstrap(group: group).connect(to: server.localAddress!).get()
+        for _ in 0..<20 { try await client.writeAndFlush(ByteBuffer(string: "ping")).get() }
+        let applied = client.eventLoop.makePromise(of: Int.self)
+        let loop = client.eventLoop
+        // No ceiling, so any rate the kernel reports changes the size and is applied.
+        try await loop.submit {
+            LinkFrameSize.manage(client, largest: .max, every: .milliseconds(20)) { size in
+                loop.preconditionInEventLoop()
+                applied.succeed(size)
+            }
+        }.get()
+        // Loopback paces at gigabytes a second: 2 ms of that is far above the floor.
+        #expect(try await applied.futureResult.get() > LinkFrameSize.smallest)
+        try await client.close()
+        try await server.close()
+        try await group.shutdownGracefully()
+    }
+}
+
 @Suite struct SplicedReadTests {
     @Test func competingBulkReadersShareOneTurnsBudget() {
         #expect(SplicedReadBudget.share(bulkReaders: 1) == SplicedReadBudget.largest)

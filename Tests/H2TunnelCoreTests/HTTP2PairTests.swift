@@ -420,4 +420,19 @@ final class DataFrameLog: HTTP2FrameObserver {
         #expect(log.lengths.max() == HTTP2Settings().maxFrameSize)
         #expect(log.lengths.count == (1 << 20) / HTTP2Settings().maxFrameSize)   // END_STREAM rides on the last
     }
+
+    /// An owner that sizes frames to its link (`LinkFrameSize`) gets frames of that size.
+    @Test func dataFramesFollowTheLimitTheOwnerSets() throws {
+        let pair = try Pair()
+        let log = DataFrameLog()
+        pair.client.frameObserver = log
+        pair.client.dataFrameLimit = 16 * 1024
+        let stream = try pair.openTunnel(delegate: Recorder())
+        let payload = Pair.patterned(256 * 1024, step: 11)
+        stream.write(payload)
+        stream.end()
+        try pair.pump()
+        #expect(pair.serverRecorder.received == payload)
+        #expect(log.lengths.allSatisfy { $0 == 16 * 1024 } && log.lengths.count == 16)
+    }
 }
