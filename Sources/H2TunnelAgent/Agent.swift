@@ -202,9 +202,12 @@ public final class Agent: Service, Sendable {
                             session.attach(handler)
                             try context.pipeline.syncOperations.addHandler(handler, position: .after(context.handler))
                             LinkSendBuffer.manage(context.channel)
-                            LinkFrameSize.manage(context.channel, largest: configuration.http2.maxFrameSize) {
-                                handler.dataFrameLimit = $0
-                            }
+                            AgentMetrics.uplinkPacing(nil)
+                            LinkTuner.manage(context.channel, pacing: configuration.uplinkPacing,
+                                             largestFrame: configuration.http2.maxFrameSize, paced: { cap in
+                                AgentMetrics.uplinkPacing(cap)
+                                logger.debug("uplink pacing", metadata: ["cap": "\(cap.map { "\($0) B/s" } ?? "off")"])
+                            }) { handler.dataFrameLimit = $0 }
                         }),
                     ])
                 }

@@ -78,6 +78,8 @@ public struct AgentConfiguration: Sendable {
     /// finished by then has the tunnel reset (one that sends a ClientHello and then nothing
     /// would otherwise hold a stream and the agent's TLS state for good).
     public var handshakeTimeout: TimeAmount = .seconds(10)
+    /// Pace the relay connection just below the rate the uplink delivers (`LinkPacer`).
+    public var uplinkPacing = true
     /// A tunnel that carries nothing either way this long is reset (`StreamSplice.idleTimeout`); nil: never.
     public var idleTimeout: TimeAmount? = .seconds(300)
     /// Loopback admin listener (`/healthz`, `/readyz`, `/metrics`, `/status`); nil turns it off.

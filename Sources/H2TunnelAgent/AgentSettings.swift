@@ -76,6 +76,9 @@ public enum AgentSettings {
         Setting<TimeAmount?>.secondsOrNever("idle-timeout", default: 300,
                                             help: "Seconds a tunnel may carry nothing either way before it is reset.")
             .sets { c, timeout in c.idleTimeout = timeout },
+        Setting<String>.choice("uplink-pacing", ["auto", "off"], default: "auto",
+                               help: "auto: pace the relay connection just below the rate the uplink delivers, so the office router's queue stays empty and pages pass downloads; off: leave it to TCP.")
+            .sets { c, mode in c.uplinkPacing = mode == "auto" },
         threads.readByCommand(),
         logLevel.readByCommand(),
         logFormat.readByCommand(),

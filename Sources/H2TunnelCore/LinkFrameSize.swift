@@ -1,11 +1,7 @@
-import NIOCore
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Sizes the agent's DATA frames to its link: each frame takes at most `frameTime` of the
 /// rate the kernel paces the relay connection at (TCP_INFO `tcpi_pacing_rate`: BBR's
-/// estimate of the path, or cwnd ÷ RTT for other congestion control).
+/// estimate of the path, or cwnd ÷ RTT for other congestion control, under `LinkPacer`'s
+/// cap). `LinkTuner` applies it.
 ///
 /// A stream that becomes ready waits for the frame already being sent. At 64 KiB that is
 /// 10 ms of a 50 Mbit/s uplink and 0.5 ms of 1 Gbit/s; at 16 KiB, 2.6 ms on the slow link,
@@ -25,26 +21,5 @@ public enum LinkFrameSize {
         guard rate > 0 else { return largest }
         let fits = Double(rate) * frameTime
         return fits >= Double(largest) ? largest : max(smallest, Int(fits))
-    }
-
-    /// Re-reads the pacing rate of `channel`'s socket every `interval` and hands the frame
-    /// size to `apply` on the channel's event loop; stops when the channel closes. A
-    /// syscall a second, on one connection per agent. Call on the channel's event loop.
-    public static func manage(_ channel: Channel, largest: Int, every interval: TimeAmount = .seconds(1),
-                              apply: @escaping (Int) -> Void) {
-        guard let provider = channel as? SocketOptionProvider else { return }
-        let applied = NIOLoopBoundBox(largest, eventLoop: channel.eventLoop)
-        let apply = NIOLoopBound(apply, eventLoop: channel.eventLoop)
-        let task = channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-            let info: EventLoopFuture<LinkSendBuffer.TCPInfoWithMinRTT> = provider.unsafeGetSocketOption(
-                level: .tcp, name: NIOBSDSocket.Option(rawValue: CInt(TCP_INFO)))
-            info.whenSuccess { info in
-                let frame = size(pacingBytesPerSecond: info.pacingRate, largest: largest)
-                guard frame != applied.value else { return }
-                applied.value = frame
-                apply.value(frame)
-            }
-        }
-        channel.closeFuture.whenComplete { _ in task.cancel() }
     }
 }

@@ -61,15 +61,21 @@ public enum LinkSendBuffer {
     /// declaration stops short of. Field order and alignment match `<linux/tcp.h>`: the
     /// minimum sits at byte 148. An older kernel fills less and leaves it 0.
     public struct TCPInfoWithMinRTT: Sendable {
-        var base = tcp_info()
+        public internal(set) var base = tcp_info()
         public internal(set) var pacingRate: UInt64 = 0
         var maxPacingRate: UInt64 = 0
-        var bytesAcked: UInt64 = 0
+        public internal(set) var bytesAcked: UInt64 = 0
         var bytesReceived: UInt64 = 0
         var segmentsOut: UInt32 = 0
         var segmentsIn: UInt32 = 0
-        var notSentBytes: UInt32 = 0
+        public internal(set) var notSentBytes: UInt32 = 0
         public internal(set) var minRTT: UInt32 = 0
+
+        /// `tcpi_delivery_rate_app_limited` (Linux 4.9): bit 0 of byte 7, where glibc's
+        /// declaration has padding.
+        public var deliveryRateAppLimited: Bool {
+            withUnsafeBytes(of: base) { $0[7] & 1 == 1 }
+        }
 
         /// The minimum RTT where the kernel reports one, else the smoothed RTT.
         var pathRTT: UInt32 { minRTT > 0 ? minRTT : base.tcpi_rtt }

@@ -97,8 +97,17 @@ import Testing
         #expect(LinkFrameSize.size(pacingBytesPerSecond: 125_000_000, largest: largest) == largest)
     }
 
+    /// 5 ms of the link in 32 KiB steps, 32 to 256 KiB (`LinkTuner.notSentLowWatermark`).
+    @Test func unsentBytesFollowTheRate() {
+        #expect(LinkTuner.notSentLowWatermark(pacingBytesPerSecond: 0) == 32 * 1024)
+        #expect(LinkTuner.notSentLowWatermark(pacingBytesPerSecond: 6_250_000) == 32 * 1024)     // 50 Mbit/s
+        #expect(LinkTuner.notSentLowWatermark(pacingBytesPerSecond: 25_000_000) == 96 * 1024)    // 200 Mbit/s
+        #expect(LinkTuner.notSentLowWatermark(pacingBytesPerSecond: 125_000_000) == 256 * 1024)  // 1 Gbit/s
+        #expect(LinkTuner.notSentLowWatermark(pacingBytesPerSecond: .max) == 256 * 1024)
+    }
+
     /// The pacing rate is read from where `<linux/tcp.h>` puts it, on a real connection, and
-    /// the size reaches `apply` on the channel's event loop.
+    /// the size reaches `applyFrameSize` on the channel's event loop (`LinkTuner`).
     @Test func readsThePacingRateOfALiveConnection() async throws {
         #expect(MemoryLayout<LinkSendBuffer.TCPInfoWithMinRTT>.offset(of: \.pacingRate) == 104)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -111,7 +120,7 @@ import Testing
         let loop = client.eventLoop
         // No ceiling, so any rate the kernel reports changes the size and is applied.
         try await loop.submit {
-            LinkFrameSize.manage(client, largest: .max, every: .milliseconds(20)) { size in
+            LinkTuner.manage(client, pacing: true, largestFrame: .max, every: .milliseconds(20)) { size in
                 loop.preconditionInEventLoop()
                 applied.succeed(size)
             }

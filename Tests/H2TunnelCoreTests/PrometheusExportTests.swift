@@ -21,6 +21,7 @@ import Testing
         AgentMetrics.reconnect()
         AgentMetrics.handshakeTimeout(mode: "tcp")
         AgentMetrics.ticket(outcome: "redeemed")
+        AgentMetrics.uplinkPacing(5_820_000)
 
         let response = AdminResponse.metrics()
         #expect(response.status == .ok && response.contentType == "text/plain; version=0.0.4")
@@ -32,7 +33,7 @@ import Testing
             (MetricName.agentRelayConnections, "gauge"), (MetricName.agentTunnelsOpened, "counter"),
             (MetricName.agentTunnelsClosed, "counter"), (MetricName.agentTunnelBytes, "counter"),
             (MetricName.agentReconnects, "counter"), (MetricName.agentHandshakeTimeouts, "counter"),
-            (MetricName.agentTickets, "counter"),
+            (MetricName.agentTickets, "counter"), (MetricName.agentUplinkPacing, "gauge"),
         ]
         for (name, type) in types {
             #expect(name.hasPrefix("h2tunnel_"))

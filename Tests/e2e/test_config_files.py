@@ -25,7 +25,7 @@ RELAY_SETTINGS = ["config", "listen", "hostname", "cert", "key", "agent-hostname
 AGENT_SETTINGS = ["config", "relay", "relay-hostname", "relay-ca", "cert", "key", "tenant-cert", "tenant-key",
                   "tenant-name", "upstream", "relay-public-key", "relay-url", "session-lifetime", "admin-listen",
                   "reconnect-base", "reconnect-max", "ping-interval", "ping-timeout", "grace-period", "tcp-keepalive",
-                  "send-timeout", "handshake-timeout", "idle-timeout", "threads", "log-level", "log-format"]
+                  "send-timeout", "handshake-timeout", "idle-timeout", "uplink-pacing", "threads", "log-level", "log-format"]
 
 
 def variable(name: str) -> str:

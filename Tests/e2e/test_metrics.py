@@ -181,6 +181,8 @@ def test_agent_admin_and_status_connected(setup, bins):
     # Beside the agent, the variable that set its listener finds it without --admin.
     r = agent_status(bins, env={"H2TUNNEL_ADMIN_LISTEN": f"127.0.0.1:{agent_admin}"})
     assert r.returncode == 0 and r.stdout.startswith("connected to relay"), r.stderr
+    # --uplink-pacing auto (the default) never paces a path under 1 ms: the gauge says 0.
+    assert value(scrape(agent_admin), "h2tunnel_agent_uplink_pacing_bytes_per_second") == 0
 
 
 def test_agent_status_nothing_answers(bins):

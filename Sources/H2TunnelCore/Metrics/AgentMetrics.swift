@@ -19,6 +19,11 @@ public enum AgentMetrics {
     private static let tunnels = TunnelCounters(
         opened: MetricName.agentTunnelsOpened, closed: MetricName.agentTunnelsClosed, bytes: MetricName.agentTunnelBytes)
 
+    /// The relay connection's pacing cap in bytes/s; nil: not paced.
+    public static func uplinkPacing(_ cap: UInt64?) {
+        Gauge(label: MetricName.agentUplinkPacing).record(Int(clamping: cap ?? 0))
+    }
+
     public static func reconnect() {
         Counter(label: MetricName.agentReconnects).increment()
     }

@@ -53,6 +53,9 @@ public enum MetricName {
     /// come from the relay (the browser's TLS records in tcp:// mode), `down` (app → browser)
     /// as the app sent them (plaintext in tcp:// mode, before the agent's TLS).
     public static let agentTunnelBytes = "h2tunnel_agent_tunnel_bytes_total"
+    /// Gauge (bytes/s): the pacing cap on the relay connection (`--uplink-pacing auto`,
+    /// `LinkPacer`); 0: not paced.
+    public static let agentUplinkPacing = "h2tunnel_agent_uplink_pacing_bytes_per_second"
     /// Counter: reconnects scheduled after a relay connection was lost or a dial failed.
     public static let agentReconnects = "h2tunnel_agent_reconnects_total"
     /// Counter, label `mode` (`tcp`, `http`): browser TLS handshakes the agent gave up on.
