@@ -9,7 +9,8 @@ public enum SocketTuning {
     /// instead of in a multi-megabyte kernel buffer where nothing can reorder them.
     /// 32 KiB is 5 ms of a 50 Mbit/s uplink: at 128 KiB (NIO's 256 KiB above it) a page
     /// under 4 downloads there took 3.1–3.8 × idle, at 32 KiB 2.6–3.2 × (`Tools/bench
-    /// --wan`), with 1 Gbit/s + 80 ms and loopback throughput unchanged.
+    /// --wan`). This is the value a connection starts with; `LinkTuner` then keeps it at
+    /// 5 ms of the link's rate (up to 256 KiB), so a fast link never runs dry.
     public static let notSentLowWatermark = 32 * 1024
 
     /// Output buffered in NIO above TCP for the agent connection before it stops taking more:
