@@ -20,8 +20,9 @@
 ///   a reading of acknowledgements can come out high, and the queue must drain. Under
 ///   `giveUpBelow` × the episode's rate the queue is not this connection's to drain
 ///   (another sender on the link, a longer route): pacing stops for `backoff`.
-/// - With no queue and sending at the cap, the cap rises (5 %, then 10 %, 20 %...) every
-///   `raiseEvery`, to find a link that got faster; the next queue sets it back.
+/// - With no queue and sending at the cap (0.95 × it or more), the cap rises (5 %, then
+///   10 %, 20 %...) every `raiseEvery`, to find a link that got faster; a cap the link no
+///   longer reaches restarts the steps at 5 %, and the next queue sets it back.
 /// - Paths under `minimumRTT` (loopback, one rack) are never paced: their "queue" is CPU.
 public struct LinkPacer: Sendable {
     /// One reading of the connection's TCP_INFO.
@@ -32,17 +33,20 @@ public struct LinkPacer: Sendable {
         public var smoothedRTT: UInt32  // µs
         public var bytesAcked: UInt64
         public var notSent: UInt32
+        /// `tcpi_delivery_rate`, bytes/s.
+        public var deliveryRate: UInt64
         /// `tcpi_delivery_rate_app_limited`: the last rate sample was taken while the
         /// sender had nothing to send.
         public var appLimited: Bool
 
         public init(time: Double, minRTT: UInt32, smoothedRTT: UInt32, bytesAcked: UInt64, notSent: UInt32,
-                    appLimited: Bool = false) {
+                    deliveryRate: UInt64, appLimited: Bool = false) {
             self.time = time
             self.minRTT = minRTT
             self.smoothedRTT = smoothedRTT
             self.bytesAcked = bytesAcked
             self.notSent = notSent
+            self.deliveryRate = deliveryRate
             self.appLimited = appLimited
         }
     }
@@ -58,6 +62,7 @@ public struct LinkPacer: Sendable {
     public static let backoff = 30.0
     public static let raiseEvery = 0.5
     public static let firstRaise = 0.05
+    public static let deliverySampleMargin = 1.1
     /// Below this no cap is set (bytes/s).
     public static let floor = 64.0 * 1024
 
@@ -76,7 +81,12 @@ public struct LinkPacer: Sendable {
     public mutating func update(_ sample: Sample) -> UInt64? {
         defer { last = sample }
         guard let last, sample.time > last.time, sample.bytesAcked >= last.bytesAcked else { return nil }
-        let rate = Double(sample.bytesAcked - last.bytesAcked) / (sample.time - last.time)
+        // Cumulative acknowledgements stand still through a loss and then jump by everything
+        // the resent segment held back (0.5 MB in 30 ms on 50 Mbit/s): such an interval
+        // reads 1.6 × the link. The kernel's own sample counts SACKed bytes as they arrive,
+        // so it bounds the reading (with a margin for its own noise).
+        let acked = Double(sample.bytesAcked - last.bytesAcked) / (sample.time - last.time)
+        let rate = min(acked, Double(sample.deliveryRate) * Self.deliverySampleMargin)
         let before = cap
         let busy = sample.notSent > 0 && last.notSent > 0 && !sample.appLimited
         let queued = sample.smoothedRTT > sample.minRTT + Self.queueThreshold(minRTT: sample.minRTT)
@@ -108,9 +118,14 @@ public struct LinkPacer: Sendable {
             }
         } else if !queued {
             episodeRate = nil
-            if let current = cap, busy, rate >= 0.9 * Double(current), sample.time - lastChange >= Self.raiseEvery {
-                setCap(Double(current) * (1 + raiseStep), at: sample.time)
-                raiseStep = min(raiseStep * 2, 1)
+            if let current = cap, busy, sample.time - lastChange >= Self.raiseEvery {
+                if rate >= 0.95 * Double(current) {
+                    setCap(Double(current) * (1 + raiseStep), at: sample.time)
+                    raiseStep = min(raiseStep * 2, 1)
+                } else {
+                    // The cap does not hold the link back: nothing to find above it.
+                    raiseStep = Self.firstRaise
+                }
             }
         }
         return cap == before ? nil : (cap ?? .max)

@@ -70,6 +70,11 @@ public enum LinkSendBuffer {
         var segmentsIn: UInt32 = 0
         public internal(set) var notSentBytes: UInt32 = 0
         public internal(set) var minRTT: UInt32 = 0
+        var dataSegmentsIn: UInt32 = 0
+        var dataSegmentsOut: UInt32 = 0
+        /// `tcpi_delivery_rate` (Linux 4.9), bytes/s: the kernel's latest delivery-rate
+        /// sample, which counts selectively acknowledged bytes as they arrive.
+        public internal(set) var deliveryRate: UInt64 = 0
 
         /// `tcpi_delivery_rate_app_limited` (Linux 4.9): bit 0 of byte 7, where glibc's
         /// declaration has padding.

@@ -31,7 +31,7 @@ public enum LinkTuner {
                     let sample = LinkPacer.Sample(
                         time: Double(NIODeadline.now().uptimeNanoseconds) / 1e9, minRTT: info.minRTT,
                         smoothedRTT: info.base.tcpi_rtt, bytesAcked: info.bytesAcked, notSent: info.notSentBytes,
-                        appLimited: info.deliveryRateAppLimited)
+                        deliveryRate: info.deliveryRate, appLimited: info.deliveryRateAppLimited)
                     if let cap = state.value.pacer.update(sample) {
                         // SO_MAX_PACING_RATE as a u32: ~0 is "unpaced", and no cap we set is near 4 GB/s.
                         let value = UInt32(clamping: cap)

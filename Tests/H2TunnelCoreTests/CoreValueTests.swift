@@ -110,6 +110,7 @@ import Testing
     /// the size reaches `applyFrameSize` on the channel's event loop (`LinkTuner`).
     @Test func readsThePacingRateOfALiveConnection() async throws {
         #expect(MemoryLayout<LinkSendBuffer.TCPInfoWithMinRTT>.offset(of: \.pacingRate) == 104)
+        #expect(MemoryLayout<LinkSendBuffer.TCPInfoWithMinRTT>.offset(of: \.deliveryRate) == 160)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let server = try await ServerBootstrap(group: group)
             .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }

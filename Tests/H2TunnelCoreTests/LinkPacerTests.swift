@@ -11,12 +11,14 @@ import Testing
         var acked: UInt64 = 0
         var minRTT: UInt32 = 40_000
 
+        /// `delivered`: the kernel's delivery-rate sample, when it differs from `rate`.
         mutating func tick(rate: Double = 6_000_000, queue: UInt32 = 0, notSent: UInt32 = 32_768,
-                           appLimited: Bool = false) -> UInt64? {
+                           delivered: Double? = nil, appLimited: Bool = false) -> UInt64? {
             time += 0.2
             acked += UInt64(rate * 0.2)
             return pacer.update(.init(time: time, minRTT: minRTT, smoothedRTT: minRTT + queue,
-                                      bytesAcked: acked, notSent: notSent, appLimited: appLimited))
+                                      bytesAcked: acked, notSent: notSent,
+                                      deliveryRate: UInt64(delivered ?? rate), appLimited: appLimited))
         }
     }
 
@@ -48,6 +50,19 @@ import Testing
         _ = link.tick()
         _ = link.tick(queue: Self.queued)
         #expect(Self.near(link.tick(rate: 5_000_000, queue: Self.queued), 5_820_000))
+    }
+
+    /// After a loss, cumulative acknowledgements jump by all the resent segment held back:
+    /// that interval reads far above the link (seen: 9.9 MB/s on a 6.25 MB/s link, which
+    /// set the cap too high, so the queue never drained and pacing gave up). The kernel's
+    /// delivery-rate sample bounds the reading.
+    @Test func anAcknowledgementJumpAfterALossDoesNotSetTheCap() {
+        var link = Link()
+        _ = link.tick()
+        _ = link.tick(queue: Self.queued)
+        #expect(Self.near(link.tick(rate: 9_900_000, queue: Self.queued, delivered: 5_950_000), 6_349_150))
+        // 0.97 × 1.1 × 5.95 MB/s: at most 2 % over the link, so the next cuts drain the queue.
+        #expect(Self.near(link.pacer.cap, 6_349_150))
     }
 
     /// At the cap with no queue, the cap rises every half second, by 5 %, then 10 %: a link
