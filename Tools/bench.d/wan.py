@@ -503,8 +503,9 @@ class Wan(bench.Bench):
         out["relay_recvq_KiB"] = sum(int(line.split()[0]) for line in rs.splitlines() if line.split()) / 1024
         tc = subprocess.run(in_ns(NS_M, ["tc", "-s", "qdisc", "show", "dev", "h2tmr"]),
                             capture_output=True, text=True, timeout=10).stdout
-        m = re.search(r"backlog (\d+)b", tc)
-        out["linkq_KiB"] = int(m.group(1)) / 1024 if m else None
+        # iproute2 prints a backlog within a few bytes of a whole KiB as "241Kb".
+        m = re.search(r"backlog (\d+)([KM]?)b", tc)
+        out["linkq_KiB"] = int(m.group(1)) * {"": 1, "K": 1024, "M": 1 << 20}[m.group(2)] / 1024 if m else None
         return out
 
     def profile(self, idx, name, rate, rtt_ms):
