@@ -69,16 +69,28 @@ import Testing
     /// The minimum RTT is read from where `<linux/tcp.h>` puts it, on a real connection.
     @Test func readsTheMinimumRTTOfALiveConnection() async throws {
         #expect(MemoryLayout<LinkSendBuffer.TCPInfoWithMinRTT>.offset(of: \.minRTT) == 148)
+        let (group, server, client) = try await LoopbackConnection.open()
+        let rtt = try await LinkSendBuffer.rtt(of: client as! SocketOptionProvider).get()
+        // Loopback: tens of µs, never more than a second; the smoothed RTT is not below it.
+        #expect(rtt.minimum > 0 && rtt.minimum < 1_000_000)
+        #expect(rtt.minimum <= rtt.smoothed && rtt.path == rtt.minimum)
+        try await LoopbackConnection.close(group, server, client)
+    }
+}
+
+/// A real TCP connection on loopback that has carried a few writes, for TCP_INFO.
+enum LoopbackConnection {
+    static func open() async throws -> (MultiThreadedEventLoopGroup, Channel, Channel) {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let server = try await ServerBootstrap(group: group)
             .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
             .bind(host: "127.0.0.1", port: 0).get()
         let client = try await ClientBootstrap(group: group).connect(to: server.localAddress!).get()
         for _ in 0..<20 { try await client.writeAndFlush(ByteBuffer(string: "ping")).get() }
-        let rtt = try await LinkSendBuffer.rtt(of: client as! SocketOptionProvider).get()
-        // Loopback: tens of µs, never more than a second; the smoothed RTT is not below it.
-        #expect(rtt.minimum > 0 && rtt.minimum < 1_000_000)
-        #expect(rtt.minimum <= rtt.smoothed && rtt.path == rtt.minimum)
+        return (group, server, client)
+    }
+
+    static func close(_ group: MultiThreadedEventLoopGroup, _ server: Channel, _ client: Channel) async throws {
         try await client.close()
         try await server.close()
         try await group.shutdownGracefully()
@@ -111,12 +123,7 @@ import Testing
     @Test func readsThePacingRateOfALiveConnection() async throws {
         #expect(MemoryLayout<LinkSendBuffer.TCPInfoWithMinRTT>.offset(of: \.pacingRate) == 104)
         #expect(MemoryLayout<LinkSendBuffer.TCPInfoWithMinRTT>.offset(of: \.deliveryRate) == 160)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let server = try await ServerBootstrap(group: group)
-            .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
-            .bind(host: "127.0.0.1", port: 0).get()
-        let client = try await ClientBootstrap(group: group).connect(to: server.localAddress!).get()
-        for _ in 0..<20 { try await client.writeAndFlush(ByteBuffer(string: "ping")).get() }
+        let (group, server, client) = try await LoopbackConnection.open()
         let applied = client.eventLoop.makePromise(of: Int.self)
         let loop = client.eventLoop
         // No ceiling, so any rate the kernel reports changes the size and is applied.
@@ -128,9 +135,7 @@ import Testing
         }.get()
         // Loopback paces at gigabytes a second: 2 ms of that is far above the floor.
         #expect(try await applied.futureResult.get() > LinkFrameSize.smallest)
-        try await client.close()
-        try await server.close()
-        try await group.shutdownGracefully()
+        try await LoopbackConnection.close(group, server, client)
     }
 }
 

@@ -11,6 +11,16 @@ import Testing
         var acked: UInt64 = 0
         var minRTT: UInt32 = 40_000
 
+        /// A link whose queue stood for two readings: capped at 0.97 × 6 MB/s.
+        static func capped() -> Link {
+            var link = Link()
+            _ = link.tick()
+            _ = link.tick(queue: LinkPacerTests.queued)
+            _ = link.tick(queue: LinkPacerTests.queued)
+            #expect(LinkPacerTests.near(link.pacer.cap, 5_820_000))
+            return link
+        }
+
         /// `delivered`: the kernel's delivery-rate sample, when it differs from `rate`.
         mutating func tick(rate: Double = 6_000_000, queue: UInt32 = 0, notSent: UInt32 = 32_768,
                            delivered: Double? = nil, appLimited: Bool = false) -> UInt64? {
@@ -68,11 +78,7 @@ import Testing
     /// At the cap with no queue, the cap rises every half second, by 5 %, then 10 %: a link
     /// that got faster is found. A queue sets it back to 0.97 × what the link delivers.
     @Test func theCapRisesUntilAQueueAppears() {
-        var link = Link()
-        _ = link.tick()
-        _ = link.tick(queue: Self.queued)
-        _ = link.tick(queue: Self.queued)
-        #expect(Self.near(link.pacer.cap, 5_820_000))
+        var link = Link.capped()
         #expect(link.tick(rate: 5_820_000) == nil)   // under half a second since the cap
         #expect(link.tick(rate: 5_820_000) == nil)
         #expect(Self.near(link.tick(rate: 5_820_000), 6_111_000))
@@ -86,11 +92,7 @@ import Testing
     /// drains even when a reading came out high. One that outlasts 0.7 × the link's rate
     /// is someone else's (another sender, a longer route): pacing stops for 30 s.
     @Test func aQueueThatStaysLowersTheCapThenStopsPacing() {
-        var link = Link()
-        _ = link.tick()
-        _ = link.tick(queue: Self.queued)
-        _ = link.tick(queue: Self.queued)
-        #expect(Self.near(link.pacer.cap, 5_820_000))
+        var link = Link.capped()
         var caps: [UInt64] = []
         for _ in 0..<30 where caps.last != .max {
             if let cap = link.tick(rate: 5_000_000, queue: Self.queued) { caps.append(cap) }
