@@ -15,6 +15,8 @@ public enum SocketTuning {
 
     /// Output buffered in NIO above TCP for the agent connection before it stops taking more:
     /// one 64 KiB DATA frame, so bytes wait in nghttp2, where streams still interleave.
+    /// The value a connection starts with; `LinkTuner` then keeps it at one frame of the
+    /// size the link's rate gives (`LinkTuner.writeBufferWaterMark`).
     public static let agentConnectionWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 16 * 1024, high: 64 * 1024)
 
     public static var notSentLowWatermarkOption: ChannelOptions.Types.SocketOption {

@@ -109,17 +109,25 @@ enum LoopbackConnection {
         #expect(LinkFrameSize.size(pacingBytesPerSecond: 125_000_000, largest: largest) == largest)
     }
 
-    /// 5 ms of the link in 32 KiB steps, 32 to 256 KiB (`LinkTuner.notSentLowWatermark`).
+    /// 5 ms of the link in 16 KiB steps, 16 to 256 KiB (`LinkTuner.notSentLowWatermark`).
     @Test func unsentBytesFollowTheRate() {
-        #expect(LinkTuner.notSentLowWatermark(pacingBytesPerSecond: 0) == 32 * 1024)
-        #expect(LinkTuner.notSentLowWatermark(pacingBytesPerSecond: 6_250_000) == 32 * 1024)     // 50 Mbit/s
-        #expect(LinkTuner.notSentLowWatermark(pacingBytesPerSecond: 25_000_000) == 96 * 1024)    // 200 Mbit/s
+        #expect(LinkTuner.notSentLowWatermark(pacingBytesPerSecond: 0) == 16 * 1024)
+        #expect(LinkTuner.notSentLowWatermark(pacingBytesPerSecond: 6_250_000) == 16 * 1024)     // 50 Mbit/s
+        #expect(LinkTuner.notSentLowWatermark(pacingBytesPerSecond: 12_500_000) == 48 * 1024)    // 100 Mbit/s
+        #expect(LinkTuner.notSentLowWatermark(pacingBytesPerSecond: 25_000_000) == 112 * 1024)   // 200 Mbit/s
         #expect(LinkTuner.notSentLowWatermark(pacingBytesPerSecond: 125_000_000) == 256 * 1024)  // 1 Gbit/s
         #expect(LinkTuner.notSentLowWatermark(pacingBytesPerSecond: .max) == 256 * 1024)
     }
 
-    /// The pacing rate is read from where `<linux/tcp.h>` puts it, on a real connection, and
-    /// the size reaches `applyFrameSize` on the channel's event loop (`LinkTuner`).
+    /// One frame waits above TCP: NIO's watermark is the frame size, a quarter of it to resume.
+    @Test func nioHoldsOneFrame() {
+        let mark = LinkTuner.writeBufferWaterMark(frameSize: 16 * 1024)
+        #expect(mark.high == 16 * 1024 && mark.low == 4 * 1024)
+    }
+
+    /// The pacing rate is read from where `<linux/tcp.h>` puts it, on a real connection, the
+    /// size reaches `applyFrameSize` on the channel's event loop, and the channel's
+    /// write-buffer watermark follows it (`LinkTuner`).
     @Test func readsThePacingRateOfALiveConnection() async throws {
         #expect(MemoryLayout<LinkSendBuffer.TCPInfoWithMinRTT>.offset(of: \.pacingRate) == 104)
         #expect(MemoryLayout<LinkSendBuffer.TCPInfoWithMinRTT>.offset(of: \.deliveryRate) == 160)
@@ -134,7 +142,10 @@ enum LoopbackConnection {
             }
         }.get()
         // Loopback paces at gigabytes a second: 2 ms of that is far above the floor.
-        #expect(try await applied.futureResult.get() > LinkFrameSize.smallest)
+        let size = try await applied.futureResult.get()
+        #expect(size > LinkFrameSize.smallest)
+        let mark = try await client.getOption(.writeBufferWaterMark).get()
+        #expect(mark.high == size && mark.low == size / 4)
         try await LoopbackConnection.close(group, server, client)
     }
 }
