@@ -15,13 +15,15 @@ the reaped ones included, and ssh):
   to run on this shared machine where the times do not.
 
 Rounds interleave the paths so that they share the machine's state; the report gives the
-median and the range. Instruction counts are not here: `perf stat` has no hardware
+median and the range. `--also NAME=DIR` (repeatable) adds path NAME: E again, relay and
+agent from the binaries in DIR (another build or revision), so two builds are compared in
+one run rather than across runs, which on this machine differ by more than most cuts. Instruction counts are not here: `perf stat` has no hardware
 counters on this VM ("not supported") and valgrind 3.19 (Debian 12's) dies on the Swift
 binaries (a SIGSEGV inside valgrind, even with --tool=none, once the main thread parks
 in libdispatch's _dispatch_sig_thread), so only sshd and ssh could be counted, with
 nothing to set them against.
 
-    python3 cpu.py --bin DIR --pki DIR --tmp DIR --out FILE [--quick] [--rev R]
+    python3 cpu.py --bin DIR --pki DIR --tmp DIR --out FILE [--quick] [--rev R] [--also NAME=DIR ...]
 """
 import argparse
 import datetime
@@ -104,6 +106,11 @@ class CPUBench(bench.Bench):
         self.start_ssh()
         self.start_tunnel("E", f"tls://127.0.0.1:{self.origin_tls}")
         self.start_tunnel("E2", f"tcp://127.0.0.1:{self.origin_plain}")
+        own = self.a.bin
+        for name, directory in self.a.also:
+            self.a.bin = directory
+            self.start_tunnel(name, f"tls://127.0.0.1:{self.origin_tls}")
+        self.a.bin = own
 
     def pids(self, p):
         """{role: [pids]} of path p's proxy processes, the current set."""
@@ -193,11 +200,17 @@ def report(b, a, got, elapsed):
                    f"{med([r[f_]['syscalls'] for r in rs]):,.0f}", f"{med([r[b_]['syscalls'] for r in rs]):,.0f}"]
             L.append("| " + " | ".join(row) + " |")
         L.append("")
+        for name, _ in a.also:
+            # Paired by round: both ran back to back, so the machine's swings mostly cancel.
+            pairs = [x / y for x, y in zip(total(got[name][kind], "cpu"), total(got["E"][kind], "cpu")) if y]
+            if pairs:
+                L += [f"{name} ÷ E, CPU-s round by round: {med(pairs):.2f} "
+                      f"({min(pairs):.2f}–{max(pairs):.2f}).", ""]
     L += ["CPU-s: utime+stime (/proc/PID/stat; sshd with its children, reaped ones too). On-core: "
           "schedstat ns of the live threads. Wake-ups: voluntary context switches. r/w calls: "
           "syscr+syscw (/proc/PID/io). E passes TLS through to the origin as C does; in E2 the "
           "agent also terminates the browser's TLS (a handshake per connection, the origin's work "
-          "in C and E).", ""]
+          "in C and E)." + "".join(f" {n}: E with relay and agent from {d}." for n, d in a.also), ""]
     if b.notes:
         L += ["## Notes", ""] + [f"- {n}" for n in b.notes] + [""]
     return "\n".join(L)
@@ -211,7 +224,20 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--rev", default="?")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--also", action="append", default=[], metavar="NAME=DIR",
+                    help="path NAME: E with relay and agent from DIR")
     a = ap.parse_args()
+    global PATHS
+    also = []
+    for item in a.also:
+        name, sep, directory = item.partition("=")
+        if not sep or not name or name in ROLES or not all(
+                os.access(os.path.join(directory, b), os.X_OK) for b in ("relay", "agent")):
+            ap.error(f"--also {item}: want NAME=DIR, a new NAME and DIR holding relay and agent")
+        also.append((name, os.path.abspath(directory)))
+        ROLES[name] = ("relay", "agent")
+    a.also = also
+    PATHS = PATHS + tuple(name for name, _ in also)
     a.serve = 0
 
     def on_signal(sig, _frame):
