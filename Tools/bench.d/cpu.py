@@ -17,11 +17,13 @@ the reaped ones included, and ssh):
 Rounds interleave the paths so that they share the machine's state; the report gives the
 median and the range. `--also NAME=DIR` (repeatable) adds path NAME: E again, relay and
 agent from the binaries in DIR (another build or revision), so two builds are compared in
-one run rather than across runs, which on this machine differ by more than most cuts. Instruction counts are not here: `perf stat` has no hardware
-counters on this VM ("not supported") and valgrind 3.19 (Debian 12's) dies on the Swift
-binaries (a SIGSEGV inside valgrind, even with --tool=none, once the main thread parks
-in libdispatch's _dispatch_sig_thread), so only sshd and ssh could be counted, with
-nothing to set them against.
+one run rather than across runs, which on this machine differ by more than most cuts.
+
+Instruction counts are not here: `perf stat` has no hardware counters on this VM ("not
+supported") and valgrind 3.19 (Debian 12's) dies on the Swift binaries (a SIGSEGV inside
+valgrind, even with --tool=none, once the main thread parks in libdispatch's
+_dispatch_sig_thread), so only sshd and ssh could be counted, with nothing to set them
+against.
 
     python3 cpu.py --bin DIR --pki DIR --tmp DIR --out FILE [--quick] [--rev R] [--also NAME=DIR ...]
 """
@@ -43,6 +45,11 @@ SNI = bench.SNI
 PATHS = ("C", "E", "E2")
 #: Roles of each path's proxy processes: (front, back) = (sshd, ssh) or (relay, agent).
 ROLES = {"C": ("sshd", "ssh"), "E": ("relay", "agent"), "E2": ("relay", "agent")}
+
+
+def roles(p):
+    """(front, back) of path p; an `--also` path is E from another build."""
+    return ROLES.get(p, ROLES["E"])
 #: What is counted per role; "cpu" is in seconds, "oncpu" in ns, the rest are counts.
 METRICS = ("cpu", "oncpu", "wakeups", "syscalls")
 
@@ -135,12 +142,13 @@ class CPUBench(bench.Bench):
 
     def figures(self, rounds, n_conn, n_req):
         """{path: {kind: [ {role: {metric: per 1,000}} per round ]}}."""
-        got = {p: {"conn": [], "req": []} for p in PATHS}
-        for p in PATHS:   # warm-up: first handshakes, caches, session set-up
+        paths = PATHS + tuple(name for name, _ in self.a.also)
+        got = {p: {"conn": [], "req": []} for p in paths}
+        for p in paths:   # warm-up: first handshakes, caches, session set-up
             newconns(self.port[p], self.ca, 20)
             keepalive(self.port[p], self.ca, 200)
         for r in range(rounds):
-            for p in PATHS:
+            for p in paths:
                 for kind, fn, n in (("conn", newconns, n_conn), ("req", keepalive, n_req)):
                     before = self.sample(p)
                     errors = fn(self.port[p], self.ca, n)
@@ -186,9 +194,9 @@ def report(b, a, got, elapsed):
               "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
         base_cpu = med(total(got["C"][kind], "cpu"))
         base_on = med(total(got["C"][kind], "oncpu"))
-        for p in PATHS:
+        for p in got:
             rs = got[p][kind]
-            f_, b_ = ROLES[p]
+            f_, b_ = roles(p)
             cpu = total(rs, "cpu")
             on = total(rs, "oncpu")
             row = [f"{p} ({f_} + {b_})",
@@ -227,7 +235,6 @@ def main():
     ap.add_argument("--also", action="append", default=[], metavar="NAME=DIR",
                     help="path NAME: E with relay and agent from DIR")
     a = ap.parse_args()
-    global PATHS
     also = []
     for item in a.also:
         name, sep, directory = item.partition("=")
@@ -235,9 +242,7 @@ def main():
                 os.access(os.path.join(directory, b), os.X_OK) for b in ("relay", "agent")):
             ap.error(f"--also {item}: want NAME=DIR, a new NAME and DIR holding relay and agent")
         also.append((name, os.path.abspath(directory)))
-        ROLES[name] = ("relay", "agent")
     a.also = also
-    PATHS = PATHS + tuple(name for name, _ in also)
     a.serve = 0
 
     def on_signal(sig, _frame):
