@@ -18,6 +18,8 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
     private var drainWhenReady = false
     /// The relay instance's `--instance-name`, once a stream told it (`learnInstance`).
     private var instance: String?
+    /// `upstreamBootstrap(on:)`'s, once made; on the connection's loop only.
+    private var dialler: ClientBootstrap?
 
     init(id: Int, agent: Agent, logger: Logger) {
         self.id = id
@@ -160,6 +162,34 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
         }
     }
 
+    /// The app's dialler for this connection's loop, made once. Its options are set on each
+    /// new channel in the initializer, synchronously: given to the bootstrap as
+    /// `channelOption`s, NIO applies each through a chain of futures, and a bootstrap built
+    /// per connect copied its option list ten times. The two were 5.6 % of the agent's CPU
+    /// per new connection (perf, 3,000 `tls://` connections).
+    private func upstreamBootstrap(on loop: EventLoop) -> ClientBootstrap {
+        if let bootstrap = dialler { return bootstrap }
+        let budget = SplicedReadBudget.of(loop)
+        let keepAlive = SocketTuning.keepAlive(idle: agent.configuration.tcpKeepAlive)
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(agent.configuration.upstreamConnectTimeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let options = channel.syncOptions else { throw ChannelError.operationUnsupported }
+                    try options.setOption(.tcpOption(.tcp_nodelay), value: 1)
+                    try options.setOption(.allowRemoteHalfClosure, value: true)
+                    try options.setOption(.recvAllocator, value: SplicedReadAllocator(budget: budget))
+                    try options.setOption(.maxMessagesPerRead, value: 1)
+                    try options.setOption(.autoRead, value: false)
+                    for (option, value) in keepAlive {
+                        try options.setOption(option, value: value)
+                    }
+                }
+            }
+        dialler = bootstrap
+        return bootstrap
+    }
+
     /// Connects to the app on this connection's own event loop, so a stream never crosses
     /// threads; the browser's first bytes wait in the splice until then.
     private func openUpstream(for stream: HTTP2Stream, browser: String, connection: HTTP2ConnectionHandler) {
@@ -200,22 +230,12 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
         if let terminator = transform as? TLSTerminator {
             armHandshakeDeadline(stream: stream, terminator: terminator, loop: loop, browser: browser, outcome: outcome)
         }
-        var bootstrap = ClientBootstrap(group: loop)
-            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.recvAllocator, value: SplicedReadAllocator(on: loop))
-            .channelOption(.maxMessagesPerRead, value: 1)
-            .channelOption(.autoRead, value: false)
-            .connectTimeout(agent.configuration.upstreamConnectTimeout)
-        for (option, value) in SocketTuning.keepAlive(idle: agent.configuration.tcpKeepAlive) {
-            bootstrap = bootstrap.channelOption(option, value: value)
-        }
         // An IP literal is dialled directly: NIO's name path runs getaddrinfo on another
         // thread, a detour on every new browser connection.
         // http:// mode: the "upstream" is the agent's own web front, over a socket pair.
         let connecting = agent.front.map { $0.open(on: loop, forwarded: browser, logger: logger) }
-            ?? agent.upstreamAddress.map { bootstrap.connect(to: $0) }
-            ?? bootstrap.connect(host: upstream.host, port: upstream.port)
+            ?? agent.upstreamAddress.map { upstreamBootstrap(on: loop).connect(to: $0) }
+            ?? upstreamBootstrap(on: loop).connect(host: upstream.host, port: upstream.port)
         /// Starts the splice on the upstream's channel (the app's, or the agent's own end
         /// of a socket pair).
         @Sendable func attach(_ channel: Channel) {
