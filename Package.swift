@@ -140,6 +140,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // Tools/bench --cpu's floors: the bare TCP proxy of Tools/bench.d/floor/c on NIO,
+        // and in Swift on epoll without NIO.
+        .executableTarget(name: "floor-proxy-nio", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ], path: "Tools/bench.d/floor/nio"),
+        .systemLibrary(name: "CEpoll", path: "Tools/bench.d/floor/CEpoll"),
+        .executableTarget(name: "floor-proxy-epoll", dependencies: ["CEpoll"], path: "Tools/bench.d/floor/epoll"),
         .executableTarget(name: "demo-app", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -19,6 +19,12 @@ median and the range. `--also NAME=DIR` (repeatable) adds path NAME: E again, re
 agent from the binaries in DIR (another build or revision), so two builds are compared in
 one run rather than across runs, which on this machine differ by more than most cuts.
 
+`--floor NAME=EXE` (Tools/bench passes two) adds path floor-NAME: one process, EXE, a bare
+TCP proxy in front of the origin (Tools/bench.d/floor: C on epoll, Swift on epoll, SwiftNIO). It does
+per keep-alive request what each of relay, agent, sshd and ssh does (two wake-ups, two
+reads, two writes) and nothing else: no encryption, no framing. The report sets each
+tunnel process against the floor of its stack.
+
 Instruction counts are not here: `perf stat` has no hardware counters on this VM ("not
 supported") and valgrind 3.19 (Debian 12's) dies on the Swift binaries (a SIGSEGV inside
 valgrind, even with --tool=none, once the main thread parks in libdispatch's
@@ -26,6 +32,7 @@ _dispatch_sig_thread), so only sshd and ssh could be counted, with nothing to se
 against.
 
     python3 cpu.py --bin DIR --pki DIR --tmp DIR --out FILE [--quick] [--rev R] [--also NAME=DIR ...]
+                   [--floor NAME=EXE ...]
 """
 import argparse
 import datetime
@@ -48,7 +55,10 @@ ROLES = {"C": ("sshd", "ssh"), "E": ("relay", "agent"), "E2": ("relay", "agent")
 
 
 def roles(p):
-    """(front, back) of path p; an `--also` path is E from another build."""
+    """(front, back) of path p; an `--also` path is E from another build; a floor path has
+    one process."""
+    if p.startswith("floor-"):
+        return ("proxy",)
     return ROLES.get(p, ROLES["E"])
 #: What is counted per role; "cpu" is in seconds, "oncpu" in ns, the rest are counts.
 METRICS = ("cpu", "oncpu", "wakeups", "syscalls")
@@ -118,6 +128,16 @@ class CPUBench(bench.Bench):
             self.a.bin = directory
             self.start_tunnel(name, f"tls://127.0.0.1:{self.origin_tls}")
         self.a.bin = own
+        for name, exe in self.a.floor:
+            path = "floor-" + name
+            log = os.path.join(self.logs, path + ".out")
+            proc = self.start(path, [exe, str(self.origin_tls)])
+            self.wait_for(path, lambda: open(log).read().startswith("ready "))
+            self.port[path] = int(open(log).read().split()[1])
+            self.roles[path] = {"proxy": proc.pid}
+
+    def paths(self):
+        return PATHS + tuple(name for name, _ in self.a.also) + tuple("floor-" + n for n, _ in self.a.floor)
 
     def pids(self, p):
         """{role: [pids]} of path p's proxy processes, the current set."""
@@ -142,7 +162,7 @@ class CPUBench(bench.Bench):
 
     def figures(self, rounds, n_conn, n_req):
         """{path: {kind: [ {role: {metric: per 1,000}} per round ]}}."""
-        paths = PATHS + tuple(name for name, _ in self.a.also)
+        paths = self.paths()
         got = {p: {"conn": [], "req": []} for p in paths}
         for p in paths:   # warm-up: first handshakes, caches, session set-up
             newconns(self.port[p], self.ca, 20)
@@ -195,6 +215,8 @@ def report(b, a, got, elapsed):
         base_cpu = med(total(got["C"][kind], "cpu"))
         base_on = med(total(got["C"][kind], "oncpu"))
         for p in got:
+            if p.startswith("floor-"):
+                continue
             rs = got[p][kind]
             f_, b_ = roles(p)
             cpu = total(rs, "cpu")
@@ -214,6 +236,9 @@ def report(b, a, got, elapsed):
             if pairs:
                 L += [f"{name} ÷ E, CPU-s round by round: {med(pairs):.2f} "
                       f"({min(pairs):.2f}–{max(pairs):.2f}).", ""]
+    floors = [p for p in (got or {}) if p.startswith("floor-")]
+    if floors:
+        L += floor_table(got, floors)
     L += ["CPU-s: utime+stime (/proc/PID/stat; sshd with its children, reaped ones too). On-core: "
           "schedstat ns of the live threads. Wake-ups: voluntary context switches. r/w calls: "
           "syscr+syscw (/proc/PID/io). E passes TLS through to the origin as C does; in E2 the "
@@ -222,6 +247,38 @@ def report(b, a, got, elapsed):
     if b.notes:
         L += ["## Notes", ""] + [f"- {n}" for n in b.notes] + [""]
     return "\n".join(L)
+
+
+def floor_table(got, floors):
+    """Each process on its own, beside the bare proxies: what the stack costs per event."""
+    rows = [(f"{p} (bare proxy)", p, "proxy") for p in floors]
+    rows += [(role, p, role) for p in ("C", "E") for role in roles(p)]
+    L = ["## Per process, beside a bare proxy on each stack", "",
+         "Each floor is one process doing per request what each process of a tunnel does (two "
+         "wake-ups, two reads, two writes), with no encryption and no framing.", "",
+         "| process | new connections: CPU-s per 1,000 (range) | wake-ups | r/w calls "
+         "| keep-alive requests: CPU-s per 1,000 (range) | wake-ups | r/w calls |",
+         "|---|--:|--:|--:|--:|--:|--:|"]
+    for label, p, role in rows:
+        cells = [label]
+        for kind in ("conn", "req"):
+            rs = [r[role] for r in got[p][kind]]
+            cpu = [r["cpu"] for r in rs]
+            cells += [f"{med(cpu):.3f} ({min(cpu):.3f}–{max(cpu):.3f})",
+                      f"{med([r['wakeups'] for r in rs]):,.0f}", f"{med([r['syscalls'] for r in rs]):,.0f}"]
+        L.append("| " + " | ".join(cells) + " |")
+    L.append("")
+    for name in ("swift", "nio"):
+        if "floor-" + name not in got or "floor-c" not in got:
+            continue
+        for kind, what in (("conn", "new connection"), ("req", "keep-alive request")):
+            pairs = [x / y for x, y in zip(total(got["floor-" + name][kind], "cpu"),
+                                           total(got["floor-c"][kind], "cpu")) if y]
+            if pairs:
+                L.append(f"- Per {what}, floor-{name} ÷ floor-c, round by round: "
+                         f"{med(pairs):.2f} ({min(pairs):.2f}–{max(pairs):.2f}).")
+    L.append("")
+    return L
 
 
 def main():
@@ -234,6 +291,8 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--also", action="append", default=[], metavar="NAME=DIR",
                     help="path NAME: E with relay and agent from DIR")
+    ap.add_argument("--floor", action="append", default=[], metavar="NAME=EXE",
+                    help="path floor-NAME: EXE TARGET_PORT, a bare proxy printing 'ready PORT'")
     a = ap.parse_args()
     also = []
     for item in a.also:
@@ -243,6 +302,13 @@ def main():
             ap.error(f"--also {item}: want NAME=DIR, a new NAME and DIR holding relay and agent")
         also.append((name, os.path.abspath(directory)))
     a.also = also
+    floor = []
+    for item in a.floor:
+        name, sep, exe = item.partition("=")
+        if not sep or not name or not os.access(exe, os.X_OK):
+            ap.error(f"--floor {item}: want NAME=EXE, EXE an executable")
+        floor.append((name, os.path.abspath(exe)))
+    a.floor = floor
     a.serve = 0
 
     def on_signal(sig, _frame):
