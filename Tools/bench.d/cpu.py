@@ -25,11 +25,10 @@ per keep-alive request what each of relay, agent, sshd and ssh does (two wake-up
 reads, two writes) and nothing else: no encryption, no framing. The report sets each
 tunnel process against the floor of its stack.
 
-Instruction counts are not here: `perf stat` has no hardware counters on this VM ("not
-supported") and valgrind 3.19 (Debian 12's) dies on the Swift binaries (a SIGSEGV inside
-valgrind, even with --tool=none, once the main thread parks in libdispatch's
-_dispatch_sig_thread), so only sshd and ssh could be counted, with nothing to set them
-against.
+Instruction counts only for the floors (floor/counts.py, callgrind): `perf stat` has no
+hardware counters on this VM ("not supported") and valgrind 3.19 (Debian 12's) dies on
+relay and agent (a SIGSEGV inside valgrind, even with --tool=none, once the main thread
+parks in libdispatch's _dispatch_sig_thread); the floors run under it.
 
     python3 cpu.py --bin DIR --pki DIR --tmp DIR --out FILE [--quick] [--rev R] [--also NAME=DIR ...]
                    [--floor NAME=EXE ...]
@@ -38,15 +37,19 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor"))
 import bench  # noqa: E402
 import clients  # noqa: E402
+import counts  # noqa: E402
 
 SNI = bench.SNI
 PATHS = ("C", "E", "E2")
@@ -239,6 +242,8 @@ def report(b, a, got, elapsed):
     floors = [p for p in (got or {}) if p.startswith("floor-")]
     if floors:
         L += floor_table(got, floors)
+    if getattr(b, "floor_ir", None):
+        L += count_table(b.floor_ir)
     L += ["CPU-s: utime+stime (/proc/PID/stat; sshd with its children, reaped ones too). On-core: "
           "schedstat ns of the live threads. Wake-ups: voluntary context switches. r/w calls: "
           "syscr+syscw (/proc/PID/io). E passes TLS through to the origin as C does; in E2 the "
@@ -247,6 +252,32 @@ def report(b, a, got, elapsed):
     if b.notes:
         L += ["## Notes", ""] + [f"- {n}" for n in b.notes] + [""]
     return "\n".join(L)
+
+
+def floor_counts(floor, notes):
+    """{name: (instructions per keep-alive request, per connection)} of each floor proxy."""
+    if not shutil.which("valgrind"):
+        notes.append("no valgrind: no instruction counts")
+        return {}
+    out = {}
+    for name, exe in floor:
+        try:
+            out[name] = counts.per_event(exe)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+            notes.append(f"floor-{name}: no instruction counts: {e}")
+            continue
+        print(f"cpu: floor-{name}: {out[name][0]:,.0f} instructions per request, "
+              f"{out[name][1]:,.0f} per connection", file=sys.stderr, flush=True)
+    return out
+
+
+def count_table(ir):
+    L = ["User-space instructions per event of the floors (callgrind, Tools/bench.d/floor/counts.py; "
+         "repeatable to a few in a thousand, where the CPU times above are not):", "",
+         "| floor | per keep-alive request | per connection |", "|---|--:|--:|"]
+    for name, (req, conn) in ir.items():
+        L.append(f"| floor-{name} | {req:,.0f} | {conn:,.0f} |")
+    return L + [""]
 
 
 def floor_table(got, floors):
@@ -329,6 +360,8 @@ def main():
         b.start_origin()
         b.bring_up()
         got = b.figures(c["rounds"], c["n_conn"], c["n_req"])
+        b.stop_all()   # the machine to callgrind alone
+        b.floor_ir = floor_counts(a.floor, b.notes)
     except (Exception, KeyboardInterrupt, SystemExit) as e:  # noqa: BLE001
         failed = e
         b.notes.append(f"run aborted: {e!r}")
@@ -340,7 +373,7 @@ def main():
     with open(a.out, "w") as f:
         f.write(text)
     with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
-        json.dump({"cfg": c, "results": got, "notes": b.notes}, f, indent=1, default=str)
+        json.dump({"cfg": c, "results": got, "floor_instructions": getattr(b, "floor_ir", {}), "notes": b.notes}, f, indent=1, default=str)
     print(text)
     return 1 if failed else 0
 
