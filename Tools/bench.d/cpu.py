@@ -14,10 +14,11 @@ the reaped ones included, and ssh):
   calls (syscr + syscw, /proc/PID/io): counts of work, not time, so they repeat from run
   to run on this shared machine where the times do not.
 
-Rounds interleave the paths so that they share the machine's state; the report gives the
-median and the range. `--also NAME=DIR` (repeatable) adds path NAME: E again, relay and
-agent from the binaries in DIR (another build or revision), so two builds are compared in
-one run rather than across runs, which on this machine differ by more than most cuts.
+Rounds interleave the paths so that they share the machine's state, in an order that
+turns by one path each round; the report gives the median and the range. `--also
+NAME=DIR` (repeatable) adds path NAME: E again, relay and agent from the binaries in DIR
+(another build or revision), so two builds are compared in one run rather than across
+runs, which on this machine differ by more than most cuts.
 
 `--floor NAME=EXE` (Tools/bench passes two) adds path floor-NAME: one process, EXE, a bare
 TCP proxy in front of the origin (Tools/bench.d/floor: C on epoll, Swift on epoll, SwiftNIO). It does
@@ -171,7 +172,9 @@ class CPUBench(bench.Bench):
             newconns(self.port[p], self.ca, 20)
             keepalive(self.port[p], self.ca, 200)
         for r in range(rounds):
-            for p in paths:
+            # The order turns by one path a round, so that no path always follows the same
+            # one; paths still run back to back within a round.
+            for p in paths[r % len(paths):] + paths[:r % len(paths)]:
                 for kind, fn, n in (("conn", newconns, n_conn), ("req", keepalive, n_req)):
                     before = self.sample(p)
                     errors = fn(self.port[p], self.ca, n)
@@ -203,7 +206,7 @@ def report(b, a, got, elapsed):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     c = b.cfg_cpu
     L = [f"# CPU per connection — {now}, code {a.rev}", "",
-         f"{c['rounds']} rounds, each path in turn: {c['n_conn']:,} new connections (TLS 1.3 + one "
+         f"{c['rounds']} rounds, each path in turn (the order turning by one path a round): {c['n_conn']:,} new connections (TLS 1.3 + one "
          f"1 KiB GET, close), then {c['n_req']:,} keep-alive GETs on one connection; per 1,000, "
          f"median over rounds (range). Wall time {elapsed:.0f} s.", ""]
     if not got:
