@@ -120,14 +120,15 @@ static void on_accept(int lfd, int target) {
         int c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c < 0) return;
         int u = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (u < 0) { close(c); continue; }
         int one = 1;
         setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         setsockopt(u, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(target),
                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        if (u < 0 || (connect(u, (struct sockaddr *)&to, sizeof to) < 0 && errno != EINPROGRESS)) {
+        if (connect(u, (struct sockaddr *)&to, sizeof to) < 0 && errno != EINPROGRESS) {
             close(c);
-            if (u >= 0) close(u);
+            close(u);
             continue;
         }
         struct pair *p = calloc(1, sizeof *p);

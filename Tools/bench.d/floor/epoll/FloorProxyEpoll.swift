@@ -109,6 +109,10 @@ final class Proxy {
             let browser = accept4(listener, nil, nil, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
             guard browser >= 0 else { return }
             let app = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard app >= 0 else {
+                close(browser)
+                continue
+            }
             var one: Int32 = 1
             setsockopt(browser, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             setsockopt(app, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -121,9 +125,9 @@ final class Proxy {
                     connect(app, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 || errno == EINPROGRESS
                 }
             }
-            guard app >= 0, connected else {
+            guard connected else {
                 close(browser)
-                if app >= 0 { close(app) }
+                close(app)
                 continue
             }
             let pair = Pair()
