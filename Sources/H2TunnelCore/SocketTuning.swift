@@ -63,6 +63,24 @@ public enum SocketTuning {
         #endif
     }
 
+    /// Sets the options of a tunnelled socket (a browser's at the relay, an app's at the
+    /// agent) on its new channel, synchronously, from its channel initializer. Given to a
+    /// bootstrap as `channelOption`s, NIO applies each through a chain of futures: 2.6 % of
+    /// the relay's and 5.6 % of the agent's CPU per new connection (perf).
+    /// `keepAlive` is `keepAlive(idle:)`, computed once by the caller.
+    public static func tuneTunnelledSocket(_ channel: Channel,
+                                           keepAlive: [(ChannelOptions.Types.SocketOption, SocketOptionValue)],
+                                           budget: SplicedReadBudget) throws {
+        guard let options = channel.syncOptions else { throw ChannelError.operationUnsupported }
+        try options.setOption(.tcpOption(.tcp_nodelay), value: 1)
+        try options.setOption(.allowRemoteHalfClosure, value: true)
+        try options.setOption(.maxMessagesPerRead, value: 1)
+        try options.setOption(.recvAllocator, value: SplicedReadAllocator(budget: budget))
+        for (option, value) in keepAlive {
+            try options.setOption(option, value: value)
+        }
+    }
+
     /// glibc returns freed memory to the kernel eagerly (madvise/trim on every large free),
     /// which on a data path that frees 64 KiB buffers all the time costs ~20 % CPU.
     /// Keeping a few MiB around is cheaper; peaks stay bounded by backpressure.

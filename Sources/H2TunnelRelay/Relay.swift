@@ -59,19 +59,9 @@ public final class Relay: Service, Sendable {
                                                          port: configuration.listenPort) { try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            // Every browser socket's options are set here, synchronously: as
-            // `childChannelOption`s NIO applies each through a chain of futures, 2.6 % of the
-            // relay's CPU per new connection for three options (perf).
             .childChannelInitializer { [keepAlive = SocketTuning.keepAlive(idle: configuration.tcpKeepAlive)] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    guard let options = channel.syncOptions else { throw ChannelError.operationUnsupported }
-                    try options.setOption(.tcpOption(.tcp_nodelay), value: 1)
-                    try options.setOption(.allowRemoteHalfClosure, value: true)
-                    try options.setOption(.maxMessagesPerRead, value: 1)
-                    for (option, value) in keepAlive {
-                        try options.setOption(option, value: value)
-                    }
-                    try options.setOption(.recvAllocator, value: SplicedReadAllocator(on: channel.eventLoop))
+                    try SocketTuning.tuneTunnelledSocket(channel, keepAlive: keepAlive, budget: .of(channel.eventLoop))
                     try channel.pipeline.syncOperations.addHandler(ClientHelloSniffer(router: router, timeout: timeout))
                 }
             }
