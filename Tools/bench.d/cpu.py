@@ -56,6 +56,8 @@ SNI = bench.SNI
 PATHS = ("C", "E", "E2")
 #: Roles of each path's proxy processes: (front, back) = (sshd, ssh) or (relay, agent).
 ROLES = {"C": ("sshd", "ssh"), "E": ("relay", "agent"), "E2": ("relay", "agent")}
+#: What is counted per role; "cpu" is in seconds, "oncpu" in ns, the rest are counts.
+METRICS = ("cpu", "oncpu", "wakeups", "syscalls")
 
 
 def roles(p):
@@ -64,8 +66,6 @@ def roles(p):
     if p.startswith("floor-"):
         return ("proxy",)
     return ROLES.get(p, ROLES["E"])
-#: What is counted per role; "cpu" is in seconds, "oncpu" in ns, the rest are counts.
-METRICS = ("cpu", "oncpu", "wakeups", "syscalls")
 
 
 def keepalive(port, ca, n, timeout=30.0):
@@ -134,10 +134,16 @@ class CPUBench(bench.Bench):
         self.a.bin = own
         for name, exe in self.a.floor:
             path = "floor-" + name
-            log = os.path.join(self.logs, path + ".out")
             proc = self.start(path, [exe, str(self.origin_tls)])
-            self.wait_for(path, lambda: open(log).read().startswith("ready "))
-            self.port[path] = int(open(log).read().split()[1])
+            said = {}
+
+            def ready(log=os.path.join(self.logs, path + ".out")):
+                with open(log) as f:
+                    said["line"] = f.readline()
+                return said["line"].startswith("ready ")
+
+            self.wait_for(path, ready)
+            self.port[path] = int(said["line"].split()[1])
             self.roles[path] = {"proxy": proc.pid}
 
     def paths(self):
@@ -202,6 +208,13 @@ def total(per_round, metric):
     return [sum(v[metric] for v in r.values()) for r in per_round]
 
 
+def paired(got, p, base, kind):
+    """p ÷ base, CPU-s round by round (both ran back to back in each round, so the
+    machine's swings mostly cancel): "median (min–max)", or None without figures."""
+    ratios = [x / y for x, y in zip(total(got[p][kind], "cpu"), total(got[base][kind], "cpu")) if y]
+    return f"{med(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})" if ratios else None
+
+
 def report(b, a, got, elapsed):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     c = b.cfg_cpu
@@ -237,15 +250,13 @@ def report(b, a, got, elapsed):
             L.append("| " + " | ".join(row) + " |")
         L.append("")
         for name, _ in a.also:
-            # Paired by round: both ran back to back, so the machine's swings mostly cancel.
-            pairs = [x / y for x, y in zip(total(got[name][kind], "cpu"), total(got["E"][kind], "cpu")) if y]
-            if pairs:
-                L += [f"{name} ÷ E, CPU-s round by round: {med(pairs):.2f} "
-                      f"({min(pairs):.2f}–{max(pairs):.2f}).", ""]
+            ratio = paired(got, name, "E", kind)
+            if ratio:
+                L += [f"{name} ÷ E, CPU-s round by round: {ratio}.", ""]
     floors = [p for p in (got or {}) if p.startswith("floor-")]
     if floors:
         L += floor_table(got, floors)
-    if getattr(b, "floor_ir", None):
+    if b.floor_ir:
         L += count_table(b.floor_ir)
     L += ["CPU-s: utime+stime (/proc/PID/stat; sshd with its children, reaped ones too). On-core: "
           "schedstat ns of the live threads. Wake-ups: voluntary context switches. r/w calls: "
@@ -306,11 +317,9 @@ def floor_table(got, floors):
         if "floor-" + name not in got or "floor-c" not in got:
             continue
         for kind, what in (("conn", "new connection"), ("req", "keep-alive request")):
-            pairs = [x / y for x, y in zip(total(got["floor-" + name][kind], "cpu"),
-                                           total(got["floor-c"][kind], "cpu")) if y]
-            if pairs:
-                L.append(f"- Per {what}, floor-{name} ÷ floor-c, round by round: "
-                         f"{med(pairs):.2f} ({min(pairs):.2f}–{max(pairs):.2f}).")
+            ratio = paired(got, "floor-" + name, "floor-c", kind)
+            if ratio:
+                L.append(f"- Per {what}, floor-{name} ÷ floor-c, round by round: {ratio}.")
     L.append("")
     return L
 
@@ -328,21 +337,21 @@ def main():
     ap.add_argument("--floor", action="append", default=[], metavar="NAME=EXE",
                     help="path floor-NAME: EXE TARGET_PORT, a bare proxy printing 'ready PORT'")
     a = ap.parse_args()
-    also = []
-    for item in a.also:
-        name, sep, directory = item.partition("=")
-        if not sep or not name or name in ROLES or not all(
-                os.access(os.path.join(directory, b), os.X_OK) for b in ("relay", "agent")):
-            ap.error(f"--also {item}: want NAME=DIR, a new NAME and DIR holding relay and agent")
-        also.append((name, os.path.abspath(directory)))
-    a.also = also
-    floor = []
-    for item in a.floor:
-        name, sep, exe = item.partition("=")
-        if not sep or not name or not os.access(exe, os.X_OK):
-            ap.error(f"--floor {item}: want NAME=EXE, EXE an executable")
-        floor.append((name, os.path.abspath(exe)))
-    a.floor = floor
+
+    def named(items, flag, valid, want):
+        """[(NAME, absolute PATH)] of `flag NAME=PATH` items, each checked by valid()."""
+        out = []
+        for item in items:
+            name, sep, path = item.partition("=")
+            if not sep or not name or not valid(name, path):
+                ap.error(f"{flag} {item}: want {want}")
+            out.append((name, os.path.abspath(path)))
+        return out
+
+    a.also = named(a.also, "--also", lambda name, d: name not in ROLES and all(
+        os.access(os.path.join(d, b), os.X_OK) for b in ("relay", "agent")),
+        "NAME=DIR, a new NAME and DIR holding relay and agent")
+    a.floor = named(a.floor, "--floor", lambda _, exe: os.access(exe, os.X_OK), "NAME=EXE, EXE an executable")
     a.serve = 0
 
     def on_signal(sig, _frame):
@@ -351,6 +360,7 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     b = CPUBench(a)
+    b.floor_ir = {}
     q = a.quick
     b.cfg_cpu = {"rounds": 2 if q else 5, "n_conn": 300 if q else 1000, "n_req": 2000 if q else 10000}
     c = b.cfg_cpu
@@ -376,7 +386,7 @@ def main():
     with open(a.out, "w") as f:
         f.write(text)
     with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
-        json.dump({"cfg": c, "results": got, "floor_instructions": getattr(b, "floor_ir", {}), "notes": b.notes}, f, indent=1, default=str)
+        json.dump({"cfg": c, "results": got, "floor_instructions": b.floor_ir, "notes": b.notes}, f, indent=1, default=str)
     print(text)
     return 1 if failed else 0
 
