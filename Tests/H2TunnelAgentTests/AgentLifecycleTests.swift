@@ -20,6 +20,7 @@ import Testing
         process.standardError = FileHandle.nullDevice
         do { try process.run() } catch { return out }
         process.waitUntilExit()
+        atexit { try? FileManager.default.removeItem(atPath: AgentLifecycleTests.pki) }
         return out
     }()
 

@@ -6,7 +6,7 @@ import Testing
 
 /// `agent run`'s table: a setting left unset keeps `AgentConfiguration`'s own default, and
 /// the rules that tie the tenant key and sign-in settings to the upstream's scheme hold.
-@Suite struct AgentSettingsTests {
+@Suite final class AgentSettingsTests {
     /// Stand-in PEM files: the table checks that they read, not what they hold.
     let folder: String = {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("agent-settings-\(UUID())")
@@ -16,6 +16,9 @@ import Testing
         }
         return url.path
     }()
+
+    /// Each test has its own instance and folder; this is its teardown.
+    deinit { try? FileManager.default.removeItem(atPath: folder) }
 
     func configuration(_ extra: [String], upstream: String = "tcp://127.0.0.1:8080",
                        environment: [String: String] = [:]) throws -> AgentConfiguration {

@@ -13,6 +13,7 @@ enum PKIFixture {
         try! process.run()
         process.waitUntilExit()
         precondition(process.terminationStatus == 0, "Tools/gen-pki failed")
+        atexit { try? FileManager.default.removeItem(atPath: PKIFixture.directory) }
         return out
     }()
 

@@ -5,7 +5,7 @@ import Testing
 
 /// The settings table: one entry gives a flag, an `H2TUNNEL_*` variable and a JSON or YAML
 /// key, taken in that order, each value checked, every refusal one line naming the setting.
-@Suite struct SettingsTableTests {
+@Suite final class SettingsTableTests {
     struct Sample {
         var listen = ""
         var ping = 0.0
@@ -33,6 +33,9 @@ import Testing
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }()
+
+    /// Each test has its own instance and folder; this is its teardown.
+    deinit { try? FileManager.default.removeItem(at: folder) }
 
     func write(_ name: String, _ text: String) throws -> String {
         let path = folder.appendingPathComponent(name).path

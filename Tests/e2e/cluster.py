@@ -150,6 +150,9 @@ class Processes:
     def __init__(self, bins: Path, pki: Path, logdir: Path):
         self.bins, self.pki, self.logdir = bins, pki, logdir
         self.procs: list[Proc] = []
+        #: Files outside pytest's tmp dirs (unix sockets, whose paths must be short),
+        #: removed by `stop_all` once the processes that used them are gone.
+        self.outside_files: list[Path] = []
 
     def start(self, name: str, argv: list, env=None) -> Proc:
         proc = Proc(name, argv, self.logdir, env)
@@ -160,6 +163,9 @@ class Processes:
         for proc in reversed(self.procs):
             proc.stop(timeout=5)
         self.procs.clear()
+        for path in self.outside_files:
+            path.unlink(missing_ok=True)
+        self.outside_files.clear()
 
     # -- the programs under test -------------------------------------------
 

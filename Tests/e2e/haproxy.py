@@ -126,6 +126,7 @@ def start_haproxy(procs: Processes, workdir: Path, backends: int | list[int],
         # A unix socket path has at most 107 bytes: not under pytest's long tmp paths.
         stats = Path("/tmp") / f"h2t-haproxy-{chosen}.sock"
         stats.unlink(missing_ok=True)
+        procs.outside_files.append(stats)
         config.write_text(haproxy_config(chosen, backends, proxy, check, stats, readyz=readyz))
         proc = procs.start(name, [haproxy_binary(), "-db", "-f", config])
         deadline = time.monotonic() + timeout
