@@ -26,6 +26,10 @@ per keep-alive request what each of relay, agent, sshd and ssh does (two wake-up
 reads, two writes) and nothing else: no encryption, no framing. The report sets each
 tunnel process against the floor of its stack.
 
+One more pass of each load on C and E runs under perf (owners.py): what share of each
+process's time goes to the kernel, the event loop (NIO), OpenSSL, nghttp2, the tunnel's
+code, or ssh's, and so what the gap between E and C is made of.
+
 Instruction counts only for the floors (floor/counts.py, callgrind): `perf stat` has no
 hardware counters on this VM ("not supported") and valgrind 3.19 (Debian 12's) dies on
 relay and agent (a SIGSEGV inside valgrind, even with --tool=none, once the main thread
@@ -51,13 +55,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "flo
 import bench  # noqa: E402
 import clients  # noqa: E402
 import counts  # noqa: E402
+import owners  # noqa: E402
 
 SNI = bench.SNI
 PATHS = ("C", "E", "E2")
 #: Roles of each path's proxy processes: (front, back) = (sshd, ssh) or (relay, agent).
 ROLES = {"C": ("sshd", "ssh"), "E": ("relay", "agent"), "E2": ("relay", "agent")}
-#: What is counted per role; "cpu" is in seconds, "oncpu" in ns, the rest are counts.
-METRICS = ("cpu", "oncpu", "wakeups", "syscalls")
+#: What is counted per role; "cpu" (user + kernel) and "ucpu" (user) are in seconds,
+#: "oncpu" in ns, the rest are counts.
+METRICS = ("cpu", "ucpu", "oncpu", "wakeups", "syscalls")
 
 
 def roles(p):
@@ -160,7 +166,9 @@ class CPUBench(bench.Bench):
         """{role: {metric: value so far}}; sshd's reaped children in its CPU (cutime)."""
         out = {}
         for role, pids in self.pids(p).items():
-            m = {"cpu": sum(bench.cpu_by_pid(pids, reaped=(role == "sshd")).values()),
+            reaped = role == "sshd"
+            m = {"cpu": sum(bench.cpu_by_pid(pids, reaped).values()),
+                 "ucpu": sum(bench.cpu_by_pid(pids, reaped, of=bench.user_cpu_of).values()),
                  "oncpu": 0, "wakeups": 0, "syscalls": 0}
             for pid in pids:
                 w, ns = task_counts(pid)
@@ -197,6 +205,19 @@ class CPUBench(bench.Bench):
                         f"{v['syscalls']:.0f} r/w calls" for role, v in per.items()) + " per 1,000",
                         file=sys.stderr, flush=True)
         return got
+
+    def owner_shares(self, n_conn, n_req):
+        """{(path, kind): {role: Counter(owner: samples)}}: one more pass of each load on
+        C and E under perf (owners.py), after the rounds so that it slows none of them."""
+        out = {}
+        for p in ("C", "E"):
+            for kind, fn, n in (("conn", newconns, n_conn), ("req", keepalive, n_req)):
+                out[(p, kind)] = owners.profile(self.tmp, f"{p}-{kind}", self.pids(p),
+                                                lambda: fn(self.port[p], self.ca, n))
+                print(f"cpu: profiled {p} {kind}: " + ", ".join(
+                    f"{role} {sum(c.values()):,} samples" for role, c in out[(p, kind)].items()),
+                    file=sys.stderr, flush=True)
+        return out
 
 
 def med(xs):
@@ -258,6 +279,8 @@ def report(b, a, got, elapsed):
         L += floor_table(got, floors)
     if b.floor_ir:
         L += count_table(b.floor_ir)
+    if b.owners and got:
+        L += owner_section(b.owners, got)
     L += ["CPU-s: utime+stime (/proc/PID/stat; sshd with its children, reaped ones too). On-core: "
           "schedstat ns of the live threads. Wake-ups: voluntary context switches. r/w calls: "
           "syscr+syscw (/proc/PID/io). E passes TLS through to the origin as C does; in E2 the "
@@ -266,6 +289,21 @@ def report(b, a, got, elapsed):
     if b.notes:
         L += ["## Notes", ""] + [f"- {n}" for n in b.notes] + [""]
     return "\n".join(L)
+
+
+def owner_section(shares, got):
+    """Where C's and E's processes spend their time, and what E's gap to C is made of."""
+    cpu = {(p, kind, role): (med([r[role]["cpu"] for r in got[p][kind]]), med([r[role]["ucpu"] for r in got[p][kind]]))
+           for (p, kind), per in shares.items() for role in per}
+    L = ["## Where each process's time goes", "",
+         "CPU-s per 1,000 (share of the process's). The kernel's is the rounds' median stime; "
+         "user time (utime) is split by one more pass of each load under `perf record --call-graph "
+         "dwarf` (Tools/bench.d/owners.py): each user-space sample goes to the innermost frame of its "
+         "call chain that has an owner (libc and the Swift runtime go to their caller).", ""]
+    L += owners.table(shares, cpu, [(p, k) for k in ("conn", "req") for p in ("C", "E")])
+    L += ["", "What E's gap to C is made of, CPU-s per 1,000 (both processes of each path):", ""]
+    L += owners.gap_table(shares, cpu, "E", "C")
+    return L + [""]
 
 
 def floor_counts(floor, notes):
@@ -361,6 +399,7 @@ def main():
     signal.signal(signal.SIGHUP, on_signal)
     b = CPUBench(a)
     b.floor_ir = {}
+    b.owners = {}
     q = a.quick
     b.cfg_cpu = {"rounds": 2 if q else 5, "n_conn": 300 if q else 1000, "n_req": 2000 if q else 10000}
     c = b.cfg_cpu
@@ -373,6 +412,13 @@ def main():
         b.start_origin()
         b.bring_up()
         got = b.figures(c["rounds"], c["n_conn"], c["n_req"])
+        if shutil.which("perf"):
+            try:
+                b.owners = b.owner_shares(c["n_conn"], c["n_req"])
+            except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+                b.notes.append(f"no profile by owner: {e}")
+        else:
+            b.notes.append("no perf: no profile by owner")
         b.stop_all()   # the machine to callgrind alone
         b.floor_ir = floor_counts(a.floor, b.notes)
     except (Exception, KeyboardInterrupt, SystemExit) as e:  # noqa: BLE001
@@ -386,7 +432,8 @@ def main():
     with open(a.out, "w") as f:
         f.write(text)
     with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
-        json.dump({"cfg": c, "results": got, "floor_instructions": b.floor_ir, "notes": b.notes}, f, indent=1, default=str)
+        json.dump({"cfg": c, "results": got, "floor_instructions": b.floor_ir,
+                   "owners": {f"{p} {k}": per for (p, k), per in b.owners.items()}, "notes": b.notes}, f, indent=1, default=str)
     print(text)
     return 1 if failed else 0
 
