@@ -1004,14 +1004,19 @@ def descendants(pid):
     return out
 
 
-def cpu_of(path, reaped=False):
-    """utime + stime, in seconds; with `reaped`, plus those of the children it reaped."""
+def times_of(path, reaped=False):
+    """(utime, stime) in seconds; with `reaped`, plus those of the children it reaped."""
     with open(path) as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])
+    user, kernel = int(fields[11]), int(fields[12])
     if reaped:
-        ticks += int(fields[13]) + int(fields[14])
-    return ticks / CLK_TCK
+        user, kernel = user + int(fields[13]), kernel + int(fields[14])
+    return user / CLK_TCK, kernel / CLK_TCK
+
+
+def cpu_of(path, reaped=False):
+    """utime + stime, in seconds; with `reaped`, plus those of the children it reaped."""
+    return sum(times_of(path, reaped))
 
 
 def wait_reaped(pids, limit_s=5.0):
@@ -1023,13 +1028,6 @@ def wait_reaped(pids, limit_s=5.0):
             return False
         time.sleep(0.01)
     return True
-
-
-def user_cpu_of(path, reaped=False):
-    """utime alone, in seconds; with `reaped`, plus that of the children it reaped."""
-    with open(path) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + (int(fields[13]) if reaped else 0)) / CLK_TCK
 
 
 def cpu_by_pid(pids, reaped=False, of=cpu_of):

@@ -167,8 +167,8 @@ class CPUBench(bench.Bench):
         out = {}
         for role, pids in self.pids(p).items():
             reaped = role == "sshd"
-            m = {"cpu": sum(bench.cpu_by_pid(pids, reaped).values()),
-                 "ucpu": sum(bench.cpu_by_pid(pids, reaped, of=bench.user_cpu_of).values()),
+            times = bench.cpu_by_pid(pids, reaped, of=bench.times_of).values()
+            m = {"cpu": sum(u + k for u, k in times), "ucpu": sum(u for u, _ in times),
                  "oncpu": 0, "wakeups": 0, "syscalls": 0}
             for pid in pids:
                 w, ns = task_counts(pid)

@@ -75,7 +75,8 @@ def attribute(script_lines, roles):
         if not line.startswith("\t"):        # a sample's first line: its pid
             close()
             found = None
-            role = roles.get(int(line.split()[0])) if line.split()[0].isdigit() else None
+            pid = line.split()[0]
+            role = roles.get(int(pid)) if pid.isdigit() else None
             continue
         if role is None or found is not None:
             continue
