@@ -161,8 +161,11 @@ class Bench:
                 print(f"bench: could not stop {p.pid}: {e}", file=sys.stderr)
         self.procs.clear()
 
-    def wait_for(self, what, pred, limit=30.0):
-        deadline = time.monotonic() + limit
+    #: How long a process may take to come up (wait_for's default).
+    wait_limit = 30.0
+
+    def wait_for(self, what, pred, limit=None):
+        deadline = time.monotonic() + (limit or self.wait_limit)
         while time.monotonic() < deadline:
             if pred():
                 return

@@ -30,15 +30,16 @@ One more pass of each load on C and E runs under perf (owners.py): what share of
 process's time goes to the kernel, the event loop (NIO), OpenSSL, nghttp2, the tunnel's
 code, or ssh's, and so what the gap between E and C is made of.
 
-Instruction counts only for the floors (floor/counts.py, callgrind): `perf stat` has no
-hardware counters on this VM ("not supported") and valgrind 3.19 (Debian 12's) dies on
-relay and agent (a SIGSEGV inside valgrind, even with --tool=none, once the main thread
-parks in libdispatch's _dispatch_sig_thread); the floors run under it.
+Instruction counts, which repeat from run to run where the times do not (`perf stat` has
+no hardware counters on this VM): relay + agent against sshd + ssh, each process under
+valgrind's callgrind once more after the rounds (counts/tunnel.py), and the floors
+(counts/floor.py).
 
     python3 cpu.py --bin DIR --pki DIR --tmp DIR --out FILE [--quick] [--rev R] [--also NAME=DIR ...]
                    [--floor NAME=EXE ...]
 """
 import argparse
+import copy
 import datetime
 import json
 import os
@@ -51,11 +52,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor"))
 import bench  # noqa: E402
 import clients  # noqa: E402
-import counts  # noqa: E402
 import owners  # noqa: E402
+from counts import floor as floor_counts, tunnel as tunnel_counts  # noqa: E402
 
 SNI = bench.SNI
 PATHS = ("C", "E", "E2")
@@ -220,6 +220,102 @@ class CPUBench(bench.Bench):
         return out
 
 
+class CountedBench(CPUBench):
+    """Paths C and E again, each proxy process under callgrind (counts/tunnel.py): a bench of
+    its own, in a folder of its own, with the binaries stripped of their debug information."""
+
+    #: Start-up under valgrind (an agent's link, ssh's key exchange) is slower.
+    wait_limit = 120.0
+
+    def __init__(self, a, cg):
+        a = copy.copy(a)
+        a.tmp, a.also, a.floor = cg.dir, [], []
+        a.bin = cg.stripped(a.bin)
+        self.cg = cg
+        super().__init__(a)
+
+    def start(self, name, argv, stdin=subprocess.DEVNULL):
+        if name in ("sshd", "ssh-C", "relay-E", "agent-E"):
+            argv = self.cg.argv(follow_exec=name == "sshd") + argv
+        return super().start(name, argv, stdin)
+
+    def bring_up(self):
+        self.start_ssh()
+        self.start_tunnel("E", f"tls://127.0.0.1:{self.origin_tls}")
+
+    def counts(self, n_conn, rounds):
+        """{path: {"conn"|"req": [{role: instructions per event} per round]}}."""
+        out = {}
+        for p in ("C", "E"):
+            out[p] = tunnel_counts.per_event(
+                self.cg, lambda p=p: self.pids(p),
+                lambda n, p=p: newconns(self.port[p], self.ca, n, timeout=120),
+                lambda n, p=p: keepalive(self.port[p], self.ca, n, timeout=120), n_conn, rounds)
+            print(f"cpu: instructions of {p}: " + "; ".join(
+                f"{kind} " + ", ".join(f"{role} {v['all']:,.0f}" for role, v in out[p][kind][-1].items())
+                for kind in ("conn", "req")), file=sys.stderr, flush=True)
+        return out
+
+
+def tunnel_instructions(a, cfg, notes):
+    """counts() of a CountedBench, or {} with a note when valgrind cannot be had."""
+    if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+        notes.append("no valgrind: no instruction counts of the tunnels")
+        return {}
+    cg = tunnel_counts.Callgrind(a.tmp)
+    b = CountedBench(a, cg)
+    try:
+        b.files()
+        b.start_origin()
+        b.bring_up()
+        return b.counts(cfg["n_conn_ir"], cfg["rounds_ir"])
+    except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+        notes.append(f"no instruction counts of the tunnels: {e}")
+        return {}
+    finally:
+        b.stop_all()
+        cg.remove()
+
+
+def tunnel_count_table(ir):
+    """Instructions per event, relay + agent against sshd + ssh, with the range over rounds,
+    and what they are made of by owner (the median round's split)."""
+    L = ["## User-space instructions per event", "",
+         "Each proxy process once more under valgrind's callgrind (Tools/bench.d/counts/tunnel.py), "
+         "after the rounds; median over rounds (range). Kernel instructions are not counted: "
+         "this is the user-space part of the CPU above, repeatable where the times are not, "
+         "and it weighs every instruction alike (an atomic retain, a cache miss and an add "
+         "each count one).", "",
+         "| per event | relay | agent | relay + agent | sshd | ssh | sshd + ssh | E ÷ C |",
+         "|---|--:|--:|--:|--:|--:|--:|--:|"]
+    for kind, what in (("conn", "new connection"), ("req", "keep-alive request")):
+        e = [r["relay"]["all"] + r["agent"]["all"] for r in ir["E"][kind]]
+        c = [r["sshd"]["all"] + r["ssh"]["all"] for r in ir["C"][kind]]
+        ratios = [x / y for x, y in zip(e, c)]
+        cells = [what] + [f"{med([r[role]['all'] for r in ir['E'][kind]]):,.0f}" for role in ("relay", "agent")]
+        cells += [f"{med(e):,.0f} ({min(e):,.0f}–{max(e):,.0f})"]
+        cells += [f"{med([r[role]['all'] for r in ir['C'][kind]]):,.0f}" for role in ("sshd", "ssh")]
+        cells += [f"{med(c):,.0f} ({min(c):,.0f}–{max(c):,.0f})",
+                  f"{med(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"]
+        L.append("| " + " | ".join(cells) + " |")
+    L += ["", "By owner (each function's instructions to its owner, libc's and the Swift runtime's "
+          "to their callers in proportion to their calls; median over rounds), both processes of each path:", "",
+          "| owner | E, per new connection | C | E − C | E, per keep-alive request | C | E − C |",
+          "|---|--:|--:|--:|--:|--:|--:|"]
+
+    def both(path, kind, owner):
+        return med([sum(r[role].get(owner, 0) for role in r) for r in ir[path][kind]])
+
+    for o in owners.OWNERS[1:] + ("all",):
+        cells = []
+        for kind in ("conn", "req"):
+            x, y = round(both("E", kind, o)), round(both("C", kind, o))
+            cells += [f"{x:,.0f}", f"{y:,.0f}", f"{x - y:+,.0f}"]
+        if any(cell not in ("0", "+0") for cell in cells):
+            L.append(f"| {o} | " + " | ".join(cells) + " |")
+    return L + [""]
+
+
 def med(xs):
     return statistics.median(xs) if xs else None
 
@@ -277,6 +373,8 @@ def report(b, a, got, elapsed):
     floors = [p for p in (got or {}) if p.startswith("floor-")]
     if floors:
         L += floor_table(got, floors)
+    if b.tunnel_ir:
+        L += tunnel_count_table(b.tunnel_ir)
     if b.floor_ir:
         L += count_table(b.floor_ir)
     if b.owners and got:
@@ -306,7 +404,7 @@ def owner_section(shares, got):
     return L + [""]
 
 
-def floor_counts(floor, notes):
+def floor_instructions(floor, notes):
     """{name: (instructions per keep-alive request, per connection)} of each floor proxy."""
     if not shutil.which("valgrind"):
         notes.append("no valgrind: no instruction counts")
@@ -314,7 +412,7 @@ def floor_counts(floor, notes):
     out = {}
     for name, exe in floor:
         try:
-            out[name] = counts.per_event(exe)
+            out[name] = floor_counts.per_event(exe)
         except (OSError, RuntimeError, subprocess.SubprocessError) as e:
             notes.append(f"floor-{name}: no instruction counts: {e}")
             continue
@@ -324,7 +422,7 @@ def floor_counts(floor, notes):
 
 
 def count_table(ir):
-    L = ["User-space instructions per event of the floors (callgrind, Tools/bench.d/floor/counts.py; "
+    L = ["User-space instructions per event of the floors (callgrind, Tools/bench.d/counts/floor.py; "
          "repeatable to a few in a thousand, where the CPU times above are not):", "",
          "| floor | per keep-alive request | per connection |", "|---|--:|--:|"]
     for name, (req, conn) in ir.items():
@@ -399,9 +497,11 @@ def main():
     signal.signal(signal.SIGHUP, on_signal)
     b = CPUBench(a)
     b.floor_ir = {}
+    b.tunnel_ir = {}
     b.owners = {}
     q = a.quick
-    b.cfg_cpu = {"rounds": 2 if q else 5, "n_conn": 300 if q else 1000, "n_req": 2000 if q else 10000}
+    b.cfg_cpu = {"rounds": 2 if q else 5, "n_conn": 300 if q else 1000, "n_req": 2000 if q else 10000,
+                 "rounds_ir": 1 if q else 3, "n_conn_ir": 50 if q else 200}
     c = b.cfg_cpu
     got = None
     failed = None
@@ -420,7 +520,8 @@ def main():
         else:
             b.notes.append("no perf: no profile by owner")
         b.stop_all()   # the machine to callgrind alone
-        b.floor_ir = floor_counts(a.floor, b.notes)
+        b.tunnel_ir = tunnel_instructions(a, c, b.notes)
+        b.floor_ir = floor_instructions(a.floor, b.notes)
     except (Exception, KeyboardInterrupt, SystemExit) as e:  # noqa: BLE001
         failed = e
         b.notes.append(f"run aborted: {e!r}")
@@ -433,6 +534,7 @@ def main():
         f.write(text)
     with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
         json.dump({"cfg": c, "results": got, "floor_instructions": b.floor_ir,
+                   "tunnel_instructions": b.tunnel_ir,
                    "owners": {f"{p} {k}": per for (p, k), per in b.owners.items()}, "notes": b.notes}, f, indent=1, default=str)
     print(text)
     return 1 if failed else 0

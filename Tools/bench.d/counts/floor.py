@@ -1,11 +1,10 @@
 """Instructions per event of the floor proxies, under valgrind's callgrind (Tools/bench --cpu).
 
 CPU time on this shared machine moves by ±15 % between runs; instruction counts do not.
-No hardware counters exist in this VM (`perf stat` says "not supported"), and valgrind
-3.19 cannot run relay or agent (it dies inside itself once their main thread parks in
-libdispatch), but it runs the three floor proxies, whose main thread waits on a plain
-condition or in epoll_wait. Swift binaries are given with their debug information
-stripped (valgrind 3.19 cannot read Swift 6's DWARF 5).
+No hardware counters exist in this VM (`perf stat` says "not supported"). The floor
+proxies' main thread waits on a plain condition or in epoll_wait, so they need none of
+tunnel.py's shim. Swift binaries are given with their debug information stripped
+(valgrind 3.19 cannot read Swift 6's DWARF 5).
 
 Each proxy runs three times in front of an echo server: a base load (100 requests of
 1 KiB each way on one connection, 10 short connections), the base plus 1,000 requests,

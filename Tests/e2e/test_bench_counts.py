@@ -1,0 +1,138 @@
+"""Tools/bench --cpu's instruction counts of relay and agent (Tools/bench.d/counts/tunnel.py).
+
+The README's instruction rows rest on two things checked here: that relay and agent run
+under valgrind's callgrind at all (valgrind 3.19 dies inside itself on a Swift program
+without the preloaded shim) and are counted while they carry real tunnels, and how a
+dump's instructions are divided between owners.
+"""
+import collections
+import shutil
+import sys
+
+import pytest
+
+from cluster import REPO, Processes, curl
+
+sys.path.insert(0, str(REPO / "Tools" / "bench.d"))
+from counts import tunnel  # noqa: E402
+
+# A dump as callgrind 3.19 writes it (compressed names, relative positions): NIO's read
+# calls malloc, the splice calls malloc, malloc calls an internal libc function, two
+# runtime functions call each other and nothing else, and OpenSSL owns its own.
+DUMP = """\
+# callgrind format
+version: 1
+creator: callgrind-3.19.0
+pid: 4242
+cmd:  relay run
+part: 2
+
+desc: I1 cache:
+positions: line
+events: Ir
+summary: 1950
+
+ob=(1) /opt/h2t/relay
+fl=(1) ???
+fn=(1) $s8NIOPosix17BaseSocketChannelC8readableyyF
+0 100
+cob=(2) /usr/lib/x86_64-linux-gnu/libc.so.6
+cfi=(2) ???
+cfn=(2) malloc
+calls=3 0
+0 450
++2 50
+
+fn=(3) $s13H2TunnelHTTP212StreamSpliceC11channelReadyyF
+0 200
+cob=(2)
+cfi=(2)
+cfn=(2)
+calls=1 0
+0 150
+
+ob=(2)
+fl=(2)
+fn=(2)
+0 400
+cfn=(4) _int_malloc
+calls=4 0
+* 200
+
+fn=(4)
+0 200
+
+ob=(3) /opt/swift/usr/lib/swift/linux/libswiftCore.so
+fl=(3) ???
+fn=(5) swift_deallocObject
+0 60
+cfn=(6) swift_release
+calls=1 0
+0 40
+fn=(6)
+0 40
+cfn=(5)
+calls=1 0
+0 100
+
+ob=(4) /usr/lib/x86_64-linux-gnu/libcrypto.so.3
+fl=(4) ???
+fn=(7) ossl_gcm_cipher
+0 900
+"""
+
+
+def test_instructions_go_to_their_owner_or_their_callers():
+    got = tunnel.by_owner(DUMP.splitlines(keepends=True))
+    assert got["all"] == 1950
+    # malloc (400) and _int_malloc under it (200) are NIO's and the splice's in
+    # proportion to their calls: 450 against 150.
+    assert got["event loop (NIO)"] == pytest.approx(100 + 50 + 600 * 450 / 600)
+    assert got["tunnel code"] == pytest.approx(200 + 600 * 150 / 600)
+    assert got["OpenSSL"] == 900
+    # A cycle of runtime functions that no owner calls belongs to nobody.
+    assert got["unattributed"] == pytest.approx(100)
+    assert sum(v for k, v in got.items() if k != "all") == pytest.approx(got["all"])
+
+
+def test_relay_and_agent_are_counted_under_callgrind(pki, logdir, bins, demo_app, tmp_path):
+    for tool in ("valgrind", "callgrind_control", "gcc", "strip"):
+        if not shutil.which(tool):
+            pytest.fail(f"{tool} missing (Tools/setup installs it)")
+    cg = tunnel.Callgrind(str(tmp_path / "bench"))
+    try:
+        stripped = cg.stripped(str(bins))
+
+        class Counted(Processes):
+            def start(self, name, argv, env=None):
+                return super().start(name, cg.argv() + [str(a) for a in argv], env)
+
+        procs = Counted(type(bins)(stripped), pki, logdir)
+        try:
+            relay = procs.relay()
+            agent = procs.agent(relay, demo_app.upstream)
+            who = {"relay": relay.proc.pid, "agent": agent.proc.pid}
+            assert set(who.values()) <= cg.live()
+            cg.dump(who.values())                     # from here on: the tunnels only
+            for _ in range(3):
+                out = curl(pki, relay, "acme", "/")
+                assert out.returncode == 0, out.stderr
+            got = cg.dump(who.values())
+            cg.dump(who.values())                     # nothing happened since the last dump
+            idle = cg.dump(who.values())
+        finally:
+            procs.stop_all()
+    finally:
+        cg.remove()
+    for role, pid in who.items():
+        counts = got[pid]
+        assert counts["all"] > 100_000, (role, counts)
+        assert sum(v for k, v in counts.items() if k != "all") == pytest.approx(counts["all"])
+        # A tunnel is the event loop's, TLS's and the tunnel code's work, HTTP/2 among it
+        # (in shares a release build does not have: this is the debug build).
+        for owner in ("event loop (NIO)", "OpenSSL", "nghttp2", "tunnel code"):
+            assert counts[owner] > 0, (role, owner, counts)
+        assert counts["unattributed"] < 0.1 * counts["all"], (role, counts)
+        # A dump counts from the last one: with no tunnels in between, next to nothing.
+        assert idle[pid]["all"] < 0.2 * counts["all"], (role, idle[pid], counts)
+    assert isinstance(got, dict) and all(isinstance(c, collections.Counter) for c in got.values())
