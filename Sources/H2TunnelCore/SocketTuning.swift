@@ -63,16 +63,21 @@ public enum SocketTuning {
         #endif
     }
 
-    /// Sets the options of a tunnelled socket (a browser's at the relay, an app's at the
-    /// agent) on its new channel, synchronously, from its channel initializer. Given to a
-    /// bootstrap as `channelOption`s, NIO applies each through a chain of futures: 2.6 % of
-    /// the relay's and 5.6 % of the agent's CPU per new connection (perf).
-    /// `keepAlive` is `keepAlive(idle:)`, computed once by the caller.
+    /// Sets the options of a tunnelled socket's channel (a browser's at the relay, an app's
+    /// at the agent), synchronously, from its channel initializer. Given to a bootstrap as
+    /// `channelOption`s, NIO applies each through a chain of futures: 2.6 % of the relay's
+    /// and 5.6 % of the agent's CPU per new connection (perf).
+    ///
+    /// Kernel options cost most through NIO's generic option path (~3,500 instructions
+    /// each, callgrind), so none is set twice: TCP_NODELAY comes from NIO's bootstraps
+    /// (`ClientBootstrap` sets it on each socket, `ServerBootstrap` on the listener, whose
+    /// accepted sockets inherit it on Linux), and `keepAlive` is given only where the socket
+    /// did not inherit it: the agent's app sockets. The relay sets it on its listener
+    /// (`keepAlive(idle:)` as `serverChannelOption`s). `keepAlive` is computed once by the caller.
     public static func tuneTunnelledSocket(_ channel: Channel,
-                                           keepAlive: [(ChannelOptions.Types.SocketOption, SocketOptionValue)],
+                                           keepAlive: [(ChannelOptions.Types.SocketOption, SocketOptionValue)] = [],
                                            budget: SplicedReadBudget) throws {
         guard let options = channel.syncOptions else { throw ChannelError.operationUnsupported }
-        try options.setOption(.tcpOption(.tcp_nodelay), value: 1)
         try options.setOption(.allowRemoteHalfClosure, value: true)
         try options.setOption(.maxMessagesPerRead, value: 1)
         try options.setOption(.recvAllocator, value: SplicedReadAllocator(budget: budget))

@@ -110,15 +110,24 @@ public final class TLSConnection: @unchecked Sendable {
         var buffer = allocator.buffer(capacity: min(limit, max(waiting, 1024)))
         var outcome: ReadResult? = nil
         // Once per call, not per record: a successful SSL_read queues no error, and the
-        // loop ends at the first failure (clearing the thread's queue is ~1 % of relay CPU).
-        ERR_clear_error()
+        // loop ends at the first failure.
+        clearErrorQueue()
         while buffer.readableBytes < limit {
             var got = 0
             let room = limit - buffer.readableBytes
             let rc = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1) { space -> Int in
                 SSL_read_ex(ssl, space.baseAddress, min(space.count, room), &got) == 1 ? got : 0
             }
-            if rc > 0 { continue }
+            if rc > 0 {
+                // Nothing left to decrypt: one more SSL_read_ex would only answer WANT_READ,
+                // at ~2,500 instructions a read (callgrind). At EOF it must still be asked,
+                // to tell a close_notify from a cut connection.
+                if buffers.inputBytes == 0, !buffers.inputEnded, SSL_has_pending(ssl) == 0 {
+                    outcome = .wantMore
+                    break
+                }
+                continue
+            }
             let error = SSL_get_error(ssl, 0)
             switch error {
             case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: outcome = .wantMore
@@ -147,7 +156,7 @@ public final class TLSConnection: @unchecked Sendable {
         buffers.reserve(buffer.readableBytes + (buffer.readableBytes / 16384 + 1) * 22)
         try buffer.withUnsafeReadableBytes { bytes in
             var offset = 0
-            ERR_clear_error()
+            clearErrorQueue()
             while offset < bytes.count {
                 var written = 0
                 guard SSL_write_ex(ssl, bytes.baseAddress! + offset, bytes.count - offset, &written) == 1 else {
@@ -156,6 +165,14 @@ public final class TLSConnection: @unchecked Sendable {
                 offset += written
             }
         }
+    }
+
+    /// Empties this thread's OpenSSL error queue, which `SSL_get_error` and
+    /// `TLSError.fromQueue` read, before a read or a write. It is empty on nearly every
+    /// call, so it is looked at first: clearing walks all 16 slots, ~840 instructions a
+    /// call (callgrind), twice per request in each of relay and agent.
+    private func clearErrorQueue() {
+        if ERR_peek_error() != 0 { ERR_clear_error() }
     }
 
     /// Sends close_notify once (RFC 8446 §6.1); the read side stays open.

@@ -101,7 +101,7 @@ def test_relay_and_agent_are_counted_under_callgrind(pki, logdir, bins, demo_app
             pytest.fail(f"{tool} missing (Tools/setup installs it)")
     cg = tunnel.Callgrind(str(tmp_path / "bench"))
     try:
-        stripped = cg.stripped(str(bins))
+        stripped = cg.stripped(str(bins), "tree")
 
         class Counted(Processes):
             def start(self, name, argv, env=None):

@@ -221,32 +221,44 @@ class CPUBench(bench.Bench):
 
 
 class CountedBench(CPUBench):
-    """Paths C and E again, each proxy process under callgrind (counts/tunnel.py): a bench of
-    its own, in a folder of its own, with the binaries stripped of their debug information."""
+    """Paths C, E and each `--also` path again, each proxy process under callgrind
+    (counts/tunnel.py): a bench of its own, in a folder of its own, with the binaries
+    stripped of their debug information. Instructions repeat to within 1 % from run to
+    run, so an `--also` build's cut shows here where its CPU-s are lost in the noise."""
 
     #: Start-up under valgrind (an agent's link, ssh's key exchange) is slower.
     wait_limit = 120.0
 
     def __init__(self, a, cg):
         a = copy.copy(a)
-        a.tmp, a.also, a.floor = cg.dir, [], []
-        a.bin = cg.stripped(a.bin)
+        a.tmp, a.floor = cg.dir, []
+        a.bin = cg.stripped(a.bin, "E")
+        a.also = [(name, cg.stripped(d, name)) for name, d in a.also]
         self.cg = cg
         super().__init__(a)
 
+    def counted_paths(self):
+        return ("C", "E") + tuple(name for name, _ in self.a.also)
+
     def start(self, name, argv, stdin=subprocess.DEVNULL):
-        if name in ("sshd", "ssh-C", "relay-E", "agent-E"):
+        counted = {"sshd", "ssh-C"} | {f"{r}-{p}" for p in self.counted_paths() for r in ("relay", "agent")}
+        if name in counted:
             argv = self.cg.argv(follow_exec=name == "sshd") + argv
         return super().start(name, argv, stdin)
 
     def bring_up(self):
         self.start_ssh()
         self.start_tunnel("E", f"tls://127.0.0.1:{self.origin_tls}")
+        own = self.a.bin
+        for name, directory in self.a.also:
+            self.a.bin = directory
+            self.start_tunnel(name, f"tls://127.0.0.1:{self.origin_tls}")
+        self.a.bin = own
 
     def counts(self, n_conn, rounds):
         """{path: {"conn"|"req": [{role: instructions per event} per round]}}."""
         out = {}
-        for p in ("C", "E"):
+        for p in self.counted_paths():
             out[p] = tunnel_counts.per_event(
                 self.cg, lambda p=p: self.pids(p),
                 lambda n, p=p: newconns(self.port[p], self.ca, n, timeout=120),
@@ -298,6 +310,12 @@ def tunnel_count_table(ir):
         cells += [f"{med(c):,.0f} ({min(c):,.0f}–{max(c):,.0f})",
                   f"{med(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"]
         L.append("| " + " | ".join(cells) + " |")
+    for name in [p for p in ir if p not in ("C", "E")]:
+        for kind, what in (("conn", "new connection"), ("req", "keep-alive request")):
+            x = [r["relay"]["all"] + r["agent"]["all"] for r in ir[name][kind]]
+            e = [r["relay"]["all"] + r["agent"]["all"] for r in ir["E"][kind]]
+            L.append(f"- {name} (relay + agent from another build), per {what}: {med(x):,.0f} "
+                     f"({min(x):,.0f}–{max(x):,.0f}), {name} ÷ E {med(x) / med(e):.3f}.")
     L += ["", "By owner (each function's instructions to its owner, libc's and the Swift runtime's "
           "to their callers in proportion to their calls; median over rounds), both processes of each path:", "",
           "| owner | E, per new connection | C | E − C | E, per keep-alive request | C | E − C |",

@@ -53,9 +53,9 @@ class Callgrind:
         subprocess.run(["gcc", "-O2", "-Wall", "-shared", "-fPIC", "-o", self.shim,
                         os.path.join(HERE, "valgrind-shim.c")], check=True)
 
-    def stripped(self, bin_dir, names=("relay", "agent")):
-        """A folder with copies of bin_dir's `names` without debug information."""
-        out = os.path.join(self.dir, "bin")
+    def stripped(self, bin_dir, label, names=("relay", "agent")):
+        """A folder (named `label`) with copies of bin_dir's `names` without debug information."""
+        out = os.path.join(self.dir, "bin", label)
         os.makedirs(out, exist_ok=True)
         for name in names:
             subprocess.run(["strip", "--strip-debug", "-o", os.path.join(out, name),
