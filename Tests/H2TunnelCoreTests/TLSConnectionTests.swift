@@ -79,6 +79,61 @@ import Testing
         }
     }
 
+    /// A read decrypts every whole record that has arrived and stops at the first one
+    /// that has not (without asking OpenSSL once more when nothing is left): several
+    /// records in one feed come out in one read, a record cut in two waits for its
+    /// second half, and plaintext held back by a read's limit comes out on the next read
+    /// even with no new ciphertext.
+    @Test func readsTakeEveryWholeRecordAndWaitForTheRest() throws {
+        let client = try browser()
+        let server = try TLSConnection(context: serverContext(mTLS: false))
+        let (c, s) = pump(client, server)
+        guard case .complete = c, case .complete = s else {
+            Issue.record("handshake did not complete: \(c) \(s)")
+            return
+        }
+        _ = server.takeOutput()
+        for word in ["one ", "two ", "three"] { try client.write(ByteBuffer(string: word)) }
+        server.feed(client.takeOutput()!)
+        guard case .data(let three) = server.read(allocator: allocator) else {
+            Issue.record("no plaintext from three records")
+            return
+        }
+        #expect(String(buffer: three) == "one two three")
+        guard case .wantMore = server.read(allocator: allocator) else {
+            Issue.record("a read with nothing left did not ask for more")
+            return
+        }
+
+        try client.write(ByteBuffer(string: "split record"))
+        var record = client.takeOutput()!
+        let head = record.readSlice(length: record.readableBytes / 2)!
+        server.feed(head)
+        guard case .wantMore = server.read(allocator: allocator) else {
+            Issue.record("half a record was not held back")
+            return
+        }
+        server.feed(record)
+        guard case .data(let split) = server.read(allocator: allocator) else {
+            Issue.record("no plaintext once the record was whole")
+            return
+        }
+        #expect(String(buffer: split) == "split record")
+
+        try client.write(ByteBuffer(string: String(repeating: "x", count: 3000)))
+        server.feed(client.takeOutput()!)
+        guard case .data(let first) = server.read(allocator: allocator, limit: 1000) else {
+            Issue.record("no plaintext under a limit")
+            return
+        }
+        guard case .data(let rest) = server.read(allocator: allocator) else {
+            Issue.record("plaintext held by OpenSSL was not read without new input")
+            return
+        }
+        #expect(first.readableBytes == 1000)
+        #expect(rest.readableBytes == 2000)
+    }
+
     /// With tickets held, the handshake flight to the browser carries none, and the first
     /// data flight carries them ahead of the data, which still reads back intact.
     @Test func sessionTicketsLeaveWithTheFirstWrite() throws {
