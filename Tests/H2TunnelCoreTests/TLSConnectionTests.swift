@@ -32,6 +32,20 @@ import Testing
             serverName: "agents.relay.localhost")
     }
 
+    /// A browser-like client and a server past their handshake, the server's last flight
+    /// taken; nil (and the test failed) if the handshake did not complete.
+    func handshaken() throws -> (client: TLSConnection, server: TLSConnection)? {
+        let client = try browser()
+        let server = try TLSConnection(context: serverContext(mTLS: false))
+        let (c, s) = pump(client, server)
+        guard case .complete = c, case .complete = s else {
+            Issue.record("handshake did not complete: \(c) \(s)")
+            return nil
+        }
+        _ = server.takeOutput()
+        return (client, server)
+    }
+
     @Test func mutualTLSCarriesTheTenantAndData() throws {
         let client = try TLSConnection(context: TLSContext(TLSConfiguration(
             role: .client, certificateChainPath: PKIFixture.path("tenants/acme/agent.pem"),
@@ -57,14 +71,7 @@ import Testing
     /// The last bytes and the close_notify behind them arrive together: the data comes
     /// first, and the close is still reported (the upstream then gets its FIN).
     @Test func closeNotifyBehindTheLastDataIsReported() throws {
-        let client = try browser()
-        let server = try TLSConnection(context: serverContext(mTLS: false))
-        let (c, s) = pump(client, server)
-        guard case .complete = c, case .complete = s else {
-            Issue.record("handshake did not complete: \(c) \(s)")
-            return
-        }
-        _ = server.takeOutput()
+        guard let (client, server) = try handshaken() else { return }
         try client.write(ByteBuffer(string: "last bytes"))
         client.shutdown()
         server.feed(client.takeOutput()!)
@@ -85,14 +92,7 @@ import Testing
     /// second half, and plaintext held back by a read's limit comes out on the next read
     /// even with no new ciphertext.
     @Test func readsTakeEveryWholeRecordAndWaitForTheRest() throws {
-        let client = try browser()
-        let server = try TLSConnection(context: serverContext(mTLS: false))
-        let (c, s) = pump(client, server)
-        guard case .complete = c, case .complete = s else {
-            Issue.record("handshake did not complete: \(c) \(s)")
-            return
-        }
-        _ = server.takeOutput()
+        guard let (client, server) = try handshaken() else { return }
         for word in ["one ", "two ", "three"] { try client.write(ByteBuffer(string: word)) }
         server.feed(client.takeOutput()!)
         guard case .data(let three) = server.read(allocator: allocator) else {

@@ -133,11 +133,7 @@ class CPUBench(bench.Bench):
         self.start_ssh()
         self.start_tunnel("E", f"tls://127.0.0.1:{self.origin_tls}")
         self.start_tunnel("E2", f"tcp://127.0.0.1:{self.origin_plain}")
-        own = self.a.bin
-        for name, directory in self.a.also:
-            self.a.bin = directory
-            self.start_tunnel(name, f"tls://127.0.0.1:{self.origin_tls}")
-        self.a.bin = own
+        self.start_also()
         for name, exe in self.a.floor:
             path = "floor-" + name
             proc = self.start(path, [exe, str(self.origin_tls)])
@@ -151,6 +147,14 @@ class CPUBench(bench.Bench):
             self.wait_for(path, ready)
             self.port[path] = int(said["line"].split()[1])
             self.roles[path] = {"proxy": proc.pid}
+
+    def start_also(self):
+        """Each `--also` path: E with relay and agent from its own folder."""
+        own = self.a.bin
+        for name, directory in self.a.also:
+            self.a.bin = directory
+            self.start_tunnel(name, f"tls://127.0.0.1:{self.origin_tls}")
+        self.a.bin = own
 
     def paths(self):
         return PATHS + tuple(name for name, _ in self.a.also) + tuple("floor-" + n for n, _ in self.a.floor)
@@ -249,11 +253,7 @@ class CountedBench(CPUBench):
     def bring_up(self):
         self.start_ssh()
         self.start_tunnel("E", f"tls://127.0.0.1:{self.origin_tls}")
-        own = self.a.bin
-        for name, directory in self.a.also:
-            self.a.bin = directory
-            self.start_tunnel(name, f"tls://127.0.0.1:{self.origin_tls}")
-        self.a.bin = own
+        self.start_also()
 
     def counts(self, n_conn, rounds):
         """{path: {"conn"|"req": [{role: instructions per event} per round]}}."""
