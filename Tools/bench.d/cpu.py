@@ -292,6 +292,13 @@ def tunnel_instructions(a, cfg, notes):
 def tunnel_count_table(ir):
     """Instructions per event, relay + agent against sshd + ssh, with the range over rounds,
     and what they are made of by owner (the median round's split)."""
+    def per_round(path, kind, owner="all", role=None):
+        """Per round, `owner`'s instructions in `role`, or in both processes of `path`."""
+        return [sum(c.get(owner, 0) for r, c in rnd.items() if role in (None, r)) for rnd in ir[path][kind]]
+
+    def spread(xs):
+        return f"{med(xs):,.0f} ({min(xs):,.0f}–{max(xs):,.0f})"
+
     L = ["## User-space instructions per event", "",
          "Each proxy process once more under valgrind's callgrind (Tools/bench.d/counts/tunnel.py), "
          "after the rounds; median over rounds (range). Kernel instructions are not counted: "
@@ -300,37 +307,27 @@ def tunnel_count_table(ir):
          "each count one).", "",
          "| per event | relay | agent | relay + agent | sshd | ssh | sshd + ssh | E ÷ C |",
          "|---|--:|--:|--:|--:|--:|--:|--:|"]
-    for kind, what in (("conn", "new connection"), ("req", "keep-alive request")):
-        e = [r["relay"]["all"] + r["agent"]["all"] for r in ir["E"][kind]]
-        c = [r["sshd"]["all"] + r["ssh"]["all"] for r in ir["C"][kind]]
+    kinds = (("conn", "new connection"), ("req", "keep-alive request"))
+    for kind, what in kinds:
+        e, c = per_round("E", kind), per_round("C", kind)
         ratios = [x / y for x, y in zip(e, c)]
-        cells = [what] + [f"{med([r[role]['all'] for r in ir['E'][kind]]):,.0f}" for role in ("relay", "agent")]
-        cells += [f"{med(e):,.0f} ({min(e):,.0f}–{max(e):,.0f})"]
-        cells += [f"{med([r[role]['all'] for r in ir['C'][kind]]):,.0f}" for role in ("sshd", "ssh")]
-        cells += [f"{med(c):,.0f} ({min(c):,.0f}–{max(c):,.0f})",
-                  f"{med(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"]
+        cells = [what] + [f"{med(per_round('E', kind, role=role)):,.0f}" for role in ("relay", "agent")]
+        cells += [spread(e)] + [f"{med(per_round('C', kind, role=role)):,.0f}" for role in ("sshd", "ssh")]
+        cells += [spread(c), f"{med(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"]
         L.append("| " + " | ".join(cells) + " |")
     for name in [p for p in ir if p not in ("C", "E")]:
-        for kind, what in (("conn", "new connection"), ("req", "keep-alive request")):
-            x = [r["relay"]["all"] + r["agent"]["all"] for r in ir[name][kind]]
-            e = [r["relay"]["all"] + r["agent"]["all"] for r in ir["E"][kind]]
-            L.append(f"- {name} (relay + agent from another build), per {what}: {med(x):,.0f} "
-                     f"({min(x):,.0f}–{max(x):,.0f}), {name} ÷ E {med(x) / med(e):.3f}.")
+        for kind, what in kinds:
+            x = per_round(name, kind)
+            L.append(f"- {name} (relay + agent from another build), per {what}: {spread(x)}, "
+                     f"{name} ÷ E {med(x) / med(per_round('E', kind)):.3f}.")
     L += ["", "By owner (each function's instructions to its owner, libc's and the Swift runtime's "
           "to their callers in proportion to their calls; median over rounds), both processes of each path:", "",
           "| owner | E, per new connection | C | E − C | E, per keep-alive request | C | E − C |",
           "|---|--:|--:|--:|--:|--:|--:|"]
-
-    def both(path, kind, owner):
-        return med([sum(r[role].get(owner, 0) for role in r) for r in ir[path][kind]])
-
     for o in owners.OWNERS[1:] + ("all",):
-        cells = []
-        for kind in ("conn", "req"):
-            x, y = round(both("E", kind, o)), round(both("C", kind, o))
-            cells += [f"{x:,.0f}", f"{y:,.0f}", f"{x - y:+,.0f}"]
-        if any(cell not in ("0", "+0") for cell in cells):
-            L.append(f"| {o} | " + " | ".join(cells) + " |")
+        pairs = [(round(med(per_round("E", kind, o))), round(med(per_round("C", kind, o)))) for kind, _ in kinds]
+        if any(x or y for x, y in pairs):
+            L.append(f"| {o} | " + " | ".join(f"{x:,.0f} | {y:,.0f} | {x - y:+,.0f}" for x, y in pairs) + " |")
     return L + [""]
 
 
