@@ -180,8 +180,19 @@ enum LoopbackConnection {
 
         // Readers that stop reading (closed, paused, quiet) expire after the window.
         let later = NIODeadline.now() + SplicedReadBudget.window + .milliseconds(1)
-        #expect(budget.fullRead(by: readers.count + 1, at: later) == SplicedReadBudget.alone)
+        #expect(budget.fullRead(by: SplicedReadBudget.Reader(), at: later) == SplicedReadBudget.alone)
         #expect(budget.bulkReaders == 1)
+
+        // Readers move between the lists in any order without losing or doubling one.
+        let a = SplicedReadBudget.Reader(), b = SplicedReadBudget.Reader()
+        _ = budget.fullRead(by: a, at: later)
+        #expect(budget.fullRead(by: b, at: later) == SplicedReadBudget.share(bulkReaders: 3) && budget.bulkReaders == 3)
+        budget.shortRead(by: a, at: later)
+        #expect(budget.bulkReaders == 2)
+        budget.shortRead(by: b, at: later)
+        _ = budget.fullRead(by: b, at: later)
+        _ = budget.fullRead(by: b, at: later)
+        #expect(budget.bulkReaders == 2)
     }
 
     /// One small request beside a lone bulk reader brings the bulk reader back to a
