@@ -78,13 +78,25 @@ extension HTTP2ConnectionHandler {
             nva.deallocate()
         }
         var offset = 0
+        /// Copies `text`'s UTF-8 at `offset`: in one move for a native string (byte by byte
+        /// through `utf8` was ~7,000 instructions for a CONNECT's fields at the relay).
+        func append(_ text: String) -> (UnsafeMutablePointer<UInt8>, Int) {
+            let start = storage + offset
+            let count = text.utf8.withContiguousStorageIfAvailable { bytes -> Int in
+                if let base = bytes.baseAddress { start.update(from: base, count: bytes.count) }
+                return bytes.count
+            } ?? {
+                var count = 0
+                for byte in text.utf8 { start[count] = byte; count += 1 }
+                return count
+            }()
+            offset += count
+            return (start, count)
+        }
         for (index, field) in fields.enumerated() {
-            let name = storage + offset
-            for byte in field.0.utf8 { storage[offset] = byte; offset += 1 }
-            let value = storage + offset
-            for byte in field.1.utf8 { storage[offset] = byte; offset += 1 }
-            (nva + index).initialize(to: nghttp2_nv(name: name, value: value, namelen: field.0.utf8.count,
-                                                     valuelen: field.1.utf8.count,
+            let (name, namelen) = append(field.0)
+            let (value, valuelen) = append(field.1)
+            (nva + index).initialize(to: nghttp2_nv(name: name, value: value, namelen: namelen, valuelen: valuelen,
                                                      flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
         }
         return body(nva, fields.count)

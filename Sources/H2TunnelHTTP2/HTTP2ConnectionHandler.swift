@@ -83,6 +83,8 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     public var dataFrameLimit: Int
     /// Streams that passed `bulkAfter` during the current `mem_send` (`applyBulkUrgency`).
     var turnedBulk: [HTTP2Stream] = []
+    /// Streams told DATA since the last `channelReadComplete` (`endDataBurst`).
+    private var dataBurst: [HTTP2Stream] = []
 
     public init(role: Role, settings: HTTP2Settings, eventLoop: EventLoop, delegate: HTTP2ConnectionDelegate?) {
         self.role = role
@@ -128,6 +130,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
+        endDataBurst()
         flushNow()
         context.fireChannelReadComplete()
     }
@@ -261,7 +264,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     }
 
     func consume(_ stream: HTTP2Stream, count: Int) {
-        guard session != nil else { return }
+        guard let session else { return }
         let credit = receiveBudget.released(count)
         giveBackConnection(credit)
         if !stream.isClosed {
@@ -269,7 +272,9 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
             tuneWindow(stream, consumed: count)
         }
         stream.lastProgress = eventLoop.now
-        scheduleFlush()
+        // Most writes onward give back less than a quarter window and queue no
+        // WINDOW_UPDATE: no pass (a task, `mem_send`) is needed for them.
+        if nghttp2_session_want_write(session) != 0 { scheduleFlush() }
     }
 
     func submitResponse(_ stream: HTTP2Stream, status: Int, headers: [(String, String)], withBody: Bool) throws {
@@ -407,6 +412,10 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
             hold(data.readableBytes, for: stream)
             stream.activity &+= 1
             stream.delegate?.stream(stream, didReceiveData: data)
+            if !stream.inDataBurst {
+                stream.inDataBurst = true
+                dataBurst.append(stream)
+            }
         case .end(let id):
             guard let stream = streams[id] else { return }
             stream.delegate?.streamDidReceiveEnd(stream)
@@ -452,6 +461,21 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         }
     }
 
+    /// Tells each stream that got DATA in this read that the read is over, before the
+    /// pass that follows it: what a splice then writes onward and gives back leaves in
+    /// that same pass. Cheaper than a task per stream and read (`execute`, ~1,300
+    /// instructions). By index: a delegate may add to the list while it is told.
+    private func endDataBurst() {
+        var index = 0
+        while index < dataBurst.count {
+            let stream = dataBurst[index]
+            stream.inDataBurst = false
+            stream.delegate?.streamDidEndDataBurst(stream)
+            index += 1
+        }
+        dataBurst.removeAll(keepingCapacity: true)
+    }
+
     /// A closed stream's unconsumed bytes go back to the connection window, so a stream
     /// that died with data in hand does not shrink the window for every other stream.
     private func finish(_ stream: HTTP2Stream, code: UInt32) {
@@ -482,6 +506,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         windowCheck?.cancel()
         let lost = streams.values
         streams = [:]
+        dataBurst = []
         let pings = pingsInFlight
         pingsInFlight = []
         for ping in pings { ping.promise?.fail(HTTP2Error("connection closed")) }

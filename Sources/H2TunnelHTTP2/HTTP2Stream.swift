@@ -42,6 +42,8 @@ public final class HTTP2Stream: @unchecked Sendable {
     /// stood still for a whole sweep interval (`HTTP2ConnectionHandler.sweepIdleStreams`).
     var activity = 0
     var activityAtSweep = -1
+    /// Listed in the connection's `dataBurst`: told DATA in the read under way.
+    var inDataBurst = false
     /// DATA frames sent, and their count and whether the peer's window held the queue
     /// shut at the last window check (`HTTP2ConnectionHandler.checkPeerWindows`).
     var framesSent = 0

@@ -8,6 +8,9 @@ public protocol HTTP2StreamDelegate: AnyObject {
     /// DATA payload, a zero-copy slice of what was read. Call `stream.consume(_:)` with its
     /// length once it was written onward: that, and only that, re-opens the peer's window.
     func stream(_ stream: HTTP2Stream, didReceiveData data: ByteBuffer)
+    /// Every DATA frame of the read that just ended was told: a delegate that gathers them
+    /// writes them onward now, in one batch per read rather than one write per frame.
+    func streamDidEndDataBurst(_ stream: HTTP2Stream)
     /// The peer sent END_STREAM: its half is closed (a TCP FIN at the far end).
     func streamDidReceiveEnd(_ stream: HTTP2Stream)
     /// The stream is gone: `errorCode` 0 after both ends finished, else the RST_STREAM
@@ -21,6 +24,7 @@ public protocol HTTP2StreamDelegate: AnyObject {
 }
 
 extension HTTP2StreamDelegate {
+    public func streamDidEndDataBurst(_ stream: HTTP2Stream) {}
     public func streamWillResetForShutWindow(_ stream: HTTP2Stream, queuedBytes: Int) {}
 }
 

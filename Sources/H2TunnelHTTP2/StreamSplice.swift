@@ -102,7 +102,6 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
     /// DATA of one read burst, sent to the socket in one hop, one write batch and one flush.
     private var batch: [ByteBuffer] = []
     private var batchConsume = 0
-    private var batchScheduled = false
 
     // Channel side (channelLoop).
     private var channel: Channel?
@@ -220,13 +219,9 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
         }
         let consumed = data.readableBytes
         if let toChannel, toChannel.readableBytes > 0 {
+            // Sent when the connection has handed over every frame of this read.
             batch.append(toChannel)
             batchConsume += consumed
-            if !batchScheduled {
-                // Runs after the connection has handed over every frame of this read.
-                batchScheduled = true
-                streamLoop.execute { self.sendBatch() }
-            }
         } else {
             stream.consume(consumed)
         }
@@ -236,8 +231,11 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
         }
     }
 
+    public func streamDidEndDataBurst(_ stream: HTTP2Stream) {
+        sendBatch()
+    }
+
     private func sendBatch() {
-        batchScheduled = false
         guard !batch.isEmpty else { return }
         let buffers = batch
         let consume = batchConsume

@@ -78,6 +78,15 @@ final class WritabilityGate: ChannelOutboundHandler {
     }
 }
 
+extension EmbeddedChannel {
+    /// One read as a socket channel has it: the bytes, then the end of the read, which
+    /// is when the connection hands a read's DATA over (`streamDidEndDataBurst`).
+    func deliver(_ bytes: ByteBuffer) throws {
+        try writeInbound(bytes)
+        pipeline.fireChannelReadComplete()
+    }
+}
+
 struct Pair {
     let loop = EmbeddedEventLoop()
     let client: HTTP2ConnectionHandler
@@ -144,7 +153,7 @@ struct Pair {
             while let out = try serverChannel.readOutbound(as: ByteBuffer.self) { flights.append((clientChannel, out)) }
             if flights.isEmpty { return }
             loop.advanceTime(by: delay)
-            for (channel, bytes) in flights { try channel.writeInbound(bytes) }
+            for (channel, bytes) in flights { try channel.deliver(bytes) }
         }
     }
 
@@ -154,11 +163,11 @@ struct Pair {
             loop.run()
             var moved = false
             while let out = try clientChannel.readOutbound(as: ByteBuffer.self) {
-                try serverChannel.writeInbound(out)
+                try serverChannel.deliver(out)
                 moved = true
             }
             while let out = try serverChannel.readOutbound(as: ByteBuffer.self) {
-                try clientChannel.writeInbound(out)
+                try clientChannel.deliver(out)
                 moved = true
             }
             loop.run()
@@ -340,7 +349,7 @@ struct Pair {
         var writes: [ByteBuffer] = []
         while let out = try pair.serverChannel.readOutbound(as: ByteBuffer.self) { writes.append(out) }
         #expect(writes.count == 1)
-        for out in writes { try pair.clientChannel.writeInbound(out) }
+        for out in writes { try pair.clientChannel.deliver(out) }
         pair.loop.run()
         #expect(recorder.headers.first?[":status"] == "200")
         #expect(String(buffer: recorder.received) == "server hello")
