@@ -114,7 +114,7 @@ extension HTTP2ConnectionHandler {
                 return 0
             }
             streams[id] = HTTP2Stream(id: id, connection: self)
-        } else if let stream = streams[id] {
+        } else if let stream = self.stream(id) {
             stream.headers = HTTP2Headers()   // a response or trailers replace what came before
         }
         return 0
@@ -122,7 +122,7 @@ extension HTTP2ConnectionHandler {
 
     fileprivate func onHeader(_ frame: UnsafePointer<nghttp2_frame>, _ name: UnsafeBufferPointer<UInt8>,
                               _ value: UnsafeBufferPointer<UInt8>) -> Int32 {
-        guard let stream = streams[frame.pointee.hd.stream_id] else { return 0 }
+        guard let stream = self.stream(frame.pointee.hd.stream_id) else { return 0 }
         stream.headers.append(name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self))
         return 0
     }
@@ -135,12 +135,12 @@ extension HTTP2ConnectionHandler {
     fileprivate func onFrameRecv(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 {
         let header = frame.pointee.hd
         if let frameObserver {
-            frameObserver.observe(HTTP2FrameInfo(frame, direction: .received, headers: streams[header.stream_id]?.headers))
+            frameObserver.observe(HTTP2FrameInfo(frame, direction: .received, headers: stream(header.stream_id)?.headers))
         }
         let endStream = header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
         switch UInt32(header.type) {
         case NGHTTP2_HEADERS.rawValue:
-            guard streams[header.stream_id] != nil else { return 0 }
+            guard stream(header.stream_id) != nil else { return 0 }
             if role == .server && frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST {
                 enqueue(.request(header.stream_id))
             } else {
@@ -165,7 +165,7 @@ extension HTTP2ConnectionHandler {
     }
 
     fileprivate func onDataChunk(_ id: Int32, _ data: UnsafePointer<UInt8>, _ length: Int) -> Int32 {
-        guard streams[id] != nil, let input else {
+        guard stream(id) != nil, let input else {
             // No owner for these bytes: give their window back at once.
             giveBackConnection(length)
             if let session { _ = nghttp2_session_consume_stream(session, id, length) }
@@ -195,7 +195,7 @@ extension HTTP2ConnectionHandler {
 
     fileprivate func readData(_ id: Int32, _ buffer: UnsafeMutablePointer<UInt8>, _ length: Int,
                               _ flags: UnsafeMutablePointer<UInt32>) -> Int {
-        guard let stream = streams[id] else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
+        guard let stream = self.stream(id) else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
         return stream.fill(length: length, flags: &flags.pointee)
     }
 }
