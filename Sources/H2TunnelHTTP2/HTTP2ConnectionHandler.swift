@@ -39,6 +39,8 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     /// The stream `stream(_:)` found last (see there).
     private var lastFound: HTTP2Stream?
     private var events: [Event] = []
+    /// The other of `dispatchEvents`' two arrays, empty.
+    private var spareEvents: [Event] = []
     /// The buffer being fed to `mem_recv`, so DATA payloads become slices of it.
     var input: (base: UnsafeRawPointer, buffer: ByteBuffer)?
     /// Frames on their way to the channel, filled during `flushNow`.
@@ -402,11 +404,16 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
 
     // MARK: Events
 
+    /// Events are told from a batch taken off the queue, so a delegate may queue more. The
+    /// two arrays trade places and keep their storage: no allocation per read or pass.
     func dispatchEvents() {
         while !events.isEmpty {
-            let batch = events
-            events = []
+            var batch: [Event] = []
+            swap(&batch, &spareEvents)
+            swap(&batch, &events)
             for event in batch { dispatch(event) }
+            batch.removeAll(keepingCapacity: true)
+            spareEvents = batch
         }
     }
 

@@ -46,10 +46,14 @@ public final class SpliceChannelHandler: ChannelInboundHandler, RemovableChannel
         context.fireChannelInactive()
     }
 
+    /// The array's storage is kept for the next burst once the splice is done with it
+    /// (at once when both sides share a loop; else the next burst gets a new one).
     private func flushBatch() {
         guard !batch.isEmpty else { return }
-        let out = batch
-        batch = []
+        var out: [ByteBuffer] = []
+        swap(&out, &batch)
         splice.channelRead(out)
+        out.removeAll(keepingCapacity: true)
+        batch = out
     }
 }

@@ -235,13 +235,17 @@ public final class StreamSplice: HTTP2StreamDelegate, @unchecked Sendable {
         sendBatch()
     }
 
+    /// The batch's storage is kept for the next burst once the channel side is done with
+    /// it (at once when both sides share a loop; else the next burst gets a new one).
     private func sendBatch() {
         guard !batch.isEmpty else { return }
-        let buffers = batch
+        var buffers: [ByteBuffer] = []
+        swap(&buffers, &batch)
         let consume = batchConsume
-        batch = []
         batchConsume = 0
-        onChannel { self.writeToChannel(buffers, consume: consume) }
+        onChannel { [buffers] in self.writeToChannel(buffers, consume: consume) }
+        buffers.removeAll(keepingCapacity: true)
+        batch = buffers
     }
 
     public func streamDidReceiveEnd(_ stream: HTTP2Stream) {
