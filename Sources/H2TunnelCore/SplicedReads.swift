@@ -112,7 +112,11 @@ public final class SplicedReadBudget: @unchecked Sendable {
     private func prune(_ now: NIODeadline) {
         guard now - lastPrune > Self.window else { return }
         lastPrune = now
-        for reader in bulk + keepingUp where now - reader.lastRead > Self.window { remove(reader) }
+        // Backwards: a removal moves the last entry, already looked at, into the slot.
+        for index in bulk.indices.reversed() where now - bulk[index].lastRead > Self.window { remove(bulk[index]) }
+        for index in keepingUp.indices.reversed() where now - keepingUp[index].lastRead > Self.window {
+            remove(keepingUp[index])
+        }
     }
 
     private static let perLoop = NIOLockedValueBox<[ObjectIdentifier: SplicedReadBudget]>([:])
