@@ -78,15 +78,6 @@ final class WritabilityGate: ChannelOutboundHandler {
     }
 }
 
-extension EmbeddedChannel {
-    /// One read as a socket channel has it: the bytes, then the end of the read, which
-    /// is when the connection hands a read's DATA over (`streamDidEndDataBurst`).
-    func deliver(_ bytes: ByteBuffer) throws {
-        try writeInbound(bytes)
-        pipeline.fireChannelReadComplete()
-    }
-}
-
 struct Pair {
     let loop = EmbeddedEventLoop()
     let client: HTTP2ConnectionHandler
@@ -153,7 +144,7 @@ struct Pair {
             while let out = try serverChannel.readOutbound(as: ByteBuffer.self) { flights.append((clientChannel, out)) }
             if flights.isEmpty { return }
             loop.advanceTime(by: delay)
-            for (channel, bytes) in flights { try channel.deliver(bytes) }
+            for (channel, bytes) in flights { try channel.writeInbound(bytes) }
         }
     }
 
@@ -163,11 +154,11 @@ struct Pair {
             loop.run()
             var moved = false
             while let out = try clientChannel.readOutbound(as: ByteBuffer.self) {
-                try serverChannel.deliver(out)
+                try serverChannel.writeInbound(out)
                 moved = true
             }
             while let out = try serverChannel.readOutbound(as: ByteBuffer.self) {
-                try clientChannel.deliver(out)
+                try clientChannel.writeInbound(out)
                 moved = true
             }
             loop.run()
@@ -298,6 +289,36 @@ struct Pair {
         #expect(!socket.isActive)
     }
 
+    /// The DATA of one read goes to the socket when the read ends, every frame of it in
+    /// one write batch: not frame by frame, and not in a task of its own.
+    @Test func aReadsDataReachesTheSocketWhenTheReadEnds() throws {
+        let pair = try Pair()
+        pair.serverRecorder.onRequest = { stream in try? stream.respond(status: 200, withBody: true) }
+        try pair.pump()
+        let splice = StreamSplice(streamLoop: pair.loop, channelLoop: pair.loop)
+        let socket = EmbeddedChannel(loop: pair.loop)
+        try socket.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 3)).wait()
+        try socket.pipeline.syncOperations.addHandler(SpliceChannelHandler(splice: splice))
+        splice.attach(stream: try pair.client.openStream(headers: Pair.connect, delegate: splice))
+        try pair.pump()
+        let server = pair.serverRecorder.requests[0]
+        var frames: [ByteBuffer] = []
+        for text in ["one ", "two"] {
+            server.write(ByteBuffer(string: text))
+            pair.loop.run()
+            while let out = try pair.serverChannel.readOutbound(as: ByteBuffer.self) { frames.append(out) }
+        }
+        #expect(frames.count == 2)
+        // One read that carries both frames (`writeInbound` would end a read per frame).
+        for frame in frames { pair.clientChannel.pipeline.syncOperations.fireChannelRead(NIOAny(frame)) }
+        pair.loop.run()
+        #expect(try socket.readOutbound(as: ByteBuffer.self) == nil)
+        pair.clientChannel.pipeline.syncOperations.fireChannelReadComplete()
+        var written: [String] = []
+        while let out = try socket.readOutbound(as: ByteBuffer.self) { written.append(String(buffer: out)) }
+        #expect(written == ["one ", "two"])
+    }
+
     /// Credit follows consumption: with nothing consumed the sender stops exactly at the
     /// stream window; each consume lets exactly that much more through.
     @Test func flowControlFollowsConsumption() throws {
@@ -349,7 +370,7 @@ struct Pair {
         var writes: [ByteBuffer] = []
         while let out = try pair.serverChannel.readOutbound(as: ByteBuffer.self) { writes.append(out) }
         #expect(writes.count == 1)
-        for out in writes { try pair.clientChannel.deliver(out) }
+        for out in writes { try pair.clientChannel.writeInbound(out) }
         pair.loop.run()
         #expect(recorder.headers.first?[":status"] == "200")
         #expect(String(buffer: recorder.received) == "server hello")
