@@ -117,6 +117,20 @@ struct Pair {
         return try client.openStream(headers: Self.connect, delegate: delegate)
     }
 
+    /// A tunnel whose client end is spliced into a socket (an EmbeddedChannel), answered
+    /// 200; returns the socket and the server's end of the stream.
+    func splicedTunnel() throws -> (socket: EmbeddedChannel, server: HTTP2Stream) {
+        serverRecorder.onRequest = { stream in try? stream.respond(status: 200, withBody: true) }
+        try pump()
+        let splice = StreamSplice(streamLoop: loop, channelLoop: loop)
+        let socket = EmbeddedChannel(loop: loop)
+        try socket.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 3)).wait()
+        try socket.pipeline.syncOperations.addHandler(SpliceChannelHandler(splice: splice))
+        splice.attach(stream: try client.openStream(headers: Self.connect, delegate: splice))
+        try pump()
+        return (socket, serverRecorder.requests[0])
+    }
+
     /// Opens a tunnel whose client channel turns unwritable after `limit` bytes.
     func gatedTunnel(limit: Int, drainsOnFlush: Bool = false) throws -> (HTTP2Stream, WritabilityGate) {
         let stream = try openTunnel(delegate: Recorder())
@@ -270,15 +284,7 @@ struct Pair {
     /// the socket gets what was sent and is closed, not left open with its bytes dropped.
     @Test func aNoErrorResetClosesTheSocket() throws {
         let pair = try Pair()
-        pair.serverRecorder.onRequest = { stream in try? stream.respond(status: 200, withBody: true) }
-        try pair.pump()
-        let splice = StreamSplice(streamLoop: pair.loop, channelLoop: pair.loop)
-        let socket = EmbeddedChannel(loop: pair.loop)
-        try socket.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 3)).wait()
-        try socket.pipeline.syncOperations.addHandler(SpliceChannelHandler(splice: splice))
-        splice.attach(stream: try pair.client.openStream(headers: Pair.connect, delegate: splice))
-        try pair.pump()
-        let server = pair.serverRecorder.requests[0]
+        let (socket, server) = try pair.splicedTunnel()
         // DATA and the reset reach the splice before its write batch runs: the DATA must
         // still be written.
         server.write(ByteBuffer(string: "bye"))
@@ -293,15 +299,7 @@ struct Pair {
     /// one write batch: not frame by frame, and not in a task of its own.
     @Test func aReadsDataReachesTheSocketWhenTheReadEnds() throws {
         let pair = try Pair()
-        pair.serverRecorder.onRequest = { stream in try? stream.respond(status: 200, withBody: true) }
-        try pair.pump()
-        let splice = StreamSplice(streamLoop: pair.loop, channelLoop: pair.loop)
-        let socket = EmbeddedChannel(loop: pair.loop)
-        try socket.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 3)).wait()
-        try socket.pipeline.syncOperations.addHandler(SpliceChannelHandler(splice: splice))
-        splice.attach(stream: try pair.client.openStream(headers: Pair.connect, delegate: splice))
-        try pair.pump()
-        let server = pair.serverRecorder.requests[0]
+        let (socket, server) = try pair.splicedTunnel()
         var frames: [ByteBuffer] = []
         for text in ["one ", "two"] {
             server.write(ByteBuffer(string: text))
