@@ -15,6 +15,7 @@ from cluster import REPO, Processes, curl
 
 sys.path.insert(0, str(REPO / "Tools" / "bench.d"))
 from counts import tunnel  # noqa: E402
+import cpu  # noqa: E402
 
 # A dump as callgrind 3.19 writes it (compressed names, relative positions): NIO's read
 # calls malloc, the splice calls malloc, malloc calls an internal libc function, two
@@ -95,6 +96,34 @@ def test_instructions_go_to_their_owner_or_their_callers():
     assert sum(v for k, v in got.items() if k != "all") == pytest.approx(got["all"])
 
 
+def test_each_owned_function_keeps_its_share_of_what_it_called():
+    got = tunnel.by_function(DUMP.splitlines(keepends=True))
+    nio = "fn:event loop (NIO):$s8NIOPosix17BaseSocketChannelC8readableyyF"
+    splice = "fn:tunnel code:$s13H2TunnelHTTP212StreamSpliceC11channelReadyyF"
+    assert got[nio] == pytest.approx(100 + 50 + 600 * 450 / 600)
+    assert got[splice] == pytest.approx(200 + 600 * 150 / 600)
+    assert got["fn:OpenSSL:ossl_gcm_cipher"] == 900
+    # Functions only: what no owner called is in by_owner's "unattributed", not here.
+    assert set(got) == {nio, splice, "fn:OpenSSL:ossl_gcm_cipher"}
+
+
+def test_the_report_names_the_largest_functions_demangled():
+    def counts(scale):
+        return collections.Counter({"all": 1000 * scale, "tunnel code": 300 * scale,
+                                    "fn:tunnel code:$s13H2TunnelHTTP212StreamSpliceC11channelReadyyF": 300 * scale,
+                                    "fn:OpenSSL:libcrypto.so.3 internals": 100 * scale})
+    ir = {path: {kind: [{role: counts(2 if kind == "conn" else 1) for role in roles}]
+                 for kind in ("conn", "req")}
+          for path, roles in (("E", ("relay", "agent")), ("C", ("sshd", "ssh")))}
+    text = "\n".join(cpu.tunnel_count_table(ir))
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    # Largest first; the Swift name demangled when the toolchain is there to do it.
+    assert len(rows) == 2 and "channelRead" in rows[0] and "libcrypto.so.3 internals" in rows[1]
+    if shutil.which("swift"):
+        assert "StreamSplice.channelRead()" in rows[0]
+    assert rows[0].endswith("| tunnel code | 300 | 300 | 1,200 |")
+
+
 def test_relay_and_agent_are_counted_under_callgrind(pki, logdir, bins, demo_app, tmp_path):
     for tool in ("valgrind", "callgrind_control", "gcc", "strip"):
         if not shutil.which(tool):
@@ -129,7 +158,11 @@ def test_relay_and_agent_are_counted_under_callgrind(pki, logdir, bins, demo_app
     for role, pid in who.items():
         counts = got[pid]
         assert counts["all"] > 100_000, (role, counts)
-        assert sum(v for k, v in counts.items() if k != "all") == pytest.approx(counts["all"])
+        owned = {k: v for k, v in counts.items() if not k.startswith("fn:")}
+        assert sum(v for k, v in owned.items() if k != "all") == pytest.approx(counts["all"])
+        # The tunnel's own functions are named, each within its owner's total.
+        functions = {k: v for k, v in counts.items() if k.startswith("fn:tunnel code:")}
+        assert functions and sum(functions.values()) <= counts["tunnel code"] * 1.0001, (role, functions)
         # A tunnel is the event loop's, TLS's and the tunnel code's work, HTTP/2 among it
         # (in shares a release build does not have: this is the debug build).
         for owner in ("event loop (NIO)", "OpenSSL", "nghttp2", "tunnel code"):

@@ -39,6 +39,7 @@ valgrind's callgrind once more after the rounds (counts/tunnel.py), and the floo
                    [--floor NAME=EXE ...]
 """
 import argparse
+import collections
 import copy
 import datetime
 import json
@@ -328,7 +329,43 @@ def tunnel_count_table(ir):
         pairs = [(round(med(per_round("E", kind, o))), round(med(per_round("C", kind, o)))) for kind, _ in kinds]
         if any(x or y for x, y in pairs):
             L.append(f"| {o} | " + " | ".join(f"{x:,.0f} | {y:,.0f} | {x - y:+,.0f}" for x, y in pairs) + " |")
+    return L + [""] + function_table(ir, per_round)
+
+
+#: Rows of the by-function table: enough to see where a cut could be aimed.
+TOP_FUNCTIONS = 15
+
+
+def function_table(ir, per_round):
+    """E's largest functions per keep-alive request (by_function: each with its share of
+    the libc and runtime work it called), relay and agent, median over rounds.
+    per_round(path, kind, key, role) is tunnel_count_table's."""
+    keys = {k for rnd in ir["E"]["req"] for counts in rnd.values() for k in counts if k.startswith("fn:")}
+    req = collections.Counter({k: med(per_round("E", "req", k)) for k in keys})
+    top = [k for k, _ in req.most_common(TOP_FUNCTIONS)]
+    if not top:
+        return []
+    names = demangled([k.split(":", 2)[2] for k in top])
+    L = ["Where E's instructions go, by function (`by_function` in Tools/bench.d/counts/tunnel.py: "
+         "each function with its share of the libc and Swift runtime work it called; "
+         f"the {TOP_FUNCTIONS} largest per keep-alive request, median over rounds):", "",
+         "| function | owner | relay, per request | agent, per request | relay + agent, per new connection |",
+         "|---|---|--:|--:|--:|"]
+    for key, name in zip(top, names):
+        cells = [f"{med(per_round('E', 'req', key, role)):,.0f}" for role in ("relay", "agent")]
+        cells.append(f"{med(per_round('E', 'conn', key)):,.0f}")
+        L.append(f"| `{name[:110]}` | {key.split(':', 2)[1]} | " + " | ".join(cells) + " |")
     return L + [""]
+
+
+def demangled(symbols):
+    """Swift symbols as `swift demangle --simplified` prints them; others as they are."""
+    try:
+        out = subprocess.run(["swift", "demangle", "--simplified"], input="\n".join(symbols),
+                             capture_output=True, text=True, timeout=60, check=True).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return symbols
+    return out if len(out) == len(symbols) else symbols
 
 
 def med(xs):

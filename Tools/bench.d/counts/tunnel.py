@@ -83,7 +83,7 @@ class Callgrind:
 
     def dump(self, pids):
         """{pid: Counter(owner: instructions since its last dump)} (owners.OWNERS, see
-        by_owner()); each dump zeroes the process's counters."""
+        by_owner(); and by_function()'s "fn:…" keys); each dump zeroes the process's counters."""
         pids = sorted(pids)
         subprocess.run(["callgrind_control", f"--vgdb-prefix={self.prefix}", "--dump"] + [str(p) for p in pids],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
@@ -94,7 +94,8 @@ class Callgrind:
                 raise RuntimeError(f"callgrind wrote no dump for pid {pid}")
             newest = max(files, key=lambda f: int(f.rsplit(".", 1)[1]))
             with open(newest) as f:
-                out[pid] = by_owner(f)
+                lines = f.readlines()
+            out[pid] = by_owner(lines) + by_function(lines)
             os.remove(newest)
         return out
 
@@ -111,6 +112,36 @@ def by_owner(lines):
     has an owner: `swift_retain` under NIO's channel code is NIO's, `memset` under sshd's
     packet code is sshd's. A chain that reaches no owner (thread start-up, a cycle) counts
     as unattributed. The counts add up to the dump's summary line."""
+    return attributed(lines, owners.owner)
+
+
+#: How many functions of a dump `by_function` keeps: the rest are a long tail of
+#: start-up and error paths, and every key kept is carried through each round.
+FUNCTIONS = 300
+
+
+def by_function(lines):
+    """Counter("fn:OWNER:FUNCTION": instructions) of one callgrind dump: as `by_owner`,
+    but each owned function keeps its own instructions and its share of the libc and
+    runtime work it called (`swift_retain`, `malloc`), so a cut can be aimed at one
+    function. Functions of a library without symbols (OpenSSL's internals) are one entry
+    per library. The FUNCTIONS largest are kept; string keys, so they go into JSON."""
+    def bucket(function, dso):
+        o = owners.owner(function, dso)
+        if not o:
+            return None
+        if function.startswith("0x"):
+            function = os.path.basename(dso) + " internals"
+        return f"fn:{o}:{function}"
+
+    got = collections.Counter({k: v for k, v in attributed(lines, bucket).items() if k.startswith("fn:")})
+    return collections.Counter(dict(got.most_common(FUNCTIONS)))
+
+
+def attributed(lines, bucket):
+    """Counter(bucket: instructions) of one callgrind dump, plus "all" (its summary):
+    bucket(function, object file) names where a function's own instructions go, or None
+    for a function that passes them to its callers (see `by_owner`)."""
     names, objects = {}, {}
 
     def name(table, text):
@@ -157,10 +188,10 @@ def by_owner(lines):
     shares, busy = {}, set()
 
     def share(f):
-        """{owner: fraction} of function f's own instructions."""
+        """{bucket: fraction} of function f's own instructions."""
         if f in shares:
             return shares[f]
-        o = owners.owner(f, dso.get(f, ""))
+        o = bucket(f, dso.get(f, ""))
         if o:
             shares[f] = {o: 1.0}
             return shares[f]
