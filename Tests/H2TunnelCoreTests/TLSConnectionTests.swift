@@ -2,6 +2,14 @@ import H2TunnelTLS
 import NIOCore
 import Testing
 
+extension TLSConnection.ReadResult {
+    /// The plaintext of a `.data` result, nil for any other.
+    var plaintext: ByteBuffer? {
+        if case .data(let buffer) = self { return buffer }
+        return nil
+    }
+}
+
 /// Two TLS engines pumping bytes to each other in memory: no sockets, real OpenSSL.
 @Suite struct TLSConnectionTests {
     let allocator = ByteBufferAllocator()
@@ -61,10 +69,7 @@ import Testing
         #expect(server.peerCertificate?.uris == ["urn:h2tunnel:tenant:acme"])
         try client.write(ByteBuffer(string: "hello"))
         server.feed(client.takeOutput()!)
-        guard case .data(let plain) = server.read(allocator: allocator) else {
-            Issue.record("no plaintext")
-            return
-        }
+        let plain = try #require(server.read(allocator: allocator).plaintext, "no plaintext")
         #expect(String(buffer: plain) == "hello")
     }
 
@@ -75,10 +80,7 @@ import Testing
         try client.write(ByteBuffer(string: "last bytes"))
         client.shutdown()
         server.feed(client.takeOutput()!)
-        guard case .data(let plain) = server.read(allocator: allocator) else {
-            Issue.record("no plaintext")
-            return
-        }
+        let plain = try #require(server.read(allocator: allocator).plaintext, "no plaintext")
         #expect(String(buffer: plain) == "last bytes")
         guard case .closed = server.read(allocator: allocator) else {
             Issue.record("close_notify not reported")
@@ -95,10 +97,7 @@ import Testing
         guard let (client, server) = try handshaken() else { return }
         for word in ["one ", "two ", "three"] { try client.write(ByteBuffer(string: word)) }
         server.feed(client.takeOutput()!)
-        guard case .data(let three) = server.read(allocator: allocator) else {
-            Issue.record("no plaintext from three records")
-            return
-        }
+        let three = try #require(server.read(allocator: allocator).plaintext, "no plaintext from three records")
         #expect(String(buffer: three) == "one two three")
         guard case .wantMore = server.read(allocator: allocator) else {
             Issue.record("a read with nothing left did not ask for more")
@@ -114,22 +113,13 @@ import Testing
             return
         }
         server.feed(record)
-        guard case .data(let split) = server.read(allocator: allocator) else {
-            Issue.record("no plaintext once the record was whole")
-            return
-        }
+        let split = try #require(server.read(allocator: allocator).plaintext, "no plaintext once the record was whole")
         #expect(String(buffer: split) == "split record")
 
         try client.write(ByteBuffer(string: String(repeating: "x", count: 3000)))
         server.feed(client.takeOutput()!)
-        guard case .data(let first) = server.read(allocator: allocator, limit: 1000) else {
-            Issue.record("no plaintext under a limit")
-            return
-        }
-        guard case .data(let rest) = server.read(allocator: allocator) else {
-            Issue.record("plaintext held by OpenSSL was not read without new input")
-            return
-        }
+        let first = try #require(server.read(allocator: allocator, limit: 1000).plaintext, "no plaintext under a limit")
+        let rest = try #require(server.read(allocator: allocator).plaintext, "plaintext held by OpenSSL was not read without new input")
         #expect(first.readableBytes == 1000)
         #expect(rest.readableBytes == 2000)
     }

@@ -84,7 +84,7 @@ fn=(7) ossl_gcm_cipher
 
 
 def test_instructions_go_to_their_owner_or_their_callers():
-    got = tunnel.by_owner(DUMP.splitlines(keepends=True))
+    got = tunnel.by_owner(tunnel.parse(DUMP.splitlines(keepends=True)))
     assert got["all"] == 1950
     # malloc (400) and _int_malloc under it (200) are NIO's and the splice's in
     # proportion to their calls: 450 against 150.
@@ -97,7 +97,7 @@ def test_instructions_go_to_their_owner_or_their_callers():
 
 
 def test_each_owned_function_keeps_its_share_of_what_it_called():
-    got = tunnel.by_function(DUMP.splitlines(keepends=True))
+    got = tunnel.by_function(tunnel.parse(DUMP.splitlines(keepends=True)))
     nio = "fn:event loop (NIO):$s8NIOPosix17BaseSocketChannelC8readableyyF"
     splice = "fn:tunnel code:$s13H2TunnelHTTP212StreamSpliceC11channelReadyyF"
     assert got[nio] == pytest.approx(100 + 50 + 600 * 450 / 600)

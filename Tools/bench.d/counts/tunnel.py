@@ -94,8 +94,8 @@ class Callgrind:
                 raise RuntimeError(f"callgrind wrote no dump for pid {pid}")
             newest = max(files, key=lambda f: int(f.rsplit(".", 1)[1]))
             with open(newest) as f:
-                lines = f.readlines()
-            out[pid] = by_owner(lines) + by_function(lines)
+                dump = parse(f)
+            out[pid] = by_owner(dump) + by_function(dump)
             os.remove(newest)
         return out
 
@@ -103,8 +103,9 @@ class Callgrind:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def by_owner(lines):
-    """Counter(owner: instructions) of one callgrind dump, by owners.owner() of each function.
+def by_owner(dump):
+    """Counter(owner: instructions) of one parsed callgrind dump (`parse`), by
+    owners.owner() of each function.
 
     A function with no owner of its own (libc, the Swift runtime, the dynamic loader)
     passes its instructions to its callers, in proportion to the instructions of their
@@ -112,7 +113,7 @@ def by_owner(lines):
     has an owner: `swift_retain` under NIO's channel code is NIO's, `memset` under sshd's
     packet code is sshd's. A chain that reaches no owner (thread start-up, a cycle) counts
     as unattributed. The counts add up to the dump's summary line."""
-    return attributed(lines, owners.owner)
+    return attributed(dump, owners.owner)
 
 
 #: How many functions of a dump `by_function` keeps: the rest are a long tail of
@@ -120,8 +121,8 @@ def by_owner(lines):
 FUNCTIONS = 300
 
 
-def by_function(lines):
-    """Counter("fn:OWNER:FUNCTION": instructions) of one callgrind dump: as `by_owner`,
+def by_function(dump):
+    """Counter("fn:OWNER:FUNCTION": instructions) of one parsed callgrind dump: as `by_owner`,
     but each owned function keeps its own instructions and its share of the libc and
     runtime work it called (`swift_retain`, `malloc`), so a cut can be aimed at one
     function. Functions of a library without symbols (OpenSSL's internals) are one entry
@@ -134,14 +135,17 @@ def by_function(lines):
             function = os.path.basename(dso) + " internals"
         return f"fn:{o}:{function}"
 
-    got = collections.Counter({k: v for k, v in attributed(lines, bucket).items() if k.startswith("fn:")})
+    got = collections.Counter({k: v for k, v in attributed(dump, bucket).items() if k.startswith("fn:")})
     return collections.Counter(dict(got.most_common(FUNCTIONS)))
 
 
-def attributed(lines, bucket):
-    """Counter(bucket: instructions) of one callgrind dump, plus "all" (its summary):
-    bucket(function, object file) names where a function's own instructions go, or None
-    for a function that passes them to its callers (see `by_owner`)."""
+#: One callgrind dump, read once for every view of it: each function's own instructions,
+#: its object file, the inclusive cost of each call to it by caller, the summary line.
+Dump = collections.namedtuple("Dump", "own dso callers summary")
+
+
+def parse(lines):
+    """The `Dump` of a callgrind dump's lines."""
     names, objects = {}, {}
 
     def name(table, text):
@@ -184,6 +188,14 @@ def attributed(lines, bucket):
             summary = int(line.split()[1])
     if summary is None:
         raise RuntimeError("callgrind dump without a summary line")
+    return Dump(own, dso, callers, summary)
+
+
+def attributed(dump, bucket):
+    """Counter(bucket: instructions) of a parsed dump, plus "all" (its summary):
+    bucket(function, object file) names where a function's own instructions go, or None
+    for a function that passes them to its callers (see `by_owner`)."""
+    own, dso, callers, summary = dump
 
     shares, busy = {}, set()
 
