@@ -50,10 +50,12 @@ final class AgentCertificates: Sendable {
     }
 
     private static func load(_ configuration: AgentConfiguration) throws -> Loaded {
-        let relay = try TLSContext(TLSConfiguration(
+        var relayTLS = TLSConfiguration(
             role: .client, certificateChainPath: configuration.certificatePath,
             privateKeyPath: configuration.privateKeyPath, trustRootsPath: configuration.relayCAPath,
-            alpnProtocols: [TunnelProtocol.alpn]))
+            alpnProtocols: [TunnelProtocol.alpn])
+        relayTLS.keepsRecordBuffers = true   // the one connection, busy with every request
+        let relay = try TLSContext(relayTLS)
         let tenantContext: TLSContext?
         if configuration.upstream.terminatesTLS {
             guard let cert = configuration.tenantCertificatePath, let key = configuration.tenantKeyPath else {

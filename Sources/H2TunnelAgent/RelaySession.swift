@@ -126,11 +126,8 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
 
     /// This connection's logger with the relay's id of the stream's browser connection
     /// (`conn`, from the CONNECT's `h2tunnel-conn`), so one id finds its lines at both ends.
-    private func logger(for stream: HTTP2Stream) -> Logger {
-        guard let conn = stream.headers[TunnelProtocol.connectionIDHeader] else { return self.logger }
-        var logger = self.logger
-        logger[metadataKey: "conn"] = "\(conn)"
-        return logger
+    private func logger(for stream: HTTP2Stream) -> ConnectionLogger {
+        ConnectionLogger(logger, conn: stream.headers[TunnelProtocol.connectionIDHeader])
     }
 
     private func refuse(_ stream: HTTP2Stream, status: Int, reason: String) {
@@ -225,7 +222,7 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
         // An IP literal is dialled directly: NIO's name path runs getaddrinfo on another
         // thread, a detour on every new browser connection.
         // http:// mode: the "upstream" is the agent's own web front, over a socket pair.
-        let connecting = agent.front.map { $0.open(on: loop, forwarded: browser, logger: logger) }
+        let connecting = agent.front.map { $0.open(on: loop, forwarded: browser, logger: logger.logger) }
             ?? agent.upstreamAddress.map { upstreamBootstrap(on: loop).connect(to: $0) }
             ?? upstreamBootstrap(on: loop).connect(host: upstream.host, port: upstream.port)
         /// Starts the splice on the upstream's channel (the app's, or the agent's own end
@@ -274,7 +271,7 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
                         return
                     }
                     // The agent holds the browser's TLS here: it can say why in a page.
-                    AppDownServer.open(on: loop, logger: logger).whenComplete { result in
+                    AppDownServer.open(on: loop, logger: logger.logger).whenComplete { result in
                         switch result {
                         case .success(let channel): attach(channel)
                         case .failure: unreachable()

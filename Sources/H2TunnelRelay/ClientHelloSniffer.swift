@@ -26,8 +26,8 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
     private var balancerCheck = false
     /// This connection's id (`ConnectionID`): metadata `conn` on every line about it.
     let id = ConnectionID.make()
-    /// The router's logger with `conn`.
-    let logger: Logger
+    /// The router's logger, its lines with `conn`.
+    let logger: ConnectionLogger
     /// The browser's (or agent's) address: the TCP peer, or the client a trusted
     /// balancer's PROXY header names. Final once the sniffer hands over to the router.
     private(set) var client: SocketAddress?
@@ -39,9 +39,7 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
         self.router = router
         self.parser = parser
         self.timeout = timeout
-        var logger = router.logger
-        logger[metadataKey: "conn"] = "\(id)"
-        self.logger = logger
+        logger = ConnectionLogger(router.logger, conn: id)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {

@@ -40,10 +40,12 @@ final class PublicRouter: Sendable {
         siteContext = try TLSContext(TLSConfiguration(
             role: .server, certificateChainPath: configuration.certificatePath,
             privateKeyPath: configuration.privateKeyPath, alpnProtocols: ["h2", "http/1.1"]))
-        agentContext = try TLSContext(TLSConfiguration(
+        var agentTLS = TLSConfiguration(
             role: .server, certificateChainPath: configuration.certificatePath,
             privateKeyPath: configuration.privateKeyPath, trustRootsPath: configuration.agentCAPath,
-            alpnProtocols: [TunnelProtocol.alpn], requireALPN: true))
+            alpnProtocols: [TunnelProtocol.alpn], requireALPN: true)
+        agentTLS.keepsRecordBuffers = true   // one connection per agent, busy with every request
+        agentContext = try TLSContext(agentTLS)
     }
 
     func route(_ hello: ClientHelloInfo, bytes: ByteBuffer, context: ChannelHandlerContext, sniffer: ClientHelloSniffer) {
@@ -58,12 +60,12 @@ final class PublicRouter: Sendable {
                 // The handshake has its own timeout (TLSHandler); then the site's HTTP/2 or
                 // HTTP/1.1 channel closes a connection idle for `SiteSettings.idleTimeout`.
                 let handler = RelaySiteHandler(site: site, client: sniffer.client, connectedPort: sniffer.frontend?.port,
-                                               logger: sniffer.logger)
+                                               logger: sniffer.logger.logger)
                 try replay(bytes, context: context, sniffer: sniffer, into: [tls, handler])
             } else if name == configuration.agentHostname {
                 let tls = TLSHandler(connection: try TLSConnection(context: agentContext))
                 let endpoint = AgentEndpoint.gate(registry: registry, settings: configuration.http2,
-                                                  instance: configuration.instanceName, remote: remote, logger: sniffer.logger)
+                                                  instance: configuration.instanceName, remote: remote, logger: sniffer.logger.logger)
                 let options = context.channel.syncOptions
                 try options?.setOption(.writeBufferWaterMark, value: SocketTuning.agentConnectionWaterMark)
                 try options?.setOption(SocketTuning.notSentLowWatermarkOption, value: SocketTuning.notSentLowWatermark)

@@ -16,6 +16,13 @@ public struct TLSConfiguration: Sendable {
     /// Client only: with no `trustRootsPath`, the system's CA store is used; `false` turns
     /// verification off (h2probe --insecure), and the connection then proves nothing.
     public var verifyPeer: Bool = true
+    /// Keep each connection's two 16 KiB record buffers between records. Without it
+    /// (SSL_MODE_RELEASE_BUFFERS) OpenSSL frees them whenever they empty and allocates
+    /// them again for the next record: the right trade for thousands of mostly idle
+    /// connections (browsers' tunnels, the relay's site), the wrong one for the agent
+    /// connection, one per agent and busy with every request (two allocations and two
+    /// frees a request in each process, ~1,700 instructions).
+    public var keepsRecordBuffers: Bool = false
 
     public init(role: Role, certificateChainPath: String? = nil, privateKeyPath: String? = nil,
                 trustRootsPath: String? = nil, alpnProtocols: [String] = [], requireALPN: Bool = false) {

@@ -106,7 +106,8 @@ public final class TLSConnection: @unchecked Sendable {
         // Plaintext is never larger than the ciphertext waiting (plus a record OpenSSL
         // already holds): size the buffer to it rather than to the limit.
         let waiting = buffers.inputBytes + Int(SSL_pending(ssl))
-        guard waiting > 0 || !isHandshakeComplete || buffers.inputEnded else { return .wantMore }
+        // OpenSSL reads ahead: a record it read but has not decrypted yet is in neither count.
+        guard waiting > 0 || !isHandshakeComplete || buffers.inputEnded || SSL_has_pending(ssl) != 0 else { return .wantMore }
         var buffer = allocator.buffer(capacity: min(limit, max(waiting, 1024)))
         var outcome: ReadResult? = nil
         // Once per call, not per record: a successful SSL_read queues no error, and the

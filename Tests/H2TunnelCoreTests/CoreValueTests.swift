@@ -11,6 +11,16 @@ import Testing
         #expect(HostName.normalize("évil.com") == nil)
         #expect(HostName.normalize("") == nil)
         #expect(HostName.normalize(String(repeating: "a", count: 64) + ".com") == nil)
+        #expect(HostName.normalize("com." + String(repeating: "a", count: 64)) == nil)
+        #expect(HostName.normalize(String(repeating: "a", count: 63) + ".com") == String(repeating: "a", count: 63) + ".com")
+        #expect(HostName.normalize(".acme.com") == nil)
+        #expect(HostName.normalize("acme.com..") == nil)
+        #expect(HostName.normalize(".") == nil)
+        #expect(HostName.normalize("a_b.com") == nil)
+        let long = Array(repeating: String(repeating: "a", count: 63), count: 4).joined(separator: ".")   // 255
+        #expect(HostName.normalize(long) == nil)
+        #expect(HostName.normalize(String(long.dropFirst(2))) == String(long.dropFirst(2)))   // 253
+        #expect(HostName.normalize(String(long.dropFirst(2)) + ".") == String(long.dropFirst(2)))
     }
 
     @Test func tenantIsOneLabelBelowTheDomain() {
@@ -29,6 +39,19 @@ import Testing
         #expect(try HostPort.parse("[::1]:0") == ("::1", 0))
         #expect(throws: HostPort.ParseError.self) { try HostPort.parse("127.0.0.1") }
         #expect(throws: HostPort.ParseError.self) { try HostPort.parse("h:70000") }
+    }
+
+    /// The IPv4 form is printed from the address's bytes, the IPv6 one by NIO: both must
+    /// read back through `parse`, byte order and all.
+    @Test func describedAddressesReadBack() throws {
+        for (ip, port) in [("203.0.113.7", 443), ("10.255.0.1", 65535), ("0.0.0.0", 0), ("255.1.128.9", 8443),
+                          ("127.0.0.1", 10000), ("99.10.100.1", 9)] {
+            let text = HostPort.describe(try SocketAddress(ipAddress: ip, port: port))
+            #expect(text == "\(ip):\(port)")
+            #expect(try HostPort.parse(text) == (ip, port))
+        }
+        #expect(HostPort.describe(try SocketAddress(ipAddress: "2001:db8::1", port: 9091)) == "[2001:db8::1]:9091")
+        #expect(HostPort.describe(nil) == "unknown")
     }
 }
 

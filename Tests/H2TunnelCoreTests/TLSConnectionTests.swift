@@ -124,6 +124,21 @@ extension TLSConnection.ReadResult {
         #expect(rest.readableBytes == 2000)
     }
 
+    /// OpenSSL reads ahead (one BIO read takes all the ciphertext there is, not a record
+    /// header and then its body): a read that stops at its limit after the first record
+    /// leaves the second one read but not decrypted, counted by neither our input nor
+    /// `SSL_pending`. The next read must still find it, with no new ciphertext.
+    @Test func aRecordReadAheadButNotDecryptedComesOutOnTheNextRead() throws {
+        guard let (client, server) = try handshaken() else { return }
+        try client.write(ByteBuffer(string: String(repeating: "a", count: 4096)))
+        try client.write(ByteBuffer(string: String(repeating: "b", count: 4096)))
+        server.feed(client.takeOutput()!)
+        let first = try #require(server.read(allocator: allocator, limit: 4096).plaintext, "no plaintext from the first record")
+        #expect(String(buffer: first) == String(repeating: "a", count: 4096))
+        let second = try #require(server.read(allocator: allocator).plaintext, "the record read ahead was not decrypted")
+        #expect(String(buffer: second) == String(repeating: "b", count: 4096))
+    }
+
     /// With tickets held, the handshake flight to the browser carries none, and the first
     /// data flight carries them ahead of the data, which still reads back intact.
     @Test func sessionTicketsLeaveWithTheFirstWrite() throws {
