@@ -161,20 +161,10 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
 
     /// The app's dialler for this connection's loop (`loop` is always the connection's),
     /// made once: a bootstrap built per connect copied its option list on every browser.
-    /// Options are set per channel by `SocketTuning.tuneTunnelledSocket`.
     private func upstreamBootstrap(on loop: EventLoop) -> ClientBootstrap {
         if let bootstrap = dialler { return bootstrap }
-        let budget = SplicedReadBudget.of(loop)
-        let keepAlive = SocketTuning.keepAlive(idle: agent.configuration.tcpKeepAlive)
-        let bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(agent.configuration.upstreamConnectTimeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try SocketTuning.tuneTunnelledSocket(channel, keepAlive: keepAlive, budget: budget)
-                    // Reads start once the splice is attached (`attach` in `openUpstream`).
-                    try channel.syncOptions?.setOption(.autoRead, value: false)
-                }
-            }
+        let bootstrap = SocketTuning.appDialler(on: loop, connectTimeout: agent.configuration.upstreamConnectTimeout,
+                                                keepAliveIdle: agent.configuration.tcpKeepAlive)
         dialler = bootstrap
         return bootstrap
     }

@@ -1,5 +1,6 @@
 internal import CMalloc
 import NIOCore
+import NIOPosix
 
 /// Socket and allocator settings of the data path, in one place so relay and agent agree.
 public enum SocketTuning {
@@ -47,6 +48,27 @@ public enum SocketTuning {
         return options
     }
 
+    /// The agent's dialler of app sockets on `loop`: each socket is tuned as a tunnelled
+    /// one, with TCP_NODELAY (a tunnel forwards what it was given at once; its peers batch
+    /// for themselves) and `keepAlive(idle:)`, and reads nothing until its splice is
+    /// attached. `ClientBootstrap` would set TCP_NODELAY itself, through a chain of futures
+    /// (~13,000 instructions a connect, callgrind), so its own is dropped for the one set
+    /// here with the others (~3,500): `enableMPTCP(true)` is NIO's one public way to drop
+    /// it, and `false` right after turns MPTCP off again without putting it back.
+    public static func appDialler(on loop: EventLoop, connectTimeout: TimeAmount, keepAliveIdle: Int) -> ClientBootstrap {
+        let budget = SplicedReadBudget.of(loop)
+        let kernelOptions = [(ChannelOptions.tcpOption(.tcp_nodelay), SocketOptionValue(1))] + keepAlive(idle: keepAliveIdle)
+        return ClientBootstrap(group: loop)
+            .enableMPTCP(true).enableMPTCP(false)
+            .connectTimeout(connectTimeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try tuneTunnelledSocket(channel, kernelOptions: kernelOptions, budget: budget)
+                    try channel.syncOptions?.setOption(.autoRead, value: false)
+                }
+            }
+    }
+
     /// TCP_QUICKACK (Linux): acknowledge the next segments at once instead of after the
     /// delayed-ACK timer. The relay sets it on a browser's socket right after the
     /// ServerHello flight. A client without TCP_NODELAY (Python's `http.client`, many
@@ -69,19 +91,18 @@ public enum SocketTuning {
     /// and 5.6 % of the agent's CPU per new connection (perf).
     ///
     /// Kernel options cost most through NIO's generic option path (~3,500 instructions
-    /// each, callgrind), so none is set twice: TCP_NODELAY comes from NIO's bootstraps
-    /// (`ClientBootstrap` sets it on each socket, `ServerBootstrap` on the listener, whose
-    /// accepted sockets inherit it on Linux), and `keepAlive` is given only where the socket
-    /// did not inherit it: the agent's app sockets. The relay sets it on its listener
-    /// (`keepAlive(idle:)` as `serverChannelOption`s). `keepAlive` is computed once by the caller.
+    /// each, callgrind), so none is set twice, and `kernelOptions` is given only where the
+    /// socket did not inherit them: the agent's app sockets (`appDialler`). The
+    /// relay's browser sockets inherit TCP_NODELAY and keepalive from its listener
+    /// (`ServerBootstrap`'s default and `keepAlive(idle:)` as `serverChannelOption`s).
     public static func tuneTunnelledSocket(_ channel: Channel,
-                                           keepAlive: [(ChannelOptions.Types.SocketOption, SocketOptionValue)] = [],
+                                           kernelOptions: [(ChannelOptions.Types.SocketOption, SocketOptionValue)] = [],
                                            budget: SplicedReadBudget) throws {
         guard let options = channel.syncOptions else { throw ChannelError.operationUnsupported }
         try options.setOption(.allowRemoteHalfClosure, value: true)
         try options.setOption(.maxMessagesPerRead, value: 1)
         try options.setOption(.recvAllocator, value: SplicedReadAllocator(budget: budget))
-        for (option, value) in keepAlive {
+        for (option, value) in kernelOptions {
             try options.setOption(option, value: value)
         }
     }
