@@ -70,7 +70,7 @@ final class RelaySession: HTTP2ConnectionDelegate, @unchecked Sendable {
             return
         }
         let authority = headers[":authority"] ?? ""
-        let host = String(authority.split(separator: ":").first ?? "")
+        let host = authority[..<(authority.utf8.firstIndex(of: UInt8(ascii: ":")) ?? authority.endIndex)]
         guard agent.serves(host: host) else {
             // RFC 9110 §15.5.20: this agent's certificate is not for that name.
             refuse(stream, status: 421, reason: "not this tenant: \(host)")
