@@ -1,4 +1,5 @@
 import H2TunnelCore
+import H2TunnelHTTP2
 import Logging
 import NIOCore
 
@@ -10,7 +11,7 @@ import NIOCore
 /// first, within the same timeout: it is consumed here and its client address replaces
 /// the peer's (`client`) for routing, limits and logs. From anyone else a PROXY header is
 /// refused: it would let any client choose the address it is logged and limited under.
-final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
+final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler, LoopSwept {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
@@ -18,7 +19,13 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
     private let parser: ClientHelloParser
     private let timeout: TimeAmount
     private var buffered: ByteBuffer?
-    private var timer: Scheduled<Void>?
+    /// The timeout is watched by the loop's sweep (`LoopSweep`, a look every quarter
+    /// timeout), not by a task per connection: nearly every one would be cancelled, at
+    /// ~5,000 instructions a connection. A silent client goes after 1 to 1.25 timeouts.
+    private var sweepLoop: LoopSweep?
+    private var deadline = NIODeadline.distantFuture
+    private var context: ChannelHandlerContext?
+    var sweepSlot: Int?
     private var decided = false
     /// The peer is a trusted balancer whose header has not been read yet.
     private var awaitingProxyHeader = false
@@ -45,15 +52,29 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         client = context.channel.remoteAddress
         awaitingProxyHeader = router.trustedProxies.contains(client)
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: timeout) {
-            let (sniffer, context) = loopBound.value
-            if sniffer.awaitingProxyHeader {
-                sniffer.refuse(context: context, reason: "proxy-header-missing", alert: nil, detail: "timeout")
-            } else {
-                sniffer.refuse(context: context, reason: "timeout", alert: nil)
-            }
+        self.context = context
+        deadline = .now() + timeout
+        let sweep = LoopSweep.of(context.eventLoop, interval: .nanoseconds(timeout.nanoseconds / 4))
+        sweep.add(self)
+        sweepLoop = sweep
+    }
+
+    func sweep(now: NIODeadline) -> Bool {
+        guard !decided, let context else { return false }
+        guard now >= deadline else { return true }
+        sweepLoop = nil
+        if awaitingProxyHeader {
+            refuse(context: context, reason: "proxy-header-missing", alert: nil, detail: "timeout")
+        } else {
+            refuse(context: context, reason: "timeout", alert: nil)
         }
+        return false
+    }
+
+    /// Out of the sweep: decided, or gone.
+    private func leaveSweep() {
+        sweepLoop?.remove(self)
+        sweepLoop = nil
     }
 
     /// A peer with no address reset its connection before it was accepted (getpeername
@@ -65,13 +86,14 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         decided = true
-        timer?.cancel()
+        leaveSweep()
         logger.debug("connection reset before it was accepted")
         context.close(promise: nil)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
+        leaveSweep()
+        self.context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -103,7 +125,7 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
             refuse(context: context, reason: "bad-client-hello", alert: nil, detail: why)
         case .complete(let hello):
             decided = true
-            timer?.cancel()
+            leaveSweep()
             router.route(hello, bytes: buffered!, context: context, sniffer: self)
         }
     }
@@ -112,7 +134,7 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
         if let event = event as? ChannelEvent, event == .inputClosed, !decided {
             if balancerCheck, (buffered?.readableBytes ?? 0) == 0 {
                 decided = true
-                timer?.cancel()
+                leaveSweep()
                 context.close(promise: nil)
             } else {
                 refuse(context: context, reason: awaitingProxyHeader ? "proxy-header-missing" : "eof", alert: nil,
@@ -130,7 +152,7 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
     /// Writes the alert (if any), then closes; logged with the reason and the address.
     func refuse(context: ChannelHandlerContext, reason: String, alert: TLSAlert?, detail: String? = nil) {
         decided = true
-        timer?.cancel()
+        leaveSweep()
         router.logRefusal(reason: reason, detail: detail, remote: client, conn: id)
         if let alert {
             let channel = context.channel
