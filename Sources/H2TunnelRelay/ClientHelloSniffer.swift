@@ -24,7 +24,9 @@ final class ClientHelloSniffer: ChannelInboundHandler, RemovableChannelHandler, 
     /// ~5,000 instructions a connection. A silent client goes after 1 to 1.25 timeouts.
     private var sweepLoop: LoopSweep?
     private var deadline = NIODeadline.distantFuture
+    /// Held for the sweep's look; let go when the handler is removed.
     private var context: ChannelHandlerContext?
+    /// Kept by the sweep.
     var sweepSlot: Int?
     private var decided = false
     /// The peer is a trusted balancer whose header has not been read yet.
