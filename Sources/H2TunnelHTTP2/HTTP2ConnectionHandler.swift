@@ -1,17 +1,19 @@
 import NIOCore
 internal import CNGHTTP2
 
-/// One HTTP/2 connection on nghttp2, client or server, as the top handler of a channel
-/// whose inbound bytes are plaintext (TLS is below it).
+/// One HTTP/2 connection on nghttp2, client or server, over a transport whose bytes are
+/// plaintext (TLS is below it). Today that transport is a channel: the connection is the
+/// top handler of its pipeline (`HTTP2ConnectionHandler+Channel.swift`). The connection
+/// itself knows only `HTTP2Transport` and the driving calls below ("Driving"), so the
+/// data path can move to an event loop of its own (docs/roadmap.md, item 1) with this
+/// code unchanged.
 ///
 /// nghttp2 is never re-entered: its callbacks only record `Event`s, which are handed to
 /// the delegates after `mem_recv`/`mem_send` returned. The handler owns the
 /// `nghttp2_session` and frees it in `deinit`; nghttp2's `user_data` is an unretained
-/// pointer to the handler, which the pipeline keeps alive for the session's lifetime.
-public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
-    public typealias InboundIn = ByteBuffer
-    public typealias OutboundOut = ByteBuffer
-
+/// pointer to the handler, which its driver (the pipeline) keeps alive for the session's
+/// lifetime.
+public final class HTTP2ConnectionHandler: @unchecked Sendable {
     public enum Role: Sendable { case client, server }
 
     enum Event {
@@ -34,7 +36,10 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     public var frameObserver: HTTP2FrameObserver?
 
     var session: OpaquePointer?
-    var context: ChannelHandlerContext?
+    /// Where frames go; nil before `start(transport:)` and once the transport closed.
+    private var transport: HTTP2Transport?
+    /// The transport's allocator, asked once: `appendOutput` needs it on every pass.
+    private var frameAllocator = ByteBufferAllocator()
     var streams: [Int32: HTTP2Stream] = [:]
     /// The stream `stream(_:)` found last (see there).
     private var lastFound: HTTP2Stream?
@@ -43,13 +48,13 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     private var spareEvents: [Event] = []
     /// The buffer being fed to `mem_recv`, so DATA payloads become slices of it.
     var input: (base: UnsafeRawPointer, buffer: ByteBuffer)?
-    /// Frames on their way to the channel, filled during `flushNow`.
+    /// Frames on their way to the transport, filled during `flushNow`.
     private var output: ByteBuffer?
     private var flushScheduled = false
-    /// `sendData` wrote to the channel itself during this `flushNow`.
+    /// `sendData` wrote to the transport itself during this `flushNow`.
     private var wroteDirectly = false
     private var flushing = false
-    /// The channel became writable again inside our own `context.flush()` (the socket took
+    /// The transport became writable again inside our own `flushFrames()` (the socket took
     /// everything): that event found `flushing` set, so the pass must be repeated.
     private var writableDuringFlush = false
     private var isReady = false
@@ -87,7 +92,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     public var dataFrameLimit: Int
     /// Streams that passed `bulkAfter` during the current `mem_send` (`applyBulkUrgency`).
     var turnedBulk: [HTTP2Stream] = []
-    /// Streams told DATA since the last `channelReadComplete` (`endDataBurst`).
+    /// Streams told DATA since the last `receiveDidEnd` (`endDataBurst`).
     private var dataBurst: [HTTP2Stream] = []
 
     public init(role: Role, settings: HTTP2Settings, eventLoop: EventLoop, delegate: HTTP2ConnectionDelegate?) {
@@ -103,10 +108,12 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         if let session { nghttp2_session_del(session) }
     }
 
-    // MARK: Channel events
+    // MARK: Driving
 
-    public func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
+    /// The transport is up: the session starts, and our preface and SETTINGS go out.
+    public func start(transport: HTTP2Transport) {
+        self.transport = transport
+        frameAllocator = transport.frameAllocator
         do {
             session = try makeSession(role: role, settings: settings)
         } catch {
@@ -117,9 +124,10 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         flushNow()
     }
 
-    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    /// Plaintext from the peer. Delegates hear of it before this returns; DATA a stream was
+    /// told is written onward at `receiveDidEnd()`.
+    public func receive(_ buffer: ByteBuffer) {
         guard let session, !isClosed else { return }
-        let buffer = unwrapInboundIn(data)
         let rc = buffer.withUnsafeReadableBytes { bytes -> Int in
             guard let base = bytes.baseAddress else { return 0 }
             input = (base, buffer)
@@ -133,34 +141,27 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         }
     }
 
-    public func channelReadComplete(context: ChannelHandlerContext) {
+    /// One read of the transport is over (its bytes came through `receive`): streams finish
+    /// their burst, and what they and nghttp2 queued leaves in one pass.
+    public func receiveDidEnd() {
         endDataBurst()
         flushNow()
-        context.fireChannelReadComplete()
     }
 
-    public func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
-            if flushing { writableDuringFlush = true } else { flushNow() }
-        }
-        context.fireChannelWritabilityChanged()
+    /// The transport can take frames again after `canTakeFrames` said no.
+    public func transportBecameWritable() {
+        if flushing { writableDuringFlush = true } else { flushNow() }
     }
 
-    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? ChannelEvent, event == .inputClosed {
-            fail("peer closed the connection")
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
+    /// The transport failed or the peer closed its side: the connection closes the
+    /// transport, and `reason` is what its delegate is told once it closed.
+    public func transportFailed(_ reason: String) {
+        fail(reason)
     }
 
-    public func errorCaught(context: ChannelHandlerContext, error: Error) {
-        fail("\(error)")
-    }
-
-    public func channelInactive(context: ChannelHandlerContext) {
+    /// The transport is closed: every stream is cancelled and the delegate told.
+    public func transportClosed() {
         connectionLost(reason: closeReason ?? (isDraining ? nil : "connection closed"))
-        context.fireChannelInactive()
     }
 
     // MARK: Public API
@@ -314,15 +315,15 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
 
     // MARK: Output
 
-    /// Moves frames from nghttp2 to the channel while the channel can take them, then
-    /// flushes once. A channel that is not writable stops us: the peer's slowness becomes
+    /// Moves frames from nghttp2 to the transport while it can take them, then flushes
+    /// once. A transport that is not writable stops us: the peer's slowness becomes
     /// our streams' backpressure rather than our memory.
     func flushNow() {
         flushScheduled = false
-        guard let session, let context, !flushing, !isClosed else { return }
+        guard let session, let transport, !flushing, !isClosed else { return }
         flushing = true
         var wrote = false
-        while context.channel.isWritable {
+        while transport.canTakeFrames {
             var data: UnsafePointer<UInt8>? = nil
             // DATA frames arrive through `sendData` during this call; other frames are returned.
             let count = nghttp2_session_mem_send(session, &data)
@@ -336,25 +337,25 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
             }
             applyBulkUrgency()
             if let out = output, out.readableBytes >= Self.writeChunk || count == 0 {
-                context.write(wrapOutboundOut(out), promise: nil)
+                transport.takeFrames(out)
                 output = nil
                 wrote = true
             }
             if count == 0 { break }
         }
         if let out = output {
-            context.write(wrapOutboundOut(out), promise: nil)
+            transport.takeFrames(out)
             output = nil
             wrote = true
         }
-        if wrote || wroteDirectly { context.flush() }
+        if wrote || wroteDirectly { transport.flushFrames() }
         wroteDirectly = false
         flushing = false
         dispatchEvents()
         closeIfDrained()
         if writableDuringFlush {
             writableDuringFlush = false
-            if context.channel.isWritable { scheduleFlush() }
+            if transport.canTakeFrames { scheduleFlush() }
         }
     }
 
@@ -368,27 +369,27 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
     static let copiedPayload = 16 * 1024
 
     func appendOutput(_ bytes: UnsafeRawBufferPointer) {
-        if output == nil { output = context?.channel.allocator.buffer(capacity: Self.writeChunk + 16 * 1024) }
+        if output == nil { output = frameAllocator.buffer(capacity: Self.writeChunk + 16 * 1024) }
         output!.writeBytes(bytes)
     }
 
     /// nghttp2's send_data_callback: the 9-byte frame header, then the payload straight from
     /// the stream's queue (no padding: no padding callback is set).
     func sendData(streamID: Int32, header: UnsafePointer<UInt8>, length: Int) -> Int32 {
-        guard let stream = self.stream(streamID), let context else { return Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
+        guard let stream = self.stream(streamID), let transport else { return Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
         // One `mem_send` call goes on to the next DATA frame by itself, as far as the flow
         // windows allow (16 MiB for the connection); only this stops it. Without it a slow
         // agent uplink would queue megabytes in NIO, ahead of PING ACKs, WINDOW_UPDATEs
         // and the next page's HEADERS. nghttp2 offers this frame again on the next call.
-        guard context.channel.isWritable else { return Int32(NGHTTP2_ERR_WOULDBLOCK.rawValue) }
+        guard transport.canTakeFrames else { return Int32(NGHTTP2_ERR_WOULDBLOCK.rawValue) }
         appendOutput(UnsafeRawBufferPointer(start: header, count: 9))
         if length < Self.directPayload {
             stream.send(length) { output!.writeImmutableBuffer($0) }
         } else {
-            context.write(wrapOutboundOut(output!), promise: nil)
+            transport.takeFrames(output!)
             output = nil
             wroteDirectly = true
-            stream.send(length) { context.write(wrapOutboundOut($0), promise: nil) }
+            stream.send(length) { transport.takeFrames($0) }
         }
         return 0
     }
@@ -398,7 +399,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         let done = isDraining && streams.isEmpty
         if done || (nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0) {
             isClosed = true
-            context?.close(promise: nil)
+            transport?.closeTransport()
         }
     }
 
@@ -515,7 +516,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         guard !isClosed else { return }
         isClosed = true
         closeReason = reason
-        context?.close(promise: nil)
+        transport?.closeTransport()
     }
 
     private func connectionLost(reason: String?) {
@@ -536,7 +537,7 @@ public final class HTTP2ConnectionHandler: ChannelInboundHandler, @unchecked Sen
         let delegate = self.delegate
         self.delegate = nil
         delegate?.connectionDidClose(self, reason: reason)
-        context = nil
+        transport = nil
     }
 
     // MARK: Liveness

@@ -21,6 +21,8 @@ final class Recorder: HTTP2StreamDelegate, HTTP2ConnectionDelegate {
     var writesOnwardAtOnce = false
     /// Streams the connection reset as stalled.
     var stalledResets: [Int32] = []
+    /// What `connectionDidClose` was told.
+    var closedReason: String?
 
     func connectionDidBecomeReady(_ connection: HTTP2ConnectionHandler) { ready = true }
     func connection(_ connection: HTTP2ConnectionHandler, didReceiveRequest stream: HTTP2Stream) {
@@ -29,7 +31,7 @@ final class Recorder: HTTP2StreamDelegate, HTTP2ConnectionDelegate {
         onRequest?(stream)
     }
     func connectionDidReceiveGoAway(_ connection: HTTP2ConnectionHandler, errorCode: UInt32) {}
-    func connectionDidClose(_ connection: HTTP2ConnectionHandler, reason: String?) {}
+    func connectionDidClose(_ connection: HTTP2ConnectionHandler, reason: String?) { closedReason = reason }
     func connection(_ connection: HTTP2ConnectionHandler, willResetStalledStream stream: HTTP2Stream, heldBytes: Int) {
         stalledResets.append(stream.id)
     }
