@@ -61,9 +61,9 @@ let package = Package(
             "COpenSSL",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
-        // HTTP/2 on nghttp2, both roles; knows nothing of tunnels.
+        // HTTP/2 on nghttp2, both roles, on a channel or straight on TLS; knows nothing of tunnels.
         .target(name: "H2TunnelHTTP2", dependencies: [
-            "CNGHTTP2",
+            "CNGHTTP2", "H2TunnelTLS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),

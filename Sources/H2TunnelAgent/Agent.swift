@@ -204,7 +204,7 @@ public final class Agent: Service, Sendable {
                             let handler = HTTP2ConnectionHandler(role: .server, settings: configuration.http2,
                                                                  eventLoop: context.eventLoop, delegate: session)
                             session.attach(handler)
-                            try context.pipeline.syncOperations.addHandler(handler, position: .after(context.handler))
+                            tls.carry(handler)
                             LinkSendBuffer.manage(context.channel)
                             AgentMetrics.uplinkPacing(nil)
                             LinkTuner.manage(context.channel, pacing: configuration.uplinkPacing,

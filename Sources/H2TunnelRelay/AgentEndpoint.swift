@@ -11,8 +11,9 @@ enum AgentEndpoint {
         var description: String
     }
 
-    /// What sits above TLS on a connection to the agent endpoint until the handshake is done.
-    static func gate(registry: AgentRegistry, settings: HTTP2Settings, instance: String, remote: String,
+    /// What sits above TLS on a connection to the agent endpoint until the handshake is done;
+    /// then `tls` carries the connection's HTTP/2.
+    static func gate(tls: TLSHandler, registry: AgentRegistry, settings: HTTP2Settings, instance: String, remote: String,
                      logger: Logger) -> TLSHandshakeGate {
         let started = NIODeadline.now()
         return TLSHandshakeGate(alpn: TunnelProtocol.alpn, onRefused: { reason in
@@ -52,12 +53,7 @@ enum AgentEndpoint {
             }
             let handler = HTTP2ConnectionHandler(role: .client, settings: settings, eventLoop: context.eventLoop, delegate: link)
             link.handler = handler
-            do {
-                try context.pipeline.syncOperations.addHandler(handler, position: .after(context.handler))
-            } catch {
-                link.connectionDidClose(handler, reason: "\(error)")
-                throw error
-            }
+            tls.carry(handler)
             LinkSendBuffer.manage(context.channel)
             // Uploads to the office are not paced (its downlink is seldom the scarce side);
             // their frames and unsent bytes follow the link as the agent's do.

@@ -64,7 +64,7 @@ final class PublicRouter: Sendable {
                 try replay(bytes, context: context, sniffer: sniffer, into: [tls, handler])
             } else if name == configuration.agentHostname {
                 let tls = TLSHandler(connection: try TLSConnection(context: agentContext))
-                let endpoint = AgentEndpoint.gate(registry: registry, settings: configuration.http2,
+                let endpoint = AgentEndpoint.gate(tls: tls, registry: registry, settings: configuration.http2,
                                                   instance: configuration.instanceName, remote: remote, logger: sniffer.logger.logger)
                 let options = context.channel.syncOptions
                 try options?.setOption(.writeBufferWaterMark, value: SocketTuning.agentConnectionWaterMark)

@@ -11,6 +11,9 @@ public struct TLSHandshakeCompleted: Sendable {
 
 /// Puts a `TLSConnection` on a channel: ciphertext below, plaintext above.
 ///
+/// Above it is either the rest of the pipeline or, once attached (`attach(_:)`), one
+/// `TLSPlaintextPeer` called directly: the HTTP/2 connection of an agent connection.
+///
 /// Plaintext written before the handshake completes is held (bounded by the caller's own
 /// backpressure: nothing above writes much before it has heard `TLSHandshakeCompleted`).
 public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -35,6 +38,10 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// (an empty flush down the pipeline was ~900 instructions a read).
     private var unflushed = false
     private var timeoutTask: Scheduled<Void>?
+    /// What takes the plaintext instead of the pipeline above, once attached.
+    private var peer: TLSPlaintextPeer?
+    /// Kept for the peer's calls, which come from outside the pipeline.
+    private var context: ChannelHandlerContext?
 
     public init(connection: TLSConnection, handshakeTimeout: TimeAmount? = .seconds(10)) {
         self.connection = connection
@@ -42,7 +49,13 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
         if context.channel.isActive { start(context: context) }
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        peer = nil
     }
 
     public func channelActive(context: ChannelHandlerContext) {
@@ -56,6 +69,10 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         state = .closed
         timeoutTask?.cancel()
         for (_, promise) in held { promise?.fail(ChannelError.ioOnClosedChannel) }
+        // Let go first: the peer holds this handler as its transport, and this ends the cycle.
+        let peer = self.peer
+        self.peer = nil
+        peer?.tlsClosed()
         context.fireChannelInactive()
     }
 
@@ -65,8 +82,13 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
-        context.fireChannelReadComplete()
+        if let peer { peer.tlsReadEnded() } else { context.fireChannelReadComplete() }
         if unflushed { flushOutput(context: context) }
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if let peer, context.channel.isWritable { peer.tlsBecameWritable() }
+        context.fireChannelWritabilityChanged()
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -77,8 +99,17 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 fail(context: context, TLSError("connection closed during the TLS handshake"))
                 return
             }
+            if let peer {
+                peer.tlsInputClosed()
+                return
+            }
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// A socket error (a reset) goes to the peer, which then closes; NIO closes the channel.
+    public func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if let peer { peer.tlsFailed(error) } else { context.fireErrorCaught(error) }
     }
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -151,13 +182,13 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         readLoop: while true {
             switch connection.read(allocator: context.channel.allocator, limit: Self.readLimit) {
             case .data(let plaintext):
-                context.fireChannelRead(wrapInboundOut(plaintext))
+                if let peer { peer.tlsReceived(plaintext) } else { context.fireChannelRead(wrapInboundOut(plaintext)) }
             case .wantMore:
                 break readLoop
             case .closed:
                 // close_notify from the peer: its write side is done (a TLS half-close).
                 writeOutput(context: context, promise: nil)
-                context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+                if let peer { peer.tlsInputClosed() } else { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
                 break readLoop
             case .failed(let error):
                 fail(context: context, error)
@@ -200,7 +231,62 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         flushOutput(context: context)
         state = .closed
         timeoutTask?.cancel()
-        context.fireErrorCaught(error)
+        if let peer { peer.tlsFailed(error) } else { context.fireErrorCaught(error) }
         context.close(promise: nil)
     }
+
+    // MARK: A peer above, by call
+
+    /// After the handshake: `peer` takes every event the pipeline above would have had, and
+    /// writes through the calls below. An agent connection's HTTP/2 sits here, so each read,
+    /// write, flush and read's end is a call instead of a pipeline hop each way (~150
+    /// instructions a hop, ~700 a request in each of relay and agent; callgrind).
+    public func attach(_ peer: TLSPlaintextPeer) {
+        precondition(state == .active && self.peer == nil, "attach a TLS peer once, after the handshake")
+        self.peer = peer
+    }
+
+    /// False while the channel is above its high watermark.
+    public var canSendPlaintext: Bool { context?.channel.isWritable ?? false }
+
+    public var plaintextAllocator: ByteBufferAllocator { context?.channel.allocator ?? ByteBufferAllocator() }
+
+    /// Encrypts now; the records leave at the next `flushPlaintext()`.
+    public func sendPlaintext(_ plaintext: ByteBuffer) {
+        guard state == .active, let context else { return }
+        do {
+            try connection.write(plaintext)
+            writeOutput(context: context, promise: nil)
+        } catch {
+            fail(context: context, error)
+        }
+    }
+
+    public func flushPlaintext() {
+        guard state == .active, let context else { return }
+        flushOutput(context: context)
+    }
+
+    /// close_notify, then the channel closes; the peer hears `tlsClosed()`.
+    public func closeFromPeer() {
+        guard let context else { return }
+        close(context: context, mode: .all, promise: nil)
+    }
+}
+
+/// What sits directly on a `TLSHandler` in place of the pipeline above it (`attach(_:)`).
+/// Told on the channel's event loop.
+public protocol TLSPlaintextPeer: AnyObject {
+    /// Decrypted bytes, in order.
+    func tlsReceived(_ plaintext: ByteBuffer)
+    /// The socket read whose plaintext was just told is over.
+    func tlsReadEnded()
+    /// The channel can take more after `canSendPlaintext` said no.
+    func tlsBecameWritable()
+    /// The far end is done sending: a close_notify or the socket's FIN.
+    func tlsInputClosed()
+    /// TLS failed (a bad record, an alert); the channel is closing.
+    func tlsFailed(_ error: Error)
+    /// The channel is closed; the handler no longer holds the peer.
+    func tlsClosed()
 }

@@ -1,0 +1,130 @@
+import H2TunnelHTTP2
+import H2TunnelTLS
+import NIOCore
+import NIOEmbedded
+import Testing
+
+/// An agent connection as relay and agent run it: each end's HTTP/2 carried straight on its
+/// `TLSHandler` (`carry`), nothing between them in the pipeline; mutual TLS with the
+/// development PKI, in memory.
+struct CarriedPair {
+    let loop = EmbeddedEventLoop()
+    let relayChannel: EmbeddedChannel
+    let agentChannel: EmbeddedChannel
+    let relay: HTTP2ConnectionHandler
+    let agent: HTTP2ConnectionHandler
+    let relayRecorder = Recorder()
+    let agentRecorder = Recorder()
+
+    init() throws {
+        var relaySettings = HTTP2Settings()
+        relaySettings.pingInterval = nil
+        var agentSettings = HTTP2Settings()
+        agentSettings.pingInterval = nil
+        agentSettings.enableConnectProtocol = true
+        relay = HTTP2ConnectionHandler(role: .client, settings: relaySettings, eventLoop: loop, delegate: relayRecorder)
+        agent = HTTP2ConnectionHandler(role: .server, settings: agentSettings, eventLoop: loop, delegate: agentRecorder)
+        agentRecorder.onRequest = { stream in try? stream.respond(status: 200, withBody: true) }
+
+        let relayTLS = TLSHandler(connection: try TLSConnection(context: TLSContext(TLSConfiguration(
+            role: .server, certificateChainPath: PKIFixture.path("relay.pem"), privateKeyPath: PKIFixture.path("relay.key"),
+            trustRootsPath: PKIFixture.path("agent-ca.pem"), alpnProtocols: ["h2"], requireALPN: true))))
+        let agentTLS = TLSHandler(connection: try TLSConnection(context: TLSContext(TLSConfiguration(
+            role: .client, certificateChainPath: PKIFixture.path("tenants/acme/agent.pem"),
+            privateKeyPath: PKIFixture.path("tenants/acme/agent.key"), trustRootsPath: PKIFixture.path("ca.pem"),
+            alpnProtocols: ["h2"])), serverName: "agents.relay.localhost"))
+        relayChannel = EmbeddedChannel(loop: loop)
+        agentChannel = EmbeddedChannel(loop: loop)
+        for (channel, tls, connection) in [(relayChannel, relayTLS, relay), (agentChannel, agentTLS, agent)] {
+            try channel.pipeline.syncOperations.addHandlers([
+                tls, TLSHandshakeGate(alpn: "h2", onRefused: { reason in Issue.record("refused: \(reason)") },
+                                      onReady: { _, _ in tls.carry(connection) }),
+            ])
+        }
+        try relayChannel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try agentChannel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+    }
+
+    /// Moves ciphertext both ways until both sides are quiet.
+    func pump() throws {
+        for _ in 0..<1000 {
+            loop.run()
+            var moved = false
+            while let out = try relayChannel.readOutbound(as: ByteBuffer.self) {
+                try agentChannel.writeInbound(out)
+                moved = true
+            }
+            while let out = try agentChannel.readOutbound(as: ByteBuffer.self) {
+                try relayChannel.writeInbound(out)
+                moved = true
+            }
+            if !moved { return }
+        }
+    }
+}
+
+@Suite struct HTTP2OverTLSTests {
+
+    /// The handshake, SETTINGS, a CONNECT and its bytes both ways, with the HTTP/2
+    /// connection nowhere in either pipeline and the gates gone.
+    @Test func http2RidesStraightOnTLS() throws {
+        let pair = try CarriedPair()
+        try pair.pump()
+        #expect(pair.relayRecorder.ready && pair.agentRecorder.ready)
+        #expect(pair.relay.acceptsExtendedConnect)
+        for channel in [pair.relayChannel, pair.agentChannel] {
+            #expect((try? channel.pipeline.syncOperations.handler(type: HTTP2ConnectionHandler.self)) == nil)
+            #expect((try? channel.pipeline.syncOperations.handler(type: TLSHandshakeGate.self)) == nil)
+        }
+
+        let browser = Recorder()
+        browser.writesOnwardAtOnce = true
+        pair.agentRecorder.writesOnwardAtOnce = true
+        let stream = try pair.relay.openStream(headers: Pair.connect, delegate: browser)
+        let upload = Pair.patterned(200_000, step: 3)
+        stream.write(upload)
+        stream.end()
+        try pair.pump()
+        #expect(browser.headers.first?[":status"] == "200")
+        #expect(pair.agentRecorder.received == upload)
+
+        let download = Pair.patterned(700_000, step: 17)
+        let far = try #require(pair.agentRecorder.requests.first)
+        far.write(download)
+        far.end()
+        try pair.pump()
+        #expect(browser.received == download)
+        #expect(browser.closedWith == HTTP2ErrorCode.noError)
+    }
+
+    /// A record that does not decrypt ends the carried connection with TLS's reason, and
+    /// its streams are cancelled.
+    @Test func aBadRecordEndsTheCarriedConnection() throws {
+        let pair = try CarriedPair()
+        try pair.pump()
+        let browser = Recorder()
+        _ = try pair.relay.openStream(headers: Pair.connect, delegate: browser)
+        try pair.pump()
+        var forged = ByteBuffer(bytes: [0x17, 0x03, 0x03, 0x00, 0x20])
+        forged.writeRepeatingByte(0x5a, count: 32)
+        try? pair.relayChannel.writeInbound(forged)
+        pair.loop.run()
+        #expect(pair.relay.isClosed)
+        #expect(!pair.relayChannel.isActive)
+        #expect(browser.closedWith == HTTP2ErrorCode.cancel)
+        let reason = try #require(pair.relayRecorder.closedReason)
+        #expect(reason != "connection closed" && !reason.isEmpty)
+    }
+
+    /// The agent closing its end sends close_notify: the relay's connection hears that its
+    /// peer closed, and closes too.
+    @Test func aCloseNotifyEndsTheFarEnd() throws {
+        let pair = try CarriedPair()
+        try pair.pump()
+        pair.agentChannel.close(promise: nil)
+        try pair.pump()
+        #expect(pair.agent.isClosed)
+        #expect(pair.relay.isClosed)
+        #expect(pair.relayRecorder.closedReason == "peer closed the connection")
+    }
+}
