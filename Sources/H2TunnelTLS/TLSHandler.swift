@@ -40,8 +40,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var timeoutTask: Scheduled<Void>?
     /// What takes the plaintext instead of the pipeline above, once attached.
     private var peer: TLSPlaintextPeer?
-    /// Kept for the peer's calls, which come from outside the pipeline.
-    private var context: ChannelHandlerContext?
+    /// Our context, for the peer's calls, which come from outside the pipeline (handler
+    /// methods use the one they are given).
+    private var contextForPeer: ChannelHandlerContext?
 
     public init(connection: TLSConnection, handshakeTimeout: TimeAmount? = .seconds(10)) {
         self.connection = connection
@@ -49,13 +50,17 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
+        contextForPeer = context
         if context.channel.isActive { start(context: context) }
     }
 
+    /// Normally after `channelInactive`, which already told the peer. Removed from a live
+    /// channel, the handler can carry nothing more: the peer hears it is closed.
     public func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
-        peer = nil
+        contextForPeer = nil
+        let peer = self.peer
+        self.peer = nil
+        peer?.tlsClosed()
     }
 
     public func channelActive(context: ChannelHandlerContext) {
@@ -107,7 +112,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
-    /// A socket error (a reset) goes to the peer, which then closes; NIO closes the channel.
+    /// A socket error (a reset) goes to the peer, which closes the channel.
     public func errorCaught(context: ChannelHandlerContext, error: Error) {
         if let peer { peer.tlsFailed(error) } else { context.fireErrorCaught(error) }
     }
@@ -247,13 +252,14 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// False while the channel is above its high watermark.
-    public var canSendPlaintext: Bool { context?.channel.isWritable ?? false }
+    public var canSendPlaintext: Bool { contextForPeer?.channel.isWritable ?? false }
 
-    public var plaintextAllocator: ByteBufferAllocator { context?.channel.allocator ?? ByteBufferAllocator() }
+    /// The channel's allocator (a plain one before the handler is in a pipeline).
+    public var plaintextAllocator: ByteBufferAllocator { contextForPeer?.channel.allocator ?? ByteBufferAllocator() }
 
     /// Encrypts now; the records leave at the next `flushPlaintext()`.
     public func sendPlaintext(_ plaintext: ByteBuffer) {
-        guard state == .active, let context else { return }
+        guard state == .active, let context = contextForPeer else { return }
         do {
             try connection.write(plaintext)
             writeOutput(context: context, promise: nil)
@@ -263,13 +269,13 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     public func flushPlaintext() {
-        guard state == .active, let context else { return }
+        guard state == .active, let context = contextForPeer else { return }
         flushOutput(context: context)
     }
 
     /// close_notify, then the channel closes; the peer hears `tlsClosed()`.
     public func closeFromPeer() {
-        guard let context else { return }
+        guard let context = contextForPeer else { return }
         close(context: context, mode: .all, promise: nil)
     }
 }
