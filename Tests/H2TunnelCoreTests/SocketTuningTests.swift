@@ -8,6 +8,8 @@ import Testing
     struct Dialled: Equatable {
         var noDelay: SocketOptionValue
         var keepAlive: SocketOptionValue
+        /// TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_USER_TIMEOUT.
+        var probes: [SocketOptionValue]
         var autoRead: Bool
         var transport: SocketOptionValue
     }
@@ -24,6 +26,7 @@ import Testing
             return Dialled(
                 noDelay: try options.getOption(ChannelOptions.tcpOption(.tcp_nodelay)),
                 keepAlive: try options.getOption(ChannelOptions.Types.SocketOption(level: .socket, name: .so_keepalive)),
+                probes: try [4, 5, 6, 18].map { try options.getOption(ChannelOptions.tcpOption(NIOBSDSocket.Option(rawValue: $0))) },
                 autoRead: try options.getOption(.autoRead),
                 // SO_PROTOCOL (Linux): 6 is plain TCP, 262 would be MPTCP.
                 transport: try options.getOption(ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: 38))))
@@ -40,6 +43,8 @@ import Testing
         let dialled = try await dial(keepAliveIdle: 60)
         #expect(dialled.noDelay != 0)
         #expect(dialled.keepAlive != 0)
+        // Idle 60 s, then a probe every 10 s, six of them; unacknowledged bytes for 120 s.
+        #expect(dialled.probes == [60, 10, 6, 120_000])
         #expect(dialled.autoRead == false)
         #expect(dialled.transport == 6)
     }
