@@ -211,7 +211,10 @@ public final class Agent: Service, Sendable {
                                              largestFrame: configuration.http2.maxFrameSize, paced: { cap in
                                 AgentMetrics.uplinkPacing(cap)
                                 logger.debug("uplink pacing", metadata: ["cap": "\(cap.map { "\($0) B/s" } ?? "off")"])
-                            }) { handler.dataFrameLimit = $0 }
+                            }) { frame in
+                                handler.dataFrameLimit = frame
+                                tls.pushAt = frame
+                            }
                         }),
                     ])
                 }

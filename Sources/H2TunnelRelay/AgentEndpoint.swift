@@ -57,8 +57,9 @@ enum AgentEndpoint {
             LinkSendBuffer.manage(context.channel)
             // Uploads to the office are not paced (its downlink is seldom the scarce side);
             // their frames and unsent bytes follow the link as the agent's do.
-            LinkTuner.manage(context.channel, pacing: false, largestFrame: settings.maxFrameSize) {
-                handler.dataFrameLimit = $0
+            LinkTuner.manage(context.channel, pacing: false, largestFrame: settings.maxFrameSize) { frame in
+                handler.dataFrameLimit = frame
+                tls.pushAt = frame
             }
         })
     }
