@@ -44,7 +44,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// methods use the one they are given).
     private var contextForPeer: ChannelHandlerContext?
     /// While a peer is attached: records go to the socket by `sendmsg`, not through NIO
-    /// (`SocketWriter`); nil where the channel has no descriptor.
+    /// (`SocketWriter`); nil where the channel has no descriptor. Sound while this handler
+    /// is the only one that writes to the channel, as on an agent connection: a writer
+    /// below it would see its bytes overtaken.
     private var writer: SocketWriter?
     /// Records taken from TLS since the last flush, while `writer` sends them, and their
     /// size.
