@@ -76,25 +76,7 @@ struct CarriedPair {
             #expect((try? channel.pipeline.syncOperations.handler(type: HTTP2ConnectionHandler.self)) == nil)
             #expect((try? channel.pipeline.syncOperations.handler(type: TLSHandshakeGate.self)) == nil)
         }
-
-        let browser = Recorder()
-        browser.writesOnwardAtOnce = true
-        pair.agentRecorder.writesOnwardAtOnce = true
-        let stream = try pair.relay.openStream(headers: Pair.connect, delegate: browser)
-        let upload = Pair.patterned(200_000, step: 3)
-        stream.write(upload)
-        stream.end()
-        try pair.pump()
-        #expect(browser.headers.first?[":status"] == "200")
-        #expect(pair.agentRecorder.received == upload)
-
-        let download = Pair.patterned(700_000, step: 17)
-        let far = try #require(pair.agentRecorder.requests.first)
-        far.write(download)
-        far.end()
-        try pair.pump()
-        #expect(browser.received == download)
-        #expect(browser.closedWith == HTTP2ErrorCode.noError)
+        try tunnelBothWays(client: pair.relay, server: pair.agentRecorder, pump: pair.pump)
     }
 
     /// A record that does not decrypt ends the carried connection with TLS's reason, and

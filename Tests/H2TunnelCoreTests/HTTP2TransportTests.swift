@@ -61,33 +61,40 @@ struct DrivenPair {
     }
 }
 
+/// A tunnel's whole life on a connection pair, both ways, byte for byte: `client` opens a
+/// CONNECT, uploads and ends; the far end, which `server` records, answers 200, downloads
+/// and ends; `pump` carries the bytes between them.
+func tunnelBothWays(client: HTTP2ConnectionHandler, server: Recorder, pump: () throws -> Void) throws {
+    let browser = Recorder()
+    browser.writesOnwardAtOnce = true
+    server.writesOnwardAtOnce = true
+    let stream = try client.openStream(headers: Pair.connect, delegate: browser)
+    let upload = Pair.patterned(300_000, step: 7)
+    stream.write(upload)
+    stream.end()
+    try pump()
+    #expect(browser.headers.first?[":status"] == "200")
+    #expect(server.received == upload)
+    #expect(server.ended)
+
+    let download = Pair.patterned(700_000, step: 17)
+    let far = try #require(server.requests.first)
+    far.write(download)
+    far.end()
+    try pump()
+    #expect(browser.received == download)
+    #expect(browser.ended)
+    #expect(browser.closedWith == HTTP2ErrorCode.noError)
+}
+
 @Suite struct HTTP2TransportTests {
 
-    /// A tunnel's whole life, both ways, byte for byte, with no channel anywhere.
+    /// A tunnel's whole life with no channel anywhere.
     @Test func aConnectionRunsOnItsTransportAlone() throws {
         let pair = DrivenPair()
         pair.pump()
         #expect(pair.client.acceptsExtendedConnect)
-        let browser = Recorder()
-        browser.writesOnwardAtOnce = true
-        pair.serverRecorder.writesOnwardAtOnce = true
-        let stream = try pair.client.openStream(headers: Pair.connect, delegate: browser)
-        let upload = Pair.patterned(300_000, step: 7)
-        stream.write(upload)
-        stream.end()
-        pair.pump()
-        #expect(browser.headers.first?[":status"] == "200")
-        #expect(pair.serverRecorder.received == upload)
-        #expect(pair.serverRecorder.ended)
-
-        let download = Pair.patterned(500_000, step: 11)
-        let far = try #require(pair.serverRecorder.requests.first)
-        far.write(download)
-        far.end()
-        pair.pump()
-        #expect(browser.received == download)
-        #expect(browser.ended)
-        #expect(browser.closedWith == HTTP2ErrorCode.noError)
+        try tunnelBothWays(client: pair.client, server: pair.serverRecorder, pump: pair.pump)
     }
 
     /// A transport that cannot take frames gets none; told it can again, it gets the rest.
