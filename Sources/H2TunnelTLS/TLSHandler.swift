@@ -57,7 +57,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// buffer stopped the HTTP/2 layer after that much; records held to the end of a pass
     /// would let it queue all nghttp2 has ahead of the next page's frames (`Tools/bench
     /// --wan`: page under 4 downloads 1.46–1.50 × idle with 64 KiB at 50 Mbit/s, against
-    /// 1.33–1.41 with the watermark's 16 KiB).
+    /// 1.34–1.42 with the watermark's 16 KiB).
     public var pushAt = 64 * 1024
     /// Flushes NIO still holds for us because the socket was full: until they are out, our
     /// records queue behind them in NIO, in order.
