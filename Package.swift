@@ -45,7 +45,7 @@ let package = Package(
 
         // Pure pieces shared by relay and agent: ClientHello reader, backoff, config, addresses.
         .target(name: "H2TunnelCore", dependencies: [
-            "CMalloc",
+            "CMalloc", "H2TunnelSocket",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -56,14 +56,18 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Configuration", package: "swift-configuration"),
         ]),
+        // A channel's socket written with sendmsg on a descriptor of our own, past NIO's write path.
+        .target(name: "H2TunnelSocket", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         // TLS on OpenSSL through a BIO over NIO buffers; knows nothing of tunnels.
         .target(name: "H2TunnelTLS", dependencies: [
-            "COpenSSL",
+            "COpenSSL", "H2TunnelSocket",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         // HTTP/2 on nghttp2, both roles, on a channel or straight on TLS; knows nothing of tunnels.
         .target(name: "H2TunnelHTTP2", dependencies: [
-            "CNGHTTP2", "H2TunnelTLS",
+            "CNGHTTP2", "H2TunnelSocket", "H2TunnelTLS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),

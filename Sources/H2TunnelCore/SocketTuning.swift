@@ -1,4 +1,5 @@
 internal import CMalloc
+import H2TunnelSocket
 import NIOCore
 import NIOPosix
 
@@ -90,9 +91,9 @@ public enum SocketTuning {
     /// `channelOption`s, NIO applies each through a chain of futures: 2.6 % of the relay's
     /// and 5.6 % of the agent's CPU per new connection (perf).
     ///
-    /// Kernel options cost most through NIO's generic option path (~3,500 instructions
-    /// each, callgrind), so none is set twice, and `kernelOptions` is given only where the
-    /// socket did not inherit them: the agent's app sockets (`appDialler`). The
+    /// Kernel options go by `setsockopt` on the descriptor (`ChannelDescriptor`; NIO's
+    /// generic option path costs ~3,500 instructions each, callgrind), none twice, and
+    /// `kernelOptions` is given only where the socket did not inherit them: the agent's app sockets (`appDialler`). The
     /// relay's browser sockets inherit TCP_NODELAY and keepalive from its listener
     /// (`ServerBootstrap`'s default and `keepAlive(idle:)` as `serverChannelOption`s).
     public static func tuneTunnelledSocket(_ channel: Channel,
@@ -102,8 +103,8 @@ public enum SocketTuning {
         try options.setOption(.allowRemoteHalfClosure, value: true)
         try options.setOption(.maxMessagesPerRead, value: 1)
         try options.setOption(.recvAllocator, value: SplicedReadAllocator(budget: budget))
-        for (option, value) in kernelOptions {
-            try options.setOption(option, value: value)
+        if !kernelOptions.isEmpty, !ChannelDescriptor.setOptions(kernelOptions, on: channel) {
+            for (option, value) in kernelOptions { try options.setOption(option, value: value) }
         }
     }
 

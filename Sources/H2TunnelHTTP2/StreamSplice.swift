@@ -1,3 +1,4 @@
+import H2TunnelSocket
 import NIOCore
 #if canImport(Glibc)
 import Glibc
@@ -39,8 +40,8 @@ public struct SpliceTransformOutput {
 /// reset ↔ RST_STREAM (RFC 8441 §4 for CONNECT).
 ///
 /// Backpressure, end to end: stream → socket bytes are `consume`d (their window given
-/// back to the peer) only once the socket write completed; socket → stream reading
-/// stops while the stream's queue is above its high watermark.
+/// back to the peer) only once the kernel took them; socket → stream reading stops while
+/// the stream's queue is above its high watermark.
 ///
 /// The channel and the stream may live on different event loops (at the relay, a
 /// browser is accepted on any loop). `channelSide` state is touched only on the
@@ -89,9 +90,10 @@ public final class StreamSplice: HTTP2StreamDelegate, LoopSwept, @unchecked Send
     public var idleTimeout: TimeAmount?
     /// Told on the channel's loop when the idle timeout reset the tunnel, for the log.
     public var onIdleTimeout: (() -> Void)?
-    /// Told once, on the channel's loop, right after the first bytes from the stream were
-    /// flushed to the socket (the relay: the ServerHello flight). Set before `attach(channel:)`.
-    public var afterFirstWrite: ((Channel) -> Void)?
+    /// Socket options set right after the first bytes from the stream were written to the
+    /// socket (the relay: TCP_QUICKACK after the ServerHello flight). Set before
+    /// `attach(channel:)`.
+    public var optionsAfterFirstWrite: [(ChannelOptions.Types.SocketOption, SocketOptionValue)] = []
 
     // Stream side (streamLoop).
     private var stream: HTTP2Stream?
@@ -105,6 +107,10 @@ public final class StreamSplice: HTTP2StreamDelegate, LoopSwept, @unchecked Send
 
     // Channel side (channelLoop).
     private var channel: Channel?
+    /// The socket's own descriptor, for the bytes the kernel takes at once (`SocketWriter`);
+    /// nil where the channel has none (a pipe, an `EmbeddedChannel`). Sound because the
+    /// splice is the only writer of its channel.
+    private var writer: SocketWriter?
     private var heldForChannel: [(data: [ByteBuffer], consume: Int)] = []
     private var endHeldForChannel = false
     private var lastWrite: EventLoopFuture<Void>?
@@ -159,6 +165,7 @@ public final class StreamSplice: HTTP2StreamDelegate, LoopSwept, @unchecked Send
     public func attach(channel: Channel) {
         channelLoop.preconditionInEventLoop()
         self.channel = channel
+        writer = SocketWriter(channel: channel)
         joinIdleSweep()
         let held = heldForChannel
         heldForChannel = []
@@ -355,6 +362,9 @@ public final class StreamSplice: HTTP2StreamDelegate, LoopSwept, @unchecked Send
     func channelClosed(clean: Bool) {
         channelDone = true
         channel = nil
+        // NIO closed its descriptor; the socket goes (with the RST of a reset) with ours.
+        writer?.close()
+        writer = nil
         sendCheck?.cancel()
         idleSweep?.remove(self)
         idleSweep = nil
@@ -377,21 +387,58 @@ public final class StreamSplice: HTTP2StreamDelegate, LoopSwept, @unchecked Send
 
     // MARK: Channel side helpers
 
-    /// Writes a batch, flushes once, and gives `consume` bytes of window back when the
-    /// last write completed (NIO completes writes in order).
+    /// Writes a batch and gives `consume` bytes of window back once the kernel took all of
+    /// it. While NIO holds none of our bytes, what the socket takes now goes straight to it
+    /// (`writer`). The rest, and every batch while NIO still holds an earlier one, goes
+    /// through NIO with one flush, the window given back when its last write completed
+    /// (NIO completes writes in order).
     private func writeToChannel(_ buffers: [ByteBuffer], consume: Int) {
         guard let channel else {
             if !channelDone { heldForChannel.append((buffers, consume)) } else { onStream { self.stream?.consume(consume) } }
             return
         }
-        let promise = channelLoop.makePromise(of: Void.self)
         channelActivity &+= 1
-        for (index, buffer) in buffers.enumerated() {
+        batchesWritten += 1
+        let batch = batchesWritten
+        if let writer, batchesDone == batch - 1 {
+            let sent = writer.send(buffers)
+            if sent == buffers.reduce(0, { $0 + $1.readableBytes }) {
+                batchesDone = batch
+                lastWrite = nil
+                if consume > 0 { onStream { self.stream?.consume(consume) } }
+            } else {
+                writeThroughNIO(buffers, skipping: sent, batch: batch, consume: consume, channel: channel)
+            }
+        } else {
+            writeThroughNIO(buffers, skipping: 0, batch: batch, consume: consume, channel: channel)
+        }
+        if !optionsAfterFirstWrite.isEmpty {
+            for (option, value) in optionsAfterFirstWrite {
+                if writer?.setOption(option, value: value) == true { continue }
+                _ = try? channel.syncOptions?.setOption(option, value: value)
+            }
+            optionsAfterFirstWrite = []
+        }
+        // Armed only when bytes are left waiting: the kernel takes a page or a small
+        // response at once, and 10,000 idle tunnels must not each hold a timer.
+        if sendCheck == nil, sendTimeout != nil, batchesDone != batchesWritten {
+            lastSendProgress = .now()
+            armSendCheck()
+        }
+    }
+
+    /// The batch's bytes from `sent` on, to NIO; `bytesSubmitted` counts only what NIO got,
+    /// as its buffered count does.
+    private func writeThroughNIO(_ buffers: [ByteBuffer], skipping sent: Int, batch: Int, consume: Int, channel: Channel) {
+        let promise = channelLoop.makePromise(of: Void.self)
+        var skip = sent
+        for (index, var buffer) in buffers.enumerated() {
+            let dropped = min(skip, buffer.readableBytes)
+            buffer.moveReaderIndex(forwardBy: dropped)
+            skip -= dropped
             bytesSubmitted += buffer.readableBytes
             channel.write(buffer, promise: index == buffers.count - 1 ? promise : nil)
         }
-        batchesWritten += 1
-        let batch = batchesWritten
         // Registered before the flush: a write the socket takes at once completes inside
         // it, so afterwards `batchesDone` tells whether bytes are left waiting without
         // asking the channel (an option lookup of dynamic casts on every write).
@@ -401,16 +448,6 @@ public final class StreamSplice: HTTP2StreamDelegate, LoopSwept, @unchecked Send
         }
         channel.flush()
         lastWrite = promise.futureResult
-        if let afterFirstWrite {
-            self.afterFirstWrite = nil
-            afterFirstWrite(channel)
-        }
-        // Armed only when bytes are left waiting: the kernel takes a page or a small
-        // response at once, and 10,000 idle tunnels must not each hold a timer.
-        if sendCheck == nil, sendTimeout != nil, batchesDone != batchesWritten {
-            lastSendProgress = .now()
-            armSendCheck()
-        }
     }
 
     private func armSendCheck(in delay: TimeAmount? = nil) {

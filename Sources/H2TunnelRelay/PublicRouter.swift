@@ -162,7 +162,7 @@ final class PublicRouter: Sendable {
         // and the first DATA leave in one TLS write, and the agent wakes once, not twice.
         splice.sendTimeout = configuration.sendTimeout
         if let quickAck = SocketTuning.quickAckOption {
-            splice.afterFirstWrite = { channel in _ = try? channel.syncOptions?.setOption(quickAck, value: 1) }
+            splice.optionsAfterFirstWrite = [(quickAck, 1)]
         }
         let sendTimedOut = NIOLockedValueBox(false)
         splice.onSendTimeout = {

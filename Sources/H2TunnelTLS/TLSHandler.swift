@@ -1,3 +1,4 @@
+import H2TunnelSocket
 import NIOCore
 
 /// Fired inbound once the handshake completed, with what the rest of the pipeline decides on.
@@ -310,7 +311,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public func attach(_ peer: TLSPlaintextPeer) {
         precondition(state == .active && self.peer == nil, "attach a TLS peer once, after the handshake")
         self.peer = peer
-        guard let context = contextForPeer, let writer = SocketWriter(channel: context) else { return }
+        guard let context = contextForPeer, let writer = SocketWriter(channel: context.channel) else { return }
         self.writer = writer
         // The handshake's last flight went to NIO and may still be there: our own writes
         // start once it is out (an empty write completes after every write before it).

@@ -4,18 +4,20 @@ import NIOCore
 import NIOPosix
 import Testing
 
-/// One end's stream: takes every byte at once (its window goes straight back) and completes
-/// `ended` with all it got when END_STREAM arrives; the far end of a CONNECT also answers
-/// with `reply` once the upload ended.
+/// One end's stream: takes every byte at once (its window goes straight back), completes
+/// `firstData` with its first bytes and `ended` with all it got when END_STREAM arrives;
+/// the far end of a CONNECT also answers with `reply` once the upload ended.
 final class BulkEnd: HTTP2StreamDelegate, HTTP2ConnectionDelegate, @unchecked Sendable {
     let ended: EventLoopPromise<ByteBuffer>
     let ready: EventLoopPromise<Void>
+    let firstData: EventLoopPromise<Void>
     var reply: ByteBuffer?
     private var received = ByteBuffer()
 
     init(loop: EventLoop, reply: ByteBuffer? = nil) {
         ended = loop.makePromise()
         ready = loop.makePromise()
+        firstData = loop.makePromise()
         self.reply = reply
     }
 
@@ -33,6 +35,7 @@ final class BulkEnd: HTTP2StreamDelegate, HTTP2ConnectionDelegate, @unchecked Se
         var data = data
         stream.consume(data.readableBytes)
         received.writeBuffer(&data)
+        firstData.succeed(())
     }
     func streamDidReceiveEnd(_ stream: HTTP2Stream) {
         if let reply {
