@@ -119,8 +119,9 @@ public final class StreamSplice: HTTP2StreamDelegate, LoopSwept, @unchecked Send
     private var outputEnded = false
     private var outputEndRequested = false
     private var channelDone = false
-    /// Bytes handed to the channel, and how many of them the kernel had taken at the last
-    /// send-timeout check, and when that count last moved.
+    /// Bytes written to the socket, by the splice itself or through NIO, and how many of
+    /// them the kernel had taken (all but NIO's buffered ones) at the last send-timeout
+    /// check, and when that count last moved.
     private var bytesSubmitted = 0
     /// Write batches handed to the channel, and the last one whose write completed
     /// (writes complete in order): bytes wait in NIO while the two differ.
@@ -400,9 +401,11 @@ public final class StreamSplice: HTTP2StreamDelegate, LoopSwept, @unchecked Send
         channelActivity &+= 1
         batchesWritten += 1
         let batch = batchesWritten
+        let bytes = buffers.reduce(0) { $0 + $1.readableBytes }
+        bytesSubmitted += bytes
         if let writer, batchesDone == batch - 1 {
             let sent = writer.send(buffers)
-            if sent == buffers.reduce(0, { $0 + $1.readableBytes }) {
+            if sent == bytes {
                 batchesDone = batch
                 lastWrite = nil
                 if consume > 0 { onStream { self.stream?.consume(consume) } }
@@ -427,8 +430,7 @@ public final class StreamSplice: HTTP2StreamDelegate, LoopSwept, @unchecked Send
         }
     }
 
-    /// The batch's bytes from `sent` on, to NIO; `bytesSubmitted` counts only what NIO got,
-    /// as its buffered count does.
+    /// The batch's bytes from `sent` on, to NIO.
     private func writeThroughNIO(_ buffers: [ByteBuffer], skipping sent: Int, batch: Int, consume: Int, channel: Channel) {
         let promise = channelLoop.makePromise(of: Void.self)
         var skip = sent
@@ -436,7 +438,6 @@ public final class StreamSplice: HTTP2StreamDelegate, LoopSwept, @unchecked Send
             let dropped = min(skip, buffer.readableBytes)
             buffer.moveReaderIndex(forwardBy: dropped)
             skip -= dropped
-            bytesSubmitted += buffer.readableBytes
             channel.write(buffer, promise: index == buffers.count - 1 ? promise : nil)
         }
         // Registered before the flush: a write the socket takes at once completes inside

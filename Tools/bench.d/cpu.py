@@ -329,31 +329,34 @@ def tunnel_count_table(ir):
         pairs = [(round(med(per_round("E", kind, o))), round(med(per_round("C", kind, o)))) for kind, _ in kinds]
         if any(x or y for x, y in pairs):
             L.append(f"| {o} | " + " | ".join(f"{x:,.0f} | {y:,.0f} | {x - y:+,.0f}" for x, y in pairs) + " |")
-    return L + [""] + function_table(ir, per_round)
+    return L + [""] + function_table(ir, per_round, "req") + function_table(ir, per_round, "conn")
 
 
 #: Rows of the by-function table: enough to see where a cut could be aimed.
 TOP_FUNCTIONS = 15
 
 
-def function_table(ir, per_round):
-    """E's largest functions per keep-alive request (by_function: each with its share of
-    the libc and runtime work it called), relay and agent, median over rounds.
+def function_table(ir, per_round, kind):
+    """E's largest functions per event of `kind` ("req": keep-alive request, "conn": new
+    connection; by_function: each with its share of the libc and runtime work it called),
+    relay and agent, and both per event of the other kind, median over rounds.
     per_round(path, kind, key, role) is tunnel_count_table's."""
-    keys = {k for rnd in ir["E"]["req"] for counts in rnd.values() for k in counts if k.startswith("fn:")}
-    req = collections.Counter({k: med(per_round("E", "req", k)) for k in keys})
-    top = [k for k, _ in req.most_common(TOP_FUNCTIONS)]
+    other = "conn" if kind == "req" else "req"
+    event = {"req": "keep-alive request", "conn": "new connection"}
+    keys = {k for rnd in ir["E"][kind] for counts in rnd.values() for k in counts if k.startswith("fn:")}
+    ranked = collections.Counter({k: med(per_round("E", kind, k)) for k in keys})
+    top = [k for k, _ in ranked.most_common(TOP_FUNCTIONS)]
     if not top:
         return []
     names = demangled([k.split(":", 2)[2] for k in top])
     L = ["Where E's instructions go, by function (`by_function` in Tools/bench.d/counts/tunnel.py: "
          "each function with its share of the libc and Swift runtime work it called; "
-         f"the {TOP_FUNCTIONS} largest per keep-alive request, median over rounds):", "",
-         "| function | owner | relay, per request | agent, per request | relay + agent, per new connection |",
+         f"the {TOP_FUNCTIONS} largest per {event[kind]}, median over rounds):", "",
+         f"| function | owner | relay, per {event[kind]} | agent, per {event[kind]} | relay + agent, per {event[other]} |",
          "|---|---|--:|--:|--:|"]
     for key, name in zip(top, names):
-        cells = [f"{med(per_round('E', 'req', key, role)):,.0f}" for role in ("relay", "agent")]
-        cells.append(f"{med(per_round('E', 'conn', key)):,.0f}")
+        cells = [f"{med(per_round('E', kind, key, role)):,.0f}" for role in ("relay", "agent")]
+        cells.append(f"{med(per_round('E', other, key)):,.0f}")
         L.append(f"| `{name[:110]}` | {key.split(':', 2)[1]} | " + " | ".join(cells) + " |")
     return L + [""]
 
