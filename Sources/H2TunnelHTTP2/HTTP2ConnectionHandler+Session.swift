@@ -113,9 +113,12 @@ extension HTTP2ConnectionHandler {
                 _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, HTTP2ErrorCode.refusedStream)
                 return 0
             }
-            streams[id] = HTTP2Stream(id: id, connection: self)
+            let stream = HTTP2Stream(id: id, connection: self)
+            stream.headers = HTTP2Headers(capacity: HTTP2Headers.usualCount)
+            streams[id] = stream
         } else if let stream = self.stream(id) {
-            stream.headers = HTTP2Headers()   // a response or trailers replace what came before
+            // A response or trailers replace what came before.
+            stream.headers = HTTP2Headers(capacity: HTTP2Headers.usualCount)
         }
         return 0
     }

@@ -14,6 +14,10 @@ public final class SpliceChannelHandler: ChannelInboundHandler, RemovableChannel
         splice.attach(channel: context.channel)
     }
 
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        splice.channelHandlerRemoved()
+    }
+
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         batch.append(unwrapInboundIn(data))
     }

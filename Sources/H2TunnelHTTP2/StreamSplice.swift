@@ -162,6 +162,12 @@ public final class StreamSplice: HTTP2StreamDelegate, LoopSwept, @unchecked Send
         if endHeldForStream { endStream() }
     }
 
+    /// On the channel's loop: the channel is gone from the splice's handler without an
+    /// inactive event (removed from a live pipeline): the writer lets go of it.
+    func channelHandlerRemoved() {
+        writer = nil
+    }
+
     /// On the channel's loop: the channel to splice; bytes held for it go out now.
     public func attach(channel: Channel) {
         channelLoop.preconditionInEventLoop()
@@ -363,9 +369,7 @@ public final class StreamSplice: HTTP2StreamDelegate, LoopSwept, @unchecked Send
     func channelClosed(clean: Bool) {
         channelDone = true
         channel = nil
-        // NIO closed its descriptor; the socket goes (with the RST of a reset) with ours.
-        writer?.close()
-        writer = nil
+        writer = nil   // it holds the channel
         sendCheck?.cancel()
         idleSweep?.remove(self)
         idleSweep = nil
@@ -540,7 +544,9 @@ public final class StreamSplice: HTTP2StreamDelegate, LoopSwept, @unchecked Send
             channelDone = true
             return
         }
-        _ = (channel as? SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+        if writer?.resetOnClose() != true {
+            _ = (channel as? SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+        }
         channel.close(promise: nil)
     }
 

@@ -80,7 +80,6 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// channel, the handler can carry nothing more: the peer hears it is closed.
     public func handlerRemoved(context: ChannelHandlerContext) {
         contextForPeer = nil
-        writer?.close()
         writer = nil
         let peer = self.peer
         self.peer = nil
@@ -98,7 +97,6 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         state = .closed
         timeoutTask?.cancel()
         for (_, promise) in held { promise?.fail(ChannelError.ioOnClosedChannel) }
-        writer?.close()
         writer = nil
         records = []
         // Let go first: the peer holds this handler as its transport, and this ends the cycle.

@@ -143,7 +143,8 @@ final class SplicingEnd: HTTP2ConnectionDelegate, @unchecked Sendable {
     }
 
     /// A reset stream resets the app's socket at once, after the splice wrote to it itself:
-    /// the splice's own descriptor must go with NIO's, or the socket stays open.
+    /// an RST (SO_LINGER 0), not a FIN, and no descriptor of the splice's keeping the
+    /// socket open.
     @Test func aResetReachesTheAppAfterOwnWrites() async throws {
         let (setup, relayEnd) = try await setUp()
         let timer = deadline(setup, relayEnd)

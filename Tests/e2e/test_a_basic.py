@@ -120,3 +120,31 @@ def test_relay_site_closes_when_the_browser_does(setup, pki):
     raw.settimeout(5)
     assert raw.recv(1) == b""
     raw.close()
+
+
+def test_a_tunnel_holds_one_descriptor_in_relay_and_in_agent(setup, pki):
+    """Relay and agent write tunnelled sockets themselves (`SocketWriter`), on the
+    descriptor NIO lends them for each call: 20 open tunnels, each past a request, add
+    20 sockets to each process, not 40 (as with a `dup` per socket), so an open-file
+    limit still holds as many tunnels as before."""
+    relay, agent = setup
+    host = "acme.tunnel.localhost"
+
+    def descriptors(pid):
+        return len(os.listdir(f"/proc/{pid}/fd"))
+
+    before = descriptors(relay.proc.pid), descriptors(agent.proc.pid)
+    socks = []
+    try:
+        for _ in range(20):
+            sock = connect(pki, relay.port, host)
+            socks.append(sock)
+            sock.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            status, _, _ = read_head(sock)
+            assert status == 200
+        wait_until(lambda: relay.agents("acme")[0]["openStreams"] == 20, 10, "20 tunnels open")
+        added = descriptors(relay.proc.pid) - before[0], descriptors(agent.proc.pid) - before[1]
+        assert 20 <= added[0] <= 24 and 20 <= added[1] <= 24, added
+    finally:
+        for sock in socks:
+            sock.close()
