@@ -73,8 +73,8 @@ public final class StreamSplice: HTTP2StreamDelegate, LoopSwept, @unchecked Send
     /// completed) is reset, and the stream with it: a browser that stopped reading a
     /// download (an app, an upload) would otherwise hold its queued bytes, up to a stream
     /// window, for good. nginx's `send_timeout` is the same rule. Progress is any byte the
-    /// kernel took from NIO's queue since the last check (bytes submitted minus bytes still
-    /// buffered), so a reader that keeps reading keeps its tunnel however slow it is and
+    /// kernel took since the last check (bytes written, by the splice or through NIO, minus
+    /// those NIO still buffers), so a reader that keeps reading keeps its tunnel however slow it is and
     /// however full the queue stays. nil: never. Set before `attach(channel:)`.
     public var sendTimeout: TimeAmount?
     /// Told on the channel's loop when the send timeout reset the socket, for the log.
@@ -442,6 +442,8 @@ public final class StreamSplice: HTTP2StreamDelegate, LoopSwept, @unchecked Send
             let dropped = min(skip, buffer.readableBytes)
             buffer.moveReaderIndex(forwardBy: dropped)
             skip -= dropped
+            // A buffer the kernel took whole stays out, but for the last: it has the promise.
+            if buffer.readableBytes == 0, index < buffers.count - 1 { continue }
             channel.write(buffer, promise: index == buffers.count - 1 ? promise : nil)
         }
         // Registered before the flush: a write the socket takes at once completes inside

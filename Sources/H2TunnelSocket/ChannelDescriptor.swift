@@ -24,6 +24,7 @@ public enum ChannelDescriptor {
     /// `EmbeddedChannel`). It holds the channel: drop it when the channel closes. Each call
     /// on the channel's loop.
     public static func access(_ channel: Channel) -> Access? {
+        channel.eventLoop.assertInEventLoop()
         guard let core = channel._channelCore as? any NIOTransportAccessibleChannelCore else { return nil }
         return access(opening: core)
     }

@@ -49,7 +49,7 @@ public final class SocketWriter {
 
     /// Sends `buffers` from byte `offset` on, as much as the socket takes now; returns how
     /// many bytes it took. Less than all: the socket is full, or failed (NIO, given the
-    /// rest, then meets the same error).
+    /// rest, then meets the socket's error itself).
     public func send(_ buffers: [ByteBuffer], from offset: Int = 0) -> Int {
         access? { fd in
             var first = 0
