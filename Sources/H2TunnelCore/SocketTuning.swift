@@ -93,8 +93,8 @@ public enum SocketTuning {
     ///
     /// Kernel options go by `setsockopt` on the descriptor (`ChannelDescriptor`; NIO's
     /// generic option path costs ~3,500 instructions each, callgrind), none twice, and
-    /// `kernelOptions` is given only where the socket did not inherit them: the agent's app sockets (`appDialler`). The
-    /// relay's browser sockets inherit TCP_NODELAY and keepalive from its listener
+    /// `kernelOptions` is given only where the socket did not inherit them: the agent's
+    /// app sockets (`appDialler`). The relay's browser sockets inherit TCP_NODELAY and keepalive from its listener
     /// (`ServerBootstrap`'s default and `keepAlive(idle:)` as `serverChannelOption`s).
     public static func tuneTunnelledSocket(_ channel: Channel,
                                            kernelOptions: [(ChannelOptions.Types.SocketOption, SocketOptionValue)] = [],

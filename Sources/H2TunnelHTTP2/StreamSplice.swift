@@ -407,17 +407,15 @@ public final class StreamSplice: HTTP2StreamDelegate, LoopSwept, @unchecked Send
         let batch = batchesWritten
         let bytes = buffers.reduce(0) { $0 + $1.readableBytes }
         bytesSubmitted += bytes
-        if let writer, batchesDone == batch - 1 {
-            let sent = writer.send(buffers)
-            if sent == bytes {
-                batchesDone = batch
-                lastWrite = nil
-                if consume > 0 { onStream { self.stream?.consume(consume) } }
-            } else {
-                writeThroughNIO(buffers, skipping: sent, batch: batch, consume: consume, channel: channel)
-            }
+        // Straight to the socket only while NIO holds none of ours (batches complete in order).
+        let direct = batchesDone == batch - 1 ? writer : nil
+        let sent = direct?.send(buffers) ?? 0
+        if direct != nil, sent == bytes {
+            batchesDone = batch
+            lastWrite = nil
+            if consume > 0 { onStream { self.stream?.consume(consume) } }
         } else {
-            writeThroughNIO(buffers, skipping: 0, batch: batch, consume: consume, channel: channel)
+            writeThroughNIO(buffers, skipping: sent, batch: batch, consume: consume, channel: channel)
         }
         if !optionsAfterFirstWrite.isEmpty {
             for (option, value) in optionsAfterFirstWrite {
