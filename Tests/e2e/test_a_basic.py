@@ -144,7 +144,9 @@ def test_a_tunnel_holds_one_descriptor_in_relay_and_in_agent(setup, pki):
             assert status == 200
         wait_until(lambda: relay.agents("acme")[0]["openStreams"] == 20, 10, "20 tunnels open")
         added = descriptors(relay.proc.pid) - before[0], descriptors(agent.proc.pid) - before[1]
-        assert 20 <= added[0] <= 24 and 20 <= added[1] <= 24, added
+        # A socket of an earlier test may still close in between: a few either way; a
+        # second descriptor per tunnel would add 40.
+        assert 16 <= added[0] <= 24 and 16 <= added[1] <= 24, added
     finally:
         for sock in socks:
             sock.close()
